@@ -1,0 +1,1 @@
+//! teleport (in progress)
