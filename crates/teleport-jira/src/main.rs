@@ -1,1 +1,139 @@
-fn main() {}
+//! The `teleport-jira` command: `configure`, `version` and `start`, as in the Go plugin.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use teleport_jira::config::{Config, DEFAULT_CONFIG_PATH, EXAMPLE_CONFIG};
+use teleport_jira::{app, logging, version};
+use tokio_util::sync::CancellationToken;
+
+/// Teleport plugin for access requests approval via Jira.
+#[derive(Debug, Parser)]
+#[command(name = "teleport-jira", disable_version_flag = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Prints an example .toml configuration file.
+    Configure,
+    /// Prints the version.
+    Version,
+    /// Starts the plugin.
+    Start {
+        /// TOML config file path.
+        #[arg(short, long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// Enable verbose logging to stderr.
+        #[arg(short, long)]
+        debug: bool,
+        /// Disable TLS for the webhook receiver.
+        #[arg(long)]
+        insecure_no_tls: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            // --help and friends.
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            let message = err.to_string();
+            let first_line = message
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            return fail(&format!("{first_line} (see teleport-jira --help)"));
+        }
+    };
+    match cli.command {
+        Command::Configure => {
+            print!("{EXAMPLE_CONFIG}");
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("{}", version::version_line());
+            ExitCode::SUCCESS
+        }
+        Command::Start {
+            config,
+            debug,
+            insecure_no_tls,
+        } => start(&config, debug, insecure_no_tls),
+    }
+}
+
+fn start(path: &std::path::Path, debug: bool, insecure_no_tls: bool) -> ExitCode {
+    // A process-wide TLS provider must be chosen before any TLS configuration is built.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let (config, warnings) = match Config::load(path, insecure_no_tls) {
+        Ok(loaded) => loaded,
+        Err(err) => return fail(&err.to_string()),
+    };
+    if let Err(err) = logging::init(&config.log, debug) {
+        return fail(&err);
+    }
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    let fail_fast = match teleport_jira::teleport::watch::fail_fast_from_env(
+        std::env::var("TELEPORT_PLUGIN_FAIL_FAST").ok().as_deref(),
+    ) {
+        Ok(fail_fast) => fail_fast,
+        Err(err) => return fail(&err),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&format!("starting the async runtime: {err}")),
+    };
+    let result = runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(forward_signals(shutdown.clone()));
+        app::run(config, app::RunOptions { fail_fast }, shutdown).await
+    });
+    match result {
+        Ok(()) => {
+            tracing::info!("Successfully shut down");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "Terminating with fatal error");
+            fail(&err.to_string())
+        }
+    }
+}
+
+/// SIGTERM or SIGINT starts a graceful shutdown; a second SIGINT exits at once.
+async fn forward_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the process with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("Received SIGTERM, shutting down"),
+        _ = int.recv() => tracing::info!("Received SIGINT, shutting down"),
+    }
+    shutdown.cancel();
+    int.recv().await;
+    std::process::exit(1);
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("teleport-jira: error: {}", message.replace('\n', " "));
+    ExitCode::FAILURE
+}

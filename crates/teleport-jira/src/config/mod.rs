@@ -1,0 +1,510 @@
+//! The configuration file: the Go plugin's TOML keys, defaults and validation, and the example
+//! printed by `teleport-jira configure`.
+//!
+//! Loading happens in two stages: [`raw`] mirrors the file as written, then [`Config::from_raw`]
+//! validates it into types that cannot hold an invalid value. Unknown keys become warnings; every
+//! invalid value becomes a [`ConfigError`] that names the key and what is expected.
+
+mod raw;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::secret::Secret;
+use raw::RawConfig;
+
+/// The commented example config printed by `teleport-jira configure`.
+pub const EXAMPLE_CONFIG: &str = include_str!("example.toml");
+
+/// Default path of the config file, as for the Go plugin.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/teleport-jira.toml";
+
+const DEFAULT_TELEPORT_ADDR: &str = "localhost:3025";
+const DEFAULT_REFRESH_IDENTITY_INTERVAL: Duration = Duration::from_secs(60);
+const DEFAULT_ISSUE_TYPE: &str = "Task";
+const DEFAULT_LISTEN_ADDR: &str = ":8081";
+/// The Go plugin reads at most this many bytes of a token file.
+const MAX_SECRET_FILE_BYTES: u64 = 2000;
+
+/// A validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub teleport: TeleportConfig,
+    pub jira: JiraConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct TeleportConfig {
+    /// `host:port` of an Auth Service or of a Proxy with TLS routing.
+    pub addr: String,
+    pub credentials: CredentialSource,
+}
+
+/// Where the plugin's Teleport credentials come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// An identity file (`tctl auth sign --format=file`, tbot). With `refresh`, it is re-read every
+    /// `interval` and a renewed file replaces the credentials in use.
+    IdentityFile {
+        path: PathBuf,
+        refresh: Option<Duration>,
+    },
+    /// The `--format=tls` trio.
+    KeyPair {
+        key: PathBuf,
+        cert: PathBuf,
+        root_cas: PathBuf,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct JiraConfig {
+    /// Base URL without a trailing slash, always `https://`.
+    pub url: String,
+    pub username: String,
+    pub api_token: Secret,
+    pub project: String,
+    pub issue_type: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    pub listen_addr: SocketAddr,
+    pub public_addr: Option<String>,
+    /// Certificate and key of the webhook receiver; `None` only with `--insecure-no-tls`.
+    pub tls: Option<HttpTlsFiles>,
+    pub basic_auth: Option<BasicAuth>,
+    pub verify_client_cert: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpTlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct BasicAuth {
+    pub user: String,
+    pub password: Secret,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    pub output: LogOutput,
+    pub severity: Severity,
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogOutput {
+    Stderr,
+    Stdout,
+    File(PathBuf),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What the loader noticed but tolerated, reported once logging is up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigWarning {
+    UnknownKey(String),
+    DeprecatedAuthServer,
+}
+
+impl std::fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownKey(key) => write!(f, "unknown configuration key `{key}` is ignored; check its spelling and section"),
+            Self::DeprecatedAuthServer => {
+                f.write_str("Configuration setting `auth_server` is deprecated, consider to change it to `addr`")
+            }
+        }
+    }
+}
+
+/// A configuration problem. Each message is one line naming the key and what is expected.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("reading config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads, parses and validates the file at `path`. `insecure_no_tls` is the `--insecure-no-tls`
+    /// flag: the webhook receiver then serves plain HTTP and needs no certificate.
+    pub fn load(
+        path: &Path,
+        insecure_no_tls: bool,
+    ) -> Result<(Self, Vec<ConfigWarning>), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, insecure_no_tls).map_err(|err| match err {
+            ConfigError::Syntax { message, .. } => ConfigError::Syntax {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates config text; see [`Config::load`].
+    pub fn parse(
+        text: &str,
+        insecure_no_tls: bool,
+    ) -> Result<(Self, Vec<ConfigWarning>), ConfigError> {
+        let mut warnings = Vec::new();
+        let raw = parse_raw(text, &mut warnings)?;
+        let config = Self::from_raw(raw, insecure_no_tls, &mut warnings)?;
+        Ok((config, warnings))
+    }
+
+    fn from_raw(
+        raw: RawConfig,
+        insecure_no_tls: bool,
+        warnings: &mut Vec<ConfigWarning>,
+    ) -> Result<Self, ConfigError> {
+        let teleport = teleport_section(raw.teleport, warnings)?;
+        let jira = jira_section(raw.jira)?;
+        let http = http_section(raw.http, insecure_no_tls)?;
+        let log = log_section(raw.log)?;
+        Ok(Self {
+            teleport,
+            jira,
+            http,
+            log,
+        })
+    }
+}
+
+fn parse_raw(text: &str, warnings: &mut Vec<ConfigWarning>) -> Result<RawConfig, ConfigError> {
+    let syntax = |err: toml::de::Error| ConfigError::Syntax {
+        path: PathBuf::new(),
+        message: describe_toml_error(text, &err),
+    };
+    let deserializer = toml::Deserializer::parse(text).map_err(syntax)?;
+    serde_ignored::deserialize(deserializer, |path| {
+        warnings.push(ConfigWarning::UnknownKey(path.to_string()));
+    })
+    .map_err(syntax)
+}
+
+/// toml's own `Display` spans several lines with a source excerpt; the CLI wants one line.
+fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
+    let message = err.message().trim().replace('\n', " ");
+    match err.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, str::len) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
+fn teleport_section(
+    raw: raw::RawTeleport,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<TeleportConfig, ConfigError> {
+    let addr = match (non_empty(raw.addr), non_empty(raw.auth_server)) {
+        (Some(addr), _) => addr,
+        (None, Some(auth_server)) => {
+            warnings.push(ConfigWarning::DeprecatedAuthServer);
+            auth_server
+        }
+        (None, None) => DEFAULT_TELEPORT_ADDR.to_owned(),
+    };
+
+    let identity = non_empty(raw.identity);
+    let trio = [
+        ("client_crt", non_empty(raw.client_crt)),
+        ("client_key", non_empty(raw.client_key)),
+        ("root_cas", non_empty(raw.root_cas)),
+    ];
+    let provided: Vec<&str> = trio
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(k, _)| *k)
+        .collect();
+    if !provided.is_empty() && provided.len() < trio.len() {
+        let missing: Vec<&str> = trio
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        return Err(invalid(format!(
+            "configuration setting(s) {} are provided but setting(s) {} are missing",
+            backticked(&provided),
+            backticked(&missing)
+        )));
+    }
+    if identity.is_some() && !provided.is_empty() {
+        return Err(invalid(
+            "configuration setting `identity` is mutually exclusive with all the `client_crt`, `client_key` and `root_cas` settings",
+        ));
+    }
+    if raw.refresh_identity && identity.is_none() {
+        return Err(invalid(
+            "`refresh_identity` requires that `identity` be set",
+        ));
+    }
+    let interval = raw.refresh_identity_interval.filter(|d| !d.is_zero());
+    let credentials = match (identity, trio) {
+        (Some(path), _) => CredentialSource::IdentityFile {
+            path: PathBuf::from(path),
+            refresh: raw
+                .refresh_identity
+                .then(|| interval.unwrap_or(DEFAULT_REFRESH_IDENTITY_INTERVAL)),
+        },
+        (None, [(_, Some(cert)), (_, Some(key)), (_, Some(root_cas))]) => {
+            CredentialSource::KeyPair {
+                key: PathBuf::from(key),
+                cert: PathBuf::from(cert),
+                root_cas: PathBuf::from(root_cas),
+            }
+        }
+        _ => {
+            return Err(invalid(
+                "no credentials configured: set teleport.identity to an identity file, or teleport.client_key, client_crt and root_cas",
+            ));
+        }
+    };
+    Ok(TeleportConfig { addr, credentials })
+}
+
+fn jira_section(raw: raw::RawJira) -> Result<JiraConfig, ConfigError> {
+    // As in the Go plugin, a token file is read before the values are validated.
+    let api_token = match non_empty(raw.api_token) {
+        Some(value) if value.starts_with('/') => Some(read_secret_file(Path::new(&value))?),
+        other => other,
+    };
+    let url = non_empty(raw.url).ok_or_else(|| invalid("missing required value jira.url"))?;
+    if !url.starts_with("https://") {
+        return Err(invalid(format!(
+            "parameter jira.url must start with \"https://\" (got {url:?})"
+        )));
+    }
+    let username =
+        non_empty(raw.username).ok_or_else(|| invalid("missing required value jira.username"))?;
+    let api_token = api_token.ok_or_else(|| invalid("missing required value jira.api_token"))?;
+    Ok(JiraConfig {
+        url: url.trim_end_matches('/').to_owned(),
+        username,
+        api_token: Secret::new(api_token),
+        project: raw.project.unwrap_or_default(),
+        issue_type: non_empty(raw.issue_type).unwrap_or_else(|| DEFAULT_ISSUE_TYPE.to_owned()),
+    })
+}
+
+fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_SECRET_FILE_BYTES).read_to_string(&mut text))
+        .map_err(|err| {
+            invalid(format!(
+                "Error reading password from {}: {err}",
+                path.display()
+            ))
+        })?;
+    Ok(text.trim().to_owned())
+}
+
+fn http_section(raw: raw::RawHttp, insecure_no_tls: bool) -> Result<HttpConfig, ConfigError> {
+    let listen = non_empty(raw.listen_addr).unwrap_or_else(|| DEFAULT_LISTEN_ADDR.to_owned());
+    let listen_addr = parse_listen_addr(&listen)?;
+
+    let mut basic_auth = match (
+        non_empty(raw.basic_auth.user),
+        non_empty(raw.basic_auth.password),
+    ) {
+        (Some(user), password) => Some(BasicAuth {
+            user,
+            password: Secret::new(password.unwrap_or_default()),
+        }),
+        (None, Some(_)) => {
+            return Err(invalid(
+                "basic_auth.user is required when basic_auth.password is specified",
+            ));
+        }
+        (None, None) => None,
+    };
+    let public_addr = non_empty(raw.public_addr);
+    let public_credentials = match &public_addr {
+        Some(addr) => public_addr_credentials(addr, insecure_no_tls)?,
+        None => None,
+    };
+    if let Some(credentials) = public_credentials {
+        if basic_auth.is_some() {
+            return Err(invalid(
+                "passing credentials both in basic_auth section and public_addr parameter is not supported",
+            ));
+        }
+        basic_auth = Some(credentials);
+    }
+
+    let tls = match (
+        non_empty(raw.https_cert_file),
+        non_empty(raw.https_key_file),
+    ) {
+        (Some(cert), Some(key)) => Some(HttpTlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        }),
+        (None, Some(_)) => {
+            return Err(invalid(
+                "https_cert_file is required when https_key_file is specified",
+            ));
+        }
+        (Some(_), None) => {
+            return Err(invalid(
+                "https_key_file is required when https_cert_file is specified",
+            ));
+        }
+        (None, None) if insecure_no_tls => None,
+        (None, None) => {
+            return Err(invalid(
+                "http.https_cert_file and http.https_key_file are required to serve the webhook over HTTPS; set them or start with --insecure-no-tls",
+            ));
+        }
+    };
+    Ok(HttpConfig {
+        listen_addr,
+        public_addr,
+        tls: if insecure_no_tls { None } else { tls },
+        basic_auth,
+        verify_client_cert: raw.tls.verify_client_cert,
+    })
+}
+
+/// Accepts Go's `[host]:port` forms: `:8081`, `0.0.0.0:8081`, `[::1]:8081`, `localhost:8081`.
+fn parse_listen_addr(text: &str) -> Result<SocketAddr, ConfigError> {
+    let bad = || {
+        invalid(format!(
+            "http.listen_addr {text:?} is not a valid [host]:port address, e.g. \":8081\" or \"127.0.0.1:8081\""
+        ))
+    };
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = match host {
+        "" => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
+        other => other.parse().map_err(|_| bad())?,
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// Basic-auth credentials written into `public_addr` (`https://user:pass@host`), as the Go plugin allows.
+fn public_addr_credentials(addr: &str, insecure: bool) -> Result<Option<BasicAuth>, ConfigError> {
+    let with_scheme = if addr.contains("://") {
+        addr.to_owned()
+    } else {
+        format!("{}://{addr}", if insecure { "http" } else { "https" })
+    };
+    let (scheme, rest) = with_scheme.split_once("://").unwrap_or(("https", addr));
+    if scheme != "http" && scheme != "https" {
+        return Err(invalid(format!(
+            "wrong scheme in public_addr parameter: {scheme:?}"
+        )));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let Some((userinfo, _host)) = authority.rsplit_once('@') else {
+        return Ok(None);
+    };
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    if user.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(BasicAuth {
+        user: user.to_owned(),
+        password: Secret::new(password),
+    }))
+}
+
+fn log_section(raw: raw::RawLog) -> Result<LogConfig, ConfigError> {
+    let output = match non_empty(raw.output).as_deref() {
+        None | Some("stderr" | "error" | "2") => LogOutput::Stderr,
+        Some("stdout" | "out" | "1") => LogOutput::Stdout,
+        Some(path) => LogOutput::File(PathBuf::from(path)),
+    };
+    let severity = match non_empty(raw.severity)
+        .map(|s| s.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("info") => Severity::Info,
+        Some("err" | "error") => Severity::Error,
+        Some("debug") => Severity::Debug,
+        Some("warn" | "warning") => Severity::Warn,
+        Some("trace") => Severity::Trace,
+        Some(other) => {
+            return Err(invalid(format!(
+                "unsupported logger severity: {other:?} (log.severity must be info, warn, error, debug or trace)"
+            )));
+        }
+    };
+    let format = match non_empty(raw.format)
+        .map(|s| s.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            return Err(invalid(format!(
+                "unsupported log.format {other:?}: use \"text\" or \"json\""
+            )));
+        }
+    };
+    Ok(LogConfig {
+        output,
+        severity,
+        format,
+    })
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+fn backticked(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn invalid(message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(message.into())
+}
+
+#[cfg(test)]
+mod tests;

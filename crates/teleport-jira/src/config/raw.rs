@@ -1,0 +1,101 @@
+//! The TOML file as written: a serde mirror of the Go plugin's keys, before any validation.
+//!
+//! Every value is optional here; `config::Config::from_raw` decides what is required. Keys this
+//! mirror does not know are collected by the loader and reported as warnings, never dropped silently.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawConfig {
+    pub teleport: RawTeleport,
+    pub jira: RawJira,
+    pub http: RawHttp,
+    pub log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawTeleport {
+    pub addr: Option<String>,
+    pub auth_server: Option<String>,
+    pub identity: Option<String>,
+    pub refresh_identity: bool,
+    #[serde(deserialize_with = "go_duration")]
+    pub refresh_identity_interval: Option<Duration>,
+    pub client_key: Option<String>,
+    pub client_crt: Option<String>,
+    pub root_cas: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawJira {
+    pub url: Option<String>,
+    pub username: Option<String>,
+    pub api_token: Option<String>,
+    pub project: Option<String>,
+    pub issue_type: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawHttp {
+    pub listen_addr: Option<String>,
+    pub public_addr: Option<String>,
+    pub https_key_file: Option<String>,
+    pub https_cert_file: Option<String>,
+    pub basic_auth: RawBasicAuth,
+    pub tls: RawHttpTls,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawBasicAuth {
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawHttpTls {
+    pub verify_client_cert: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawLog {
+    pub output: Option<String>,
+    pub severity: Option<String>,
+    pub format: Option<String>,
+}
+
+/// Accepts what the Go plugin's TOML decoder accepts for a `time.Duration`: a Go duration string
+/// (`"1m"`, `"1m30s"`, `"1.5h"`) or an integer number of nanoseconds.
+fn go_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Nanos(u64),
+        Text(String),
+    }
+    match Value::deserialize(deserializer)? {
+        Value::Nanos(nanos) => Ok(Some(Duration::from_nanos(nanos))),
+        Value::Text(text) => parse_go_duration(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+/// Parses a Go-style duration such as `1m`, `90s`, `1h30m` or `1.5h`.
+pub(crate) fn parse_go_duration(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    if trimmed == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(trimmed).map_err(|err| {
+        format!("invalid duration {text:?} ({err}); use a value such as \"1m\" or \"30s\"")
+    })
+}

@@ -1,0 +1,18 @@
+//! teleport-jira keeps Teleport Access Requests and a Jira board in step, as a drop-in replacement
+//! for Teleport's Go plugin of the same name.
+//!
+//! # Layout
+//! - [`config`]: the TOML file, defaults, validation, and the example `configure` prints.
+//! - [`teleport`]: credentials, mutual TLS, the connection routes, the typed client and the watch.
+//! - [`plugin_data`]: the per-request state kept in Teleport, in the Go plugin's encoding.
+//! - [`app`]: start-up checks and the long-running tasks, wired together until shutdown.
+//! - [`logging`], [`secret`], [`backoff`], [`version`]: small shared pieces.
+
+pub mod app;
+pub mod backoff;
+pub mod config;
+pub mod logging;
+pub mod plugin_data;
+pub mod secret;
+pub mod teleport;
+pub mod version;

@@ -1,0 +1,225 @@
+//! The plugin data the Jira plugin keeps in Teleport for each access request, in the Go plugin's
+//! exact encoding (plugin name `jira`, nine keys, all always written), so a cluster can move between
+//! the Go plugin and this one in either direction.
+
+use std::collections::HashMap;
+
+use time::OffsetDateTime;
+
+/// Plugin name under which the data is stored, shared with the Go plugin.
+pub const PLUGIN_NAME: &str = "jira";
+
+const USER: &str = "user";
+const ROLES: &str = "roles";
+const CREATED: &str = "created";
+const REQUEST_REASON: &str = "request_reason";
+const REVIEWS_COUNT: &str = "reviews_count";
+const RESOLUTION: &str = "resolution";
+const RESOLVE_REASON: &str = "resolve_reason";
+const ISSUE_ID: &str = "issue_id";
+const ISSUE_KEY: &str = "issue_key";
+
+/// The keys the Go plugin writes, in a fixed order.
+pub const KEYS: [&str; 9] = [
+    USER,
+    ROLES,
+    CREATED,
+    REQUEST_REASON,
+    REVIEWS_COUNT,
+    RESOLUTION,
+    RESOLVE_REASON,
+    ISSUE_ID,
+    ISSUE_KEY,
+];
+
+/// What is known about one access request's issue.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PluginData {
+    pub user: String,
+    pub roles: Vec<String>,
+    /// Creation time of the request, at second precision; `None` when unknown.
+    pub created: Option<OffsetDateTime>,
+    pub request_reason: String,
+    /// How many of the request's reviews already have a comment on the issue.
+    pub reviews_count: usize,
+    /// `None` until the issue has been resolved.
+    pub resolution: Option<Resolution>,
+    pub resolve_reason: String,
+    pub issue: Option<IssueRef>,
+}
+
+/// The Jira issue made for a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssueRef {
+    pub id: String,
+    pub key: String,
+}
+
+/// How the request ended, as recorded on the issue. The text forms are the Go plugin's tags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    Approved,
+    Denied,
+    Expired,
+    Promoted,
+    /// A tag written by some other version; kept verbatim so a rewrite does not change it.
+    Other(String),
+}
+
+impl Resolution {
+    pub fn tag(&self) -> &str {
+        match self {
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Expired => "expired",
+            Self::Promoted => "promoted",
+            Self::Other(tag) => tag,
+        }
+    }
+
+    fn from_tag(tag: &str) -> Option<Self> {
+        Some(match tag {
+            "" => return None,
+            "approved" => Self::Approved,
+            "denied" => Self::Denied,
+            "expired" => Self::Expired,
+            "promoted" => Self::Promoted,
+            other => Self::Other(other.to_owned()),
+        })
+    }
+}
+
+impl PluginData {
+    /// Encodes all nine keys; empty values stand for "absent", as Teleport's compare-and-swap expects.
+    pub fn encode(&self) -> HashMap<String, String> {
+        let (issue_id, issue_key) = match &self.issue {
+            Some(issue) => (issue.id.clone(), issue.key.clone()),
+            None => (String::new(), String::new()),
+        };
+        let values = [
+            self.user.clone(),
+            self.roles.join(","),
+            self.created
+                .map(|t| t.unix_timestamp().to_string())
+                .unwrap_or_default(),
+            self.request_reason.clone(),
+            if self.reviews_count == 0 {
+                String::new()
+            } else {
+                self.reviews_count.to_string()
+            },
+            self.resolution
+                .as_ref()
+                .map(|r| r.tag().to_owned())
+                .unwrap_or_default(),
+            self.resolve_reason.clone(),
+            issue_id,
+            issue_key,
+        ];
+        KEYS.iter().map(|k| (*k).to_owned()).zip(values).collect()
+    }
+
+    /// Decodes what the Go plugin or this one wrote. Missing keys read as empty; malformed numbers
+    /// read as absent rather than failing, since the data is advisory and rewritten on the next step.
+    pub fn decode(data: &HashMap<String, String>) -> Self {
+        let get = |key: &str| data.get(key).map(String::as_str).unwrap_or_default();
+        let issue = match (get(ISSUE_ID), get(ISSUE_KEY)) {
+            ("", _) => None,
+            (id, key) => Some(IssueRef {
+                id: id.to_owned(),
+                key: key.to_owned(),
+            }),
+        };
+        Self {
+            user: get(USER).to_owned(),
+            roles: match get(ROLES) {
+                "" => Vec::new(),
+                roles => roles.split(',').map(str::to_owned).collect(),
+            },
+            created: get(CREATED)
+                .parse::<i64>()
+                .ok()
+                .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()),
+            request_reason: get(REQUEST_REASON).to_owned(),
+            reviews_count: get(REVIEWS_COUNT).parse().unwrap_or(0),
+            resolution: Resolution::from_tag(get(RESOLUTION)),
+            resolve_reason: get(RESOLVE_REASON).to_owned(),
+            issue,
+        }
+    }
+
+    /// The compare-and-swap expectation for "no data yet": all nine keys absent.
+    pub fn absent() -> HashMap<String, String> {
+        KEYS.iter()
+            .map(|k| ((*k).to_owned(), String::new()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use time::macros::datetime;
+
+    /// The sample of the Go plugin's own `plugindata_test.go`.
+    fn sample() -> PluginData {
+        PluginData {
+            user: "user-foo".into(),
+            roles: vec!["role-foo".into(), "role-bar".into()],
+            created: Some(datetime!(2021-06-01 13:27:17 UTC)),
+            request_reason: "foo reason".into(),
+            reviews_count: 3,
+            resolution: Some(Resolution::Approved),
+            resolve_reason: "foo ok".into(),
+            issue: Some(IssueRef {
+                id: "123".into(),
+                key: "ISSUE-123".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn encodes_exactly_like_the_go_plugin() {
+        let encoded = sample().encode();
+        let expected: HashMap<String, String> = [
+            ("user", "user-foo"),
+            ("roles", "role-foo,role-bar"),
+            ("created", "1622554037"),
+            ("request_reason", "foo reason"),
+            ("reviews_count", "3"),
+            ("resolution", "approved"),
+            ("resolve_reason", "foo ok"),
+            ("issue_id", "123"),
+            ("issue_key", "ISSUE-123"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(encoded, expected);
+    }
+
+    #[test]
+    fn decodes_the_go_plugins_encoding() {
+        assert_eq!(PluginData::decode(&sample().encode()), sample());
+    }
+
+    #[test]
+    fn empty_data_encodes_to_nine_empty_keys_and_back() {
+        let encoded = PluginData::default().encode();
+        assert_eq!(encoded.len(), 9);
+        assert!(encoded.values().all(String::is_empty));
+        assert_eq!(encoded, PluginData::absent());
+        assert_eq!(PluginData::decode(&HashMap::new()), PluginData::default());
+    }
+
+    #[test]
+    fn unknown_resolution_tags_survive_a_round_trip() {
+        let mut data = HashMap::new();
+        data.insert("resolution".to_owned(), "escalated".to_owned());
+        assert_eq!(
+            PluginData::decode(&data).encode()["resolution"],
+            "escalated"
+        );
+    }
+}

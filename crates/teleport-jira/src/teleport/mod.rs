@@ -1,0 +1,14 @@
+//! Everything that talks to Teleport: credentials, TLS, the two connection routes, the typed
+//! client, the access-request watch and identity renewal.
+
+pub mod client;
+pub mod dial;
+pub mod error;
+pub mod identity;
+pub mod refresh;
+pub mod tls;
+pub mod watch;
+
+pub use client::{ACCESS_REQUEST_KIND, TeleportClient};
+pub use error::TeleportError;
+pub use identity::{CertificateInfo, Credentials};
