@@ -11,6 +11,7 @@
 pub mod app;
 pub mod backoff;
 pub mod config;
+pub mod jira;
 pub mod logging;
 pub mod plugin_data;
 pub mod secret;

@@ -1,0 +1,353 @@
+//! The Jira REST API v2 client: the handful of endpoints the plugin needs, with authentication,
+//! a ceiling on concurrent calls, and retries that honour `Retry-After`.
+//!
+//! TLS is verified against the system trust store, which honours `SSL_CERT_FILE`/`SSL_CERT_DIR`
+//! as Go programs do, and `HTTPS_PROXY`/`NO_PROXY` are followed; so a private CA or a proxy needs
+//! no configuration of ours.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::{Method, RequestBuilder};
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+
+use super::error::JiraError;
+use super::types::{
+    Comment, CommentPage, CreatedIssue, Issue, IssueInput, Permissions, Project,
+    REQUEST_ID_PROPERTY, SearchHit, SearchPage,
+};
+use crate::secret::Secret;
+
+/// Per-request timeout, as in the Go plugin.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts per call before the error goes back to the caller (which retries later as a whole).
+const MAX_ATTEMPTS: u32 = 4;
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(200);
+/// The longest `Retry-After` waited inside one call; longer waits are left to the caller's schedule.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// How the plugin authenticates to Jira.
+#[derive(Clone, Debug)]
+pub enum JiraAuth {
+    /// Jira Cloud e-mail + API token, or a Data Center login + password.
+    Basic { username: String, token: Secret },
+    /// A Data Center personal access token.
+    Bearer { token: Secret },
+}
+
+#[derive(Clone, Debug)]
+pub struct JiraClientOptions {
+    pub base_url: String,
+    pub auth: JiraAuth,
+    /// Calls in flight at once, across all requests.
+    pub max_concurrent_calls: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct JiraClient {
+    http: reqwest::Client,
+    base_url: String,
+    auth: JiraAuth,
+    in_flight: Arc<Semaphore>,
+}
+
+impl JiraClient {
+    pub fn new(options: JiraClientOptions) -> Result<Self, JiraError> {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .pool_max_idle_per_host(100)
+            .user_agent(concat!("teleport-jira/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|err| JiraError::Other(format!("building the Jira HTTP client: {err}")))?;
+        Ok(Self {
+            http,
+            base_url: options.base_url.trim_end_matches('/').to_owned(),
+            auth: options.auth,
+            in_flight: Arc::new(Semaphore::new(options.max_concurrent_calls.max(1))),
+        })
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let builder = self
+            .http
+            .request(method, format!("{}/rest/api/2/{path}", self.base_url))
+            .header(reqwest::header::ACCEPT, "application/json");
+        match &self.auth {
+            JiraAuth::Basic { username, token } => {
+                builder.basic_auth(username, Some(token.expose()))
+            }
+            JiraAuth::Bearer { token } => builder.bearer_auth(token.expose()),
+        }
+    }
+
+    /// Sends the request `build` makes, retrying transient failures; returns the successful response.
+    async fn send(
+        &self,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<reqwest::Response, JiraError> {
+        let mut delay = FIRST_RETRY_DELAY;
+        let mut attempt = 1;
+        loop {
+            let result = {
+                // The permit is held only while the call is on the wire, never while waiting to retry.
+                let _permit = self
+                    .in_flight
+                    .acquire()
+                    .await
+                    .map_err(|_| JiraError::Other("Jira client closed".into()))?;
+                self.send_once(build()).await
+            };
+            match result {
+                Err(err) if err.is_transient() && attempt < MAX_ATTEMPTS => {
+                    let wait = match err.retry_after() {
+                        Some(wait) if wait <= MAX_RETRY_AFTER => wait,
+                        Some(_) => return Err(err),
+                        None => jittered(delay),
+                    };
+                    tracing::debug!(error = %err, attempt, wait_ms = wait.as_millis() as u64, "Retrying Jira call");
+                    tokio::time::sleep(wait).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send_once(&self, request: RequestBuilder) -> Result<reqwest::Response, JiraError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|err| JiraError::Transport(crate::teleport::dial::error_chain(&err)))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_retry_after);
+        let body = response.text().await.unwrap_or_default();
+        Err(JiraError::from_body(status.as_u16(), &body, retry_after))
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<T, JiraError> {
+        let response = self.send(build).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| JiraError::Transport(err.to_string()))?;
+        serde_json::from_slice(&bytes).map_err(|err| JiraError::Decode(err.to_string()))
+    }
+
+    /// `GET myself`: proves the URL points at Jira and the credentials work. Like the Go plugin it
+    /// only requires a JSON answer, not any particular body.
+    pub async fn myself(&self) -> Result<(), JiraError> {
+        let response = self.send(|| self.request(Method::GET, "myself")).await.map_err(|err| match err.status() {
+            Some(404) => JiraError::Other(format!(
+                "got 404 from API endpoint, perhaps Jira URL is not configured well ({err})"
+            )),
+            Some(status @ (401 | 403)) => JiraError::Other(format!(
+                "got {status} from API endpoint, perhaps Jira credentials are not configured well ({err})"
+            )),
+            _ => err,
+        })?;
+        let is_json = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/json"));
+        if !is_json {
+            return Err(JiraError::Other(
+                "got non-json response from API endpoint, perhaps Jira URL is not configured well"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn project(&self, key: &str) -> Result<Project, JiraError> {
+        let path = format!("project/{}", escape_path(key));
+        self.json(|| self.request(Method::GET, &path)).await
+    }
+
+    pub async fn my_permissions(
+        &self,
+        project: &str,
+        permissions: &[&str],
+    ) -> Result<Permissions, JiraError> {
+        let permissions = permissions.join(",");
+        self.json(|| {
+            self.request(Method::GET, "mypermissions").query(&[
+                ("permissions", permissions.as_str()),
+                ("projectKey", project),
+            ])
+        })
+        .await
+    }
+
+    pub async fn create_issue(&self, input: &IssueInput) -> Result<CreatedIssue, JiraError> {
+        self.json(|| self.request(Method::POST, "issue").json(input))
+            .await
+    }
+
+    /// The issue with its status, changelog, available transitions and the request-id property.
+    /// Reads the issue itself, not the search index, so it sees a fresh write at once.
+    pub async fn issue(&self, id: &str) -> Result<Issue, JiraError> {
+        let path = format!("issue/{}", escape_path(id));
+        self.json(|| {
+            self.request(Method::GET, &path).query(&[
+                ("expand", "changelog,transitions"),
+                ("fields", "status,labels"),
+                ("properties", REQUEST_ID_PROPERTY),
+            ])
+        })
+        .await
+    }
+
+    pub async fn add_comment(&self, issue_id: &str, body: &str) -> Result<(), JiraError> {
+        let path = format!("issue/{}/comment", escape_path(issue_id));
+        let payload = serde_json::json!({ "body": body });
+        self.send(|| self.request(Method::POST, &path).json(&payload))
+            .await
+            .map(drop)
+    }
+
+    /// Visits comments newest first, page by page, until `visit` returns `false` or none are left.
+    pub async fn visit_comments_newest_first(
+        &self,
+        issue_id: &str,
+        mut visit: impl FnMut(&Comment) -> bool,
+    ) -> Result<(), JiraError> {
+        let path = format!("issue/{}/comment", escape_path(issue_id));
+        let mut start_at = 0usize;
+        loop {
+            let page: CommentPage = self
+                .json(|| {
+                    let request = self
+                        .request(Method::GET, &path)
+                        .query(&[("orderBy", "-created")]);
+                    if start_at > 0 {
+                        request.query(&[("startAt", start_at)])
+                    } else {
+                        request
+                    }
+                })
+                .await?;
+            for comment in &page.comments {
+                if !visit(comment) {
+                    return Ok(());
+                }
+            }
+            let seen = page.comments.len();
+            let last_page = seen == 0
+                || seen < page.max_results
+                || (page.total > 0 && start_at + seen >= page.total);
+            if last_page {
+                return Ok(());
+            }
+            start_at += seen;
+        }
+    }
+
+    /// Moves the issue along transition `transition_id`.
+    pub async fn transition(&self, issue_id: &str, transition_id: &str) -> Result<(), JiraError> {
+        let path = format!("issue/{}/transitions", escape_path(issue_id));
+        let payload = serde_json::json!({ "transition": { "id": transition_id } });
+        self.send(|| self.request(Method::POST, &path).json(&payload))
+            .await
+            .map(drop)
+    }
+
+    /// Issues matching `jql`, following `nextPageToken` (Jira Cloud's `search/jql`). `reconcile`
+    /// lists issue ids whose latest writes must be reflected even if the index lags.
+    pub async fn search(
+        &self,
+        jql: &str,
+        reconcile: &[String],
+    ) -> Result<Vec<SearchHit>, JiraError> {
+        let mut hits = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut body = serde_json::json!({ "jql": jql, "fields": ["status", "labels"], "maxResults": 100 });
+            if let Some(token) = &token {
+                body["nextPageToken"] = serde_json::Value::String(token.clone());
+            }
+            if !reconcile.is_empty() {
+                let ids: Vec<serde_json::Value> = reconcile
+                    .iter()
+                    .take(50)
+                    .filter_map(|id| id.parse::<u64>().ok())
+                    .map(Into::into)
+                    .collect();
+                body["reconcileIssues"] = serde_json::Value::Array(ids);
+            }
+            let page: SearchPage = self
+                .json(|| self.request(Method::POST, "search/jql").json(&body))
+                .await?;
+            hits.extend(page.issues);
+            match page.next_page_token {
+                Some(next) if !next.is_empty() => token = Some(next),
+                _ => return Ok(hits),
+            }
+        }
+    }
+}
+
+/// `Retry-After` is either seconds or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when =
+        time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc2822)
+            .ok()?;
+    let wait = when - time::OffsetDateTime::now_utc();
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
+/// Full jitter on top of the exponential step, so retries from many requests spread out.
+fn jittered(step: Duration) -> Duration {
+    let millis = step.as_millis().max(1) as u64;
+    Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
+}
+
+/// Path segments are percent-encoded, as the Go client does for path parameters.
+fn escape_path(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_accepts_seconds_and_dates() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn path_segments_are_escaped() {
+        assert_eq!(escape_path("PROJ-1"), "PROJ-1");
+        assert_eq!(escape_path("a/b c"), "a%2Fb%20c");
+    }
+}
