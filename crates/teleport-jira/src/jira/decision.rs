@@ -57,10 +57,8 @@ pub fn written_by(comment: &Comment, user: &User) -> bool {
 /// `resolution:` works the same; case and spaces around the colon do not matter.
 pub fn reason_in_comment(body: &str) -> Option<String> {
     for line in body.split('\n') {
-        if let Some(rest) = after_keyword(line) {
-            if !rest.is_empty() {
-                return Some(rest.trim_matches([' ', '\n']).to_owned());
-            }
+        if let Some(rest) = after_keyword(line).filter(|rest| !rest.is_empty()) {
+            return Some(rest.trim_matches([' ', '\n']).to_owned());
         }
     }
     let mut offset = 0;
