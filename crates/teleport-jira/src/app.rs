@@ -14,10 +14,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, CredentialSource};
+use crate::jira::{JiraAuth, JiraClient, JiraClientOptions, JiraError};
+use crate::sync::Engine;
+use crate::sync::reconcile::{IssueSettings, Reconciler, StatusNames};
+use crate::sync::store::RequestStore;
 use crate::teleport::identity::{self, IdentityError};
-use crate::teleport::watch::{self as teleport_watch, WatchEvent, WatchOptions};
+use crate::teleport::watch::{self as teleport_watch, WatchOptions};
 use crate::teleport::{Credentials, TeleportClient, TeleportError, refresh};
 use crate::version::check_server_version;
+use crate::webhook::{self, WebhookState};
 
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -34,7 +39,9 @@ pub enum StartError {
     #[error("webhook TLS: {0}")]
     WebhookTls(String),
     #[error("{0}")]
-    Environment(String),
+    Jira(String),
+    #[error("webhook server: {0}")]
+    Webhook(String),
 }
 
 /// What the process needs besides the config.
@@ -95,6 +102,67 @@ fn check_webhook_tls(config: &Config) -> Result<(), StartError> {
     Ok(())
 }
 
+/// How often every pending request is reconciled even without a signal, so a decision whose
+/// webhook was lost still reaches Teleport.
+const SCAN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+/// Reconcile steps in flight at once, across requests (the Go plugin handles 128 events at once).
+const PARALLEL_STEPS: usize = 64;
+/// Jira calls in flight at once.
+const JIRA_CONCURRENCY: usize = 16;
+/// The permissions the Go plugin checks before it starts.
+const JIRA_PERMISSIONS: [&str; 4] = [
+    "BROWSE_PROJECTS",
+    "CREATE_ISSUES",
+    "TRANSITION_ISSUES",
+    "ADD_COMMENTS",
+];
+
+/// The Go plugin's start-up check of Jira: the API answers, the project exists, permissions are there.
+async fn check_jira(jira: &JiraClient, project: &str) -> Result<(), StartError> {
+    let failed = |err: JiraError| StartError::Jira(format!("api health check failed: {err}"));
+    tracing::debug!("Starting Jira API health check");
+    jira.myself().await.map_err(failed)?;
+    tracing::debug!("Checking out Jira project");
+    let found = jira.project(project).await.map_err(failed)?;
+    tracing::debug!(project = %found.key, project_name = %found.name, "Found Jira project");
+    tracing::debug!("Checking out Jira project permissions");
+    let permissions = jira
+        .my_permissions(project, &JIRA_PERMISSIONS)
+        .await
+        .map_err(failed)?;
+    for key in JIRA_PERMISSIONS {
+        if !permissions
+            .permissions
+            .get(key)
+            .is_some_and(|p| p.have_permission)
+        {
+            return Err(StartError::Jira(format!(
+                "api health check failed: plugin jira user does not have {key} permission"
+            )));
+        }
+    }
+    tracing::debug!("Jira API health check finished ok");
+    Ok(())
+}
+
+async fn webhook_tls(
+    config: &Config,
+) -> Result<Option<axum_server::tls_rustls::RustlsConfig>, StartError> {
+    let Some(files) = &config.http.tls else {
+        return Ok(None);
+    };
+    axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+        .await
+        .map(Some)
+        .map_err(|err| {
+            StartError::WebhookTls(format!(
+                "loading http.https_cert_file {} and http.https_key_file {}: {err}",
+                files.cert.display(),
+                files.key.display()
+            ))
+        })
+}
+
 /// Runs the plugin until `shutdown` is cancelled.
 pub async fn run(
     config: Config,
@@ -128,6 +196,33 @@ pub async fn run(
     );
     let client = Arc::new(client);
 
+    let jira = JiraClient::new(JiraClientOptions {
+        base_url: config.jira.url.clone(),
+        auth: JiraAuth::Basic {
+            username: config.jira.username.clone(),
+            token: config.jira.api_token.clone(),
+        },
+        max_concurrent_calls: JIRA_CONCURRENCY,
+    })
+    .map_err(|err| StartError::Jira(err.to_string()))?;
+    check_jira(&jira, &config.jira.project).await?;
+    let tls = webhook_tls(&config).await?;
+
+    let advanced = ping
+        .server_features
+        .as_ref()
+        .is_some_and(|f| f.advanced_access_workflows);
+    let settings = IssueSettings {
+        project: config.jira.project.clone(),
+        issue_type: config.jira.issue_type.clone(),
+        statuses: StatusNames::default(),
+        proxy_public_addr: Some(ping.proxy_public_addr.clone())
+            .filter(|addr| advanced && !addr.is_empty()),
+    };
+    let store = Arc::new(RequestStore::default());
+    let reconciler = Reconciler::new(client.clone(), jira, store, settings);
+    let (engine, driver) = Engine::start(reconciler, PARALLEL_STEPS, shutdown.clone());
+
     let tasks = TaskTracker::new();
     if let (
         CredentialSource::IdentityFile {
@@ -146,6 +241,34 @@ pub async fn run(
         ));
     }
 
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let router = webhook::router(WebhookState::new(
+        engine.clone(),
+        config.http.basic_auth.clone(),
+    ));
+    let server = tasks.spawn(webhook::serve(
+        config.http.listen_addr,
+        tls,
+        router,
+        shutdown.clone(),
+        bound_tx,
+    ));
+    let webhook_addr = match bound_rx.await {
+        Ok(addr) => addr,
+        Err(_) => {
+            shutdown.cancel();
+            let reason = match server.await {
+                Ok(Err(err)) => err.to_string(),
+                _ => "the server ended".to_owned(),
+            };
+            return Err(StartError::Webhook(format!(
+                "listening on {}: {reason}",
+                config.http.listen_addr
+            )));
+        }
+    };
+    tracing::info!(listen_addr = %webhook_addr, tls = config.http.tls.is_some(), "Webhook server listening");
+
     let (events_tx, mut events) = mpsc::channel(1024);
     let (connected_tx, mut connected) = watch::channel(false);
     let watcher = tasks.spawn(teleport_watch::run(
@@ -159,6 +282,8 @@ pub async fn run(
     ));
     tasks.close();
 
+    let mut scan =
+        tokio::time::interval_at(tokio::time::Instant::now() + SCAN_INTERVAL, SCAN_INTERVAL);
     let mut ready_logged = false;
     loop {
         tokio::select! {
@@ -171,30 +296,17 @@ pub async fn run(
                 }
             }
             event = events.recv() => match event {
-                Some(event) => log_event(&event),
+                Some(event) => engine.on_watch_event(event).await,
                 None => break,
             },
+            _ = scan.tick() => engine.scan(),
         }
     }
     shutdown.cancel();
     tasks.wait().await;
+    let _ = driver.await;
     match watcher.await {
         Ok(Err(err)) => Err(err.into()),
         _ => Ok(()),
-    }
-}
-
-fn log_event(event: &WatchEvent) {
-    match event {
-        WatchEvent::Init => tracing::debug!("Watch (re)initialized"),
-        WatchEvent::Put(request) => {
-            let id = request
-                .metadata
-                .as_ref()
-                .map(|m| m.name.as_str())
-                .unwrap_or_default();
-            tracing::debug!(request_id = %id, "Processing watcher event");
-        }
-        WatchEvent::Delete { id } => tracing::debug!(request_id = %id, "Processing watcher event"),
     }
 }

@@ -15,5 +15,7 @@ pub mod jira;
 pub mod logging;
 pub mod plugin_data;
 pub mod secret;
+pub mod sync;
 pub mod teleport;
 pub mod version;
+pub mod webhook;

@@ -1,0 +1,170 @@
+//! Keeping each access request and its Jira issue in step.
+//!
+//! Every signal (a watch event, a webhook, the periodic scan, a (re)connected watch) only names a
+//! request and puts it on the [`queue::WorkQueue`]. The step that runs then
+//! ([`reconcile::Reconciler::step`]) reads the truth (the request, its plugin data, its issue) and
+//! does the next idempotent thing. A failed step is retried with backoff, so a Jira or Teleport
+//! outage delays work but never drops it.
+
+pub mod queue;
+pub mod reconcile;
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+use crate::teleport::watch::WatchEvent;
+use queue::WorkQueue;
+use reconcile::{Reconciler, StepError};
+use store::RequestStore;
+
+/// Signals and retries for reconciliation, shared by the watch, the webhook and the scan.
+pub struct Engine {
+    pub reconciler: Arc<Reconciler>,
+    pub store: Arc<RequestStore>,
+    queue: Arc<WorkQueue>,
+    retries: Mutex<HashMap<String, Backoff>>,
+}
+
+impl Engine {
+    /// Builds the engine and starts its workers; they stop when `shutdown` is cancelled.
+    pub fn start(
+        reconciler: Reconciler,
+        parallelism: usize,
+        shutdown: CancellationToken,
+    ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
+        let (queue, ready) = WorkQueue::new();
+        let engine = Arc::new(Self {
+            store: reconciler.store.clone(),
+            reconciler: Arc::new(reconciler),
+            queue: queue.clone(),
+            retries: Mutex::new(HashMap::new()),
+        });
+        let worker = engine.clone();
+        let driver = tokio::spawn(queue::drive(
+            queue,
+            ready,
+            parallelism,
+            shutdown.clone(),
+            move |id| {
+                let engine = worker.clone();
+                let shutdown = shutdown.clone();
+                async move { engine.run_step(id, shutdown).await }
+            },
+        ));
+        (engine, driver)
+    }
+
+    /// Asks for a step for request `id`; resolves when a step that started after the call ended.
+    pub fn enqueue(&self, id: &str) -> tokio::sync::oneshot::Receiver<()> {
+        self.queue.enqueue(id)
+    }
+
+    /// Requests waiting for or in a step.
+    pub fn backlog(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Feeds a watch event: keeps the request cache current and asks for a step. On INIT every
+    /// request is listed again, because Teleport does not replay what happened while disconnected.
+    pub async fn on_watch_event(&self, event: WatchEvent) {
+        match event {
+            WatchEvent::Put(request) => {
+                if let Some(id) = self.store.put(*request) {
+                    self.enqueue(&id);
+                }
+            }
+            WatchEvent::Delete { id } => {
+                self.store.remove(&id);
+                self.enqueue(&id);
+            }
+            WatchEvent::Init => self.catch_up().await,
+        }
+    }
+
+    /// Lists every request and asks for a step for each, and for those that vanished meanwhile.
+    pub async fn catch_up(&self) {
+        match self
+            .reconciler
+            .teleport
+            .list_access_requests(Default::default())
+            .await
+        {
+            Ok(requests) => {
+                let ids = self.store.replace_all(requests);
+                tracing::info!(
+                    requests = ids.len(),
+                    "Reconciling every access request after (re)connecting"
+                );
+                for id in ids {
+                    self.enqueue(&id);
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "Failed to list access requests; the periodic scan will retry")
+            }
+        }
+    }
+
+    /// Asks for a step for every pending request, so a decision in Jira whose webhook was lost is
+    /// still seen.
+    pub fn scan(&self) {
+        for id in self.store.pending_ids() {
+            self.enqueue(&id);
+        }
+    }
+
+    async fn run_step(self: Arc<Self>, id: String, shutdown: CancellationToken) {
+        let span = tracing::info_span!("reconcile", request_id = %id);
+        let result = tracing::Instrument::instrument(self.reconciler.step(&id), span.clone()).await;
+        let _entered = span.enter();
+        match result {
+            Ok(()) => {
+                self.retry_lock().remove(&id);
+            }
+            Err(err) => {
+                let delay = self.retry_delay(&id, &err);
+                if err.is_transient() {
+                    tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "Failed to process request; will retry");
+                } else {
+                    tracing::error!(error = %err, retry_in_ms = delay.as_millis() as u64, "Failed to process request; will retry");
+                }
+                let engine = self.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = shutdown.cancelled() => {}
+                        () = tokio::time::sleep(delay) => { engine.enqueue(&id); }
+                    }
+                });
+            }
+        }
+    }
+
+    fn retry_delay(&self, id: &str, err: &StepError) -> Duration {
+        if let Some(wait) = err.retry_after() {
+            return wait;
+        }
+        let mut retries = self.retry_lock();
+        let backoff = retries
+            .entry(id.to_owned())
+            .or_insert_with(|| Backoff::new(Duration::from_millis(500), Duration::from_secs(300)));
+        let delay = backoff.next_delay();
+        // A permanent error (a refused issue type, missing permission) is retried slowly; fixing
+        // the Jira side then heals the request without a restart.
+        if err.is_transient() {
+            delay
+        } else {
+            delay.max(Duration::from_secs(30))
+        }
+    }
+
+    fn retry_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Backoff>> {
+        self.retries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,330 @@
+//! The HTTP(S) server Jira calls: `POST /` (the webhook) and `GET /status`, behind optional basic
+//! auth, as the Go plugin serves them.
+//!
+//! A webhook is only a hint: it names an issue, the issue names a request, and that request gets a
+//! reconcile step, which reads the truth from Jira and Teleport itself. The reply waits for that
+//! step for a bounded time, so callers that read Teleport right after a 200 see the result, while a
+//! slow step never holds Jira's connection for long.
+
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use crate::config::BasicAuth;
+use crate::jira::JiraError;
+use crate::jira::types::REQUEST_ID_PROPERTY;
+use crate::plugin_data::{PLUGIN_NAME, PluginData};
+use crate::sync::Engine;
+
+/// Webhook bodies larger than this are refused with 413.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// How long a webhook reply waits for the reconcile step it triggered.
+const REPLY_WAIT: Duration = Duration::from_secs(5);
+/// Delivery identifiers remembered to recognise Jira's re-deliveries.
+const SEEN_DELIVERIES: usize = 4096;
+
+#[derive(Clone)]
+pub struct WebhookState {
+    engine: Arc<Engine>,
+    basic_auth: Option<BasicAuth>,
+    seen: Arc<Mutex<Deliveries>>,
+}
+
+impl WebhookState {
+    pub fn new(engine: Arc<Engine>, basic_auth: Option<BasicAuth>) -> Self {
+        Self {
+            engine,
+            basic_auth,
+            seen: Arc::default(),
+        }
+    }
+}
+
+/// The routes, with basic auth in front of all of them when configured (as in the Go plugin).
+pub fn router(state: WebhookState) -> Router {
+    Router::new()
+        .route("/", post(receive))
+        .route("/status", get(|| async { StatusCode::OK }))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_basic_auth,
+        ))
+        .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn require_basic_auth(
+    State(state): State<WebhookState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(expected) = &state.basic_auth {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !basic_auth_matches(presented, expected) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [
+                    (header::WWW_AUTHENTICATE, "Basic realm=Restricted"),
+                    (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                ],
+                "Unauthorized\n",
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+fn basic_auth_matches(presented: Option<&str>, expected: &BasicAuth) -> bool {
+    use base64::Engine as _;
+    let Some(encoded) = presented.and_then(|value| value.strip_prefix("Basic ")) else {
+        return false;
+    };
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return false;
+    };
+    let wanted = format!("{}:{}", expected.user, expected.password.expose());
+    constant_time_eq(&decoded, wanted.as_bytes())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Debug, Deserialize)]
+struct Payload {
+    #[serde(default, rename = "webhookEvent")]
+    webhook_event: String,
+    #[serde(default)]
+    issue: Option<PayloadIssue>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PayloadIssue {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+}
+
+async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
+    let payload: Payload = match serde_json::from_slice(&body) {
+        Ok(payload) => payload,
+        Err(err) => {
+            tracing::error!(error = %err, "Failed to parse webhook payload");
+            return reply(StatusCode::BAD_REQUEST, "malformed JSON payload");
+        }
+    };
+    // Comment, assignment and transition events all arrive as `jira:issue_updated`; what changed is
+    // read from Jira itself, so any of them may carry a decision.
+    if payload.webhook_event != "jira:issue_updated" {
+        return StatusCode::OK.into_response();
+    }
+    let issue_id = match payload.issue.and_then(|issue| issue.id) {
+        Some(serde_json::Value::String(id)) if !id.is_empty() => id,
+        Some(serde_json::Value::Number(id)) => id.to_string(),
+        _ => return reply(StatusCode::BAD_REQUEST, "got webhook without issue info"),
+    };
+    let delivery = headers
+        .get("x-atlassian-webhook-identifier")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(delivery) = &delivery
+        && !state
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(delivery)
+    {
+        tracing::debug!(delivery = %delivery, "Ignoring a re-delivered webhook");
+        return StatusCode::OK.into_response();
+    }
+    tracing::debug!(jira_issue_id = %issue_id, "Processing incoming webhook event");
+    match signal_issue(&state.engine, &issue_id).await {
+        Ok(Some(done)) => {
+            let _ = tokio::time::timeout(REPLY_WAIT, done).await;
+            StatusCode::OK.into_response()
+        }
+        Ok(None) => StatusCode::OK.into_response(),
+        Err(SignalError::Refused(message)) => {
+            forget(&state, delivery.as_deref());
+            tracing::warn!(jira_issue_id = %issue_id, reason = %message, "Refused webhook");
+            reply(StatusCode::BAD_REQUEST, &message)
+        }
+        Err(SignalError::Unavailable(message)) => {
+            // Let Jira deliver it again; the periodic scan would also catch the change.
+            forget(&state, delivery.as_deref());
+            tracing::error!(jira_issue_id = %issue_id, error = %message, "Failed to process webhook");
+            reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily unable to process the webhook",
+            )
+        }
+    }
+}
+
+fn forget(state: &WebhookState, delivery: Option<&str>) {
+    if let Some(delivery) = delivery {
+        state
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(delivery);
+    }
+}
+
+enum SignalError {
+    Refused(String),
+    Unavailable(String),
+}
+
+/// Finds the request an issue belongs to and asks for a step for it. Anti-forgery: the request's
+/// plugin data must name this very issue.
+async fn signal_issue(
+    engine: &Engine,
+    issue_id: &str,
+) -> Result<Option<tokio::sync::oneshot::Receiver<()>>, SignalError> {
+    let reconciler = &engine.reconciler;
+    let issue = match reconciler.jira.issue(issue_id).await {
+        Ok(issue) => issue,
+        Err(JiraError::Status { status: 404, .. }) => {
+            return Err(SignalError::Refused(format!("unknown issue {issue_id}")));
+        }
+        Err(err) => return Err(SignalError::Unavailable(err.to_string())),
+    };
+    let request_id = match issue.properties.get(REQUEST_ID_PROPERTY) {
+        Some(serde_json::Value::String(id)) if id.is_empty() => return Ok(None),
+        Some(serde_json::Value::String(id)) => id.clone(),
+        // Not an issue of ours (or a tampered one).
+        _ => {
+            return Err(SignalError::Refused(format!(
+                "issue {issue_id} has no {REQUEST_ID_PROPERTY} property"
+            )));
+        }
+    };
+    let data = reconciler
+        .teleport
+        .plugin_data(&request_id, PLUGIN_NAME)
+        .await
+        .map_err(|err| SignalError::Unavailable(err.to_string()))?
+        .map(|data| PluginData::decode(&data));
+    match data.and_then(|d| d.issue) {
+        Some(recorded) if recorded.id == issue.id => Ok(Some(engine.enqueue(&request_id))),
+        _ => Err(SignalError::Refused(format!(
+            "issue {issue_id} is not the issue recorded for request {request_id}"
+        ))),
+    }
+}
+
+fn reply(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{message}\n"),
+    )
+        .into_response()
+}
+
+/// A bounded set of recent delivery identifiers.
+#[derive(Default)]
+struct Deliveries {
+    order: VecDeque<String>,
+    ids: HashSet<String>,
+}
+
+impl Deliveries {
+    fn insert(&mut self, id: &str) -> bool {
+        if !self.ids.insert(id.to_owned()) {
+            return false;
+        }
+        self.order.push_back(id.to_owned());
+        if self.order.len() > SEEN_DELIVERIES
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+        true
+    }
+
+    fn remove(&mut self, id: &str) {
+        self.ids.remove(id);
+        self.order.retain(|seen| seen != id);
+    }
+}
+
+/// Serves the router on `addr` (TLS when `tls` is given) until `shutdown`; returns the bound address
+/// through `bound` as soon as the socket listens.
+pub async fn serve(
+    addr: SocketAddr,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    app: Router,
+    shutdown: tokio_util::sync::CancellationToken,
+    bound: tokio::sync::oneshot::Sender<SocketAddr>,
+) -> std::io::Result<()> {
+    let handle = axum_server::Handle::new();
+    let graceful = handle.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        graceful.graceful_shutdown(Some(Duration::from_secs(5)));
+    });
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    let _ = bound.send(listener.local_addr()?);
+    let service = app.into_make_service();
+    match tls {
+        Some(tls) => {
+            axum_server::from_tcp_rustls(listener, tls)?
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+        None => {
+            axum_server::from_tcp(listener)?
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    #[test]
+    fn basic_auth_compares_user_and_password() {
+        let expected = BasicAuth {
+            user: "jira".into(),
+            password: Secret::new("pw"),
+        };
+        assert!(basic_auth_matches(Some("Basic amlyYTpwdw=="), &expected));
+        assert!(!basic_auth_matches(Some("Basic amlyYTpwdXg="), &expected));
+        assert!(!basic_auth_matches(Some("Bearer x"), &expected));
+        assert!(!basic_auth_matches(None, &expected));
+    }
+
+    #[test]
+    fn deliveries_remember_a_bounded_number_of_ids() {
+        let mut seen = Deliveries::default();
+        assert!(seen.insert("a"));
+        assert!(!seen.insert("a"));
+        for i in 0..SEEN_DELIVERIES {
+            seen.insert(&i.to_string());
+        }
+        assert!(seen.insert("a"), "the oldest id is forgotten");
+    }
+}
