@@ -1,0 +1,250 @@
+//! Fault knobs, changeable at runtime from any thread: latency before every API call, queued
+//! failures (5xx with Jira-like bodies, 429 with or without `Retry-After`), webhook drop and
+//! duplicate probabilities, and the search index lag. Random choices use one seeded RNG so a
+//! chaos run can be replayed.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::errors::json_response;
+
+/// What an injected fault answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Fault {
+    Status(u16),
+    RateLimited { retry_after_secs: Option<u64> },
+}
+
+#[derive(Debug)]
+struct Queued {
+    remaining: u32,
+    fault: Fault,
+    /// Only calls whose path contains this are hit; all calls when `None`.
+    path_filter: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Knobs {
+    latency: Duration,
+    queue: VecDeque<Queued>,
+    webhook_drop_rate: f64,
+    webhook_duplicate_rate: f64,
+    search_lag: Duration,
+}
+
+/// Runtime fault injection. Obtain it with `FakeJira::faults()`.
+#[derive(Debug)]
+pub struct Faults {
+    knobs: Mutex<Knobs>,
+    rng: Mutex<StdRng>,
+}
+
+impl Faults {
+    pub(crate) fn new(seed: u64, search_lag: Duration) -> Self {
+        let knobs = Knobs {
+            search_lag,
+            ..Knobs::default()
+        };
+        Self {
+            knobs: Mutex::new(knobs),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+        }
+    }
+
+    fn knobs(&self) -> MutexGuard<'_, Knobs> {
+        self.knobs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every API call waits this long before anything else happens.
+    pub fn set_latency(&self, latency: Duration) {
+        self.knobs().latency = latency;
+    }
+
+    /// The next `n` API calls answer `status` (e.g. 500, 502, 503) without being processed.
+    pub fn fail_next(&self, n: u32, status: u16) {
+        self.push(n, Fault::Status(status), None);
+    }
+
+    /// Like [`Faults::fail_next`], but only for calls whose path contains `path_part`.
+    pub fn fail_next_matching(&self, path_part: &str, n: u32, status: u16) {
+        self.push(n, Fault::Status(status), Some(path_part.to_string()));
+    }
+
+    /// The next `n` API calls answer 429 with `Retry-After: <secs>` and the `X-RateLimit-*` set.
+    pub fn rate_limit_next(&self, n: u32, retry_after_secs: u64) {
+        self.push(
+            n,
+            Fault::RateLimited {
+                retry_after_secs: Some(retry_after_secs),
+            },
+            None,
+        );
+    }
+
+    /// 429 without `Retry-After`, which Cloud sometimes sends (JRACLOUD-82801).
+    pub fn rate_limit_next_without_retry_after(&self, n: u32) {
+        self.push(
+            n,
+            Fault::RateLimited {
+                retry_after_secs: None,
+            },
+            None,
+        );
+    }
+
+    /// The probability (0..=1) that a webhook that should be delivered silently is not.
+    pub fn set_webhook_drop_rate(&self, rate: f64) {
+        self.knobs().webhook_drop_rate = rate.clamp(0.0, 1.0);
+    }
+
+    /// The probability (0..=1) that a webhook is delivered twice with the same identifier.
+    pub fn set_webhook_duplicate_rate(&self, rate: f64) {
+        self.knobs().webhook_duplicate_rate = rate.clamp(0.0, 1.0);
+    }
+
+    /// How long a write takes to become visible to JQL search.
+    pub fn set_search_lag(&self, lag: Duration) {
+        self.knobs().search_lag = lag;
+    }
+
+    /// Removes queued failures and resets latency and webhook rates (not the search lag).
+    pub fn clear(&self) {
+        let mut knobs = self.knobs();
+        knobs.latency = Duration::ZERO;
+        knobs.queue.clear();
+        knobs.webhook_drop_rate = 0.0;
+        knobs.webhook_duplicate_rate = 0.0;
+    }
+
+    fn push(&self, n: u32, fault: Fault, path_filter: Option<String>) {
+        if n > 0 {
+            self.knobs().queue.push_back(Queued {
+                remaining: n,
+                fault,
+                path_filter,
+            });
+        }
+    }
+
+    pub(crate) fn latency(&self) -> Duration {
+        self.knobs().latency
+    }
+
+    pub(crate) fn search_lag(&self) -> Duration {
+        self.knobs().search_lag
+    }
+
+    /// Consumes the first queued fault that applies to `path`.
+    pub(crate) fn next_fault(&self, path: &str) -> Option<Fault> {
+        let mut knobs = self.knobs();
+        let pos = knobs.queue.iter().position(|q| {
+            q.path_filter
+                .as_deref()
+                .is_none_or(|part| path.contains(part))
+        })?;
+        let entry = knobs.queue.get_mut(pos)?;
+        entry.remaining -= 1;
+        let fault = entry.fault.clone();
+        if entry.remaining == 0 {
+            knobs.queue.remove(pos);
+        }
+        Some(fault)
+    }
+
+    /// Rolls the dice for one webhook: (dropped, duplicated).
+    pub(crate) fn webhook_fate(&self) -> (bool, bool) {
+        let (drop_rate, dup_rate) = {
+            let knobs = self.knobs();
+            (knobs.webhook_drop_rate, knobs.webhook_duplicate_rate)
+        };
+        let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
+        let dropped = drop_rate > 0.0 && rng.random_bool(drop_rate);
+        let duplicated = dup_rate > 0.0 && rng.random_bool(dup_rate);
+        (dropped, duplicated)
+    }
+
+    /// Random bytes from the seeded generator (for webhook identifiers).
+    pub(crate) fn random_bytes(&self) -> [u8; 16] {
+        self.rng
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .random()
+    }
+}
+
+impl Fault {
+    pub(crate) fn status(&self) -> u16 {
+        match self {
+            Fault::Status(status) => *status,
+            Fault::RateLimited { .. } => 429,
+        }
+    }
+}
+
+impl IntoResponse for Fault {
+    fn into_response(self) -> Response {
+        match self {
+            Fault::Status(code) => {
+                let status =
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                if (502..=504).contains(&code) {
+                    // Gateway errors come from the edge proxy, as HTML, not from Jira.
+                    let reason = status.canonical_reason().unwrap_or("Error");
+                    let body = format!(
+                        "<html><head><title>{code} {reason}</title></head><body><h1>{code} {reason}</h1></body></html>"
+                    );
+                    let mut response =
+                        (status, [(header::CONTENT_TYPE, "text/html")], body).into_response();
+                    if code == 503 {
+                        response
+                            .headers_mut()
+                            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    }
+                    response
+                } else {
+                    json_response(
+                        status,
+                        &json!({"errorMessages": ["Internal server error"], "errors": {}}),
+                    )
+                }
+            }
+            Fault::RateLimited { retry_after_secs } => {
+                let mut response = json_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &json!({"errorMessages": ["Rate limit exceeded."], "errors": {}}),
+                );
+                let reset_in = retry_after_secs.unwrap_or(1);
+                let reset = (OffsetDateTime::now_utc()
+                    + time::Duration::seconds(i64::try_from(reset_in).unwrap_or(i64::MAX / 2)))
+                .replace_nanosecond(0)
+                .ok()
+                .and_then(|t| t.format(&Rfc3339).ok())
+                .unwrap_or_default();
+                let headers = response.headers_mut();
+                if let Some(secs) = retry_after_secs {
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                }
+                headers.insert("x-ratelimit-limit", HeaderValue::from_static("100"));
+                headers.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+                headers.insert("x-ratelimit-nearlimit", HeaderValue::from_static("true"));
+                headers.insert(
+                    "ratelimit-reason",
+                    HeaderValue::from_static("jira-burst-based"),
+                );
+                if let Ok(value) = HeaderValue::from_str(&reset) {
+                    headers.insert("x-ratelimit-reset", value);
+                }
+                response
+            }
+        }
+    }
+}
