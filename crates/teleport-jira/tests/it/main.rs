@@ -1,0 +1,14 @@
+//! End-to-end suites: the built binary against FakeTeleport and FakeJira over real sockets and TLS.
+
+// The sandbox: fakes, files and the plugin process.
+mod support;
+// The Go plugin's own integration cases, one test each.
+mod go_suite;
+// CLI behaviour: configure, version, start failures.
+mod cli;
+// The Teleport client library over mutual TLS: routes, refusals, watch, CAS, identity refresh.
+mod teleport_client;
+// Forged and malformed webhooks change nothing.
+mod webhook;
+// A cluster already served by the Go plugin is taken over without duplicates.
+mod takeover;

@@ -1,0 +1,397 @@
+//! The sandbox every end-to-end test runs in: a FakeTeleport, a FakeJira over HTTPS (its CA trusted
+//! through `SSL_CERT_FILE`, as an operator would), an identity file, a config file with the Go
+//! plugin's keys only, and the built `teleport-jira` binary as a child process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use teleport_proto::types::RequestState;
+use testkit::jira::{
+    FakeJira, FakeJiraOptions, IssueSnapshot, JiraUser, Permission, WebhookTarget,
+};
+use testkit::teleport::{FakeTeleport, FakeTeleportOptions, IdentityOptions, UserSpec};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_teleport-jira");
+pub const PLUGIN_USER: &str = "plugin";
+pub const REQUESTER: &str = "requester-oss@example.com";
+pub const REQUESTER1: &str = "requester1@example.com";
+pub const REVIEWER1: &str = "reviewer1@example.com";
+pub const REVIEWER2: &str = "reviewer2@example.com";
+pub const JIRA_REVIEWER: &str = "JIRA-REVIEWER";
+pub const JIRA_REVIEWER_EMAIL: &str = "jira-reviewer@example.com";
+pub const RANDOM_USER: &str = "RANDOM-USER";
+pub const REASON: &str = "because of";
+/// Generous: CI machines are shared and slow; a passing test never waits this long.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+const ALL_PERMISSIONS: [Permission; 5] = [
+    Permission::BrowseProjects,
+    Permission::CreateIssues,
+    Permission::TransitionIssues,
+    Permission::AddComments,
+    Permission::EditIssues,
+];
+
+/// The fakes, the files and (once started) the plugin process.
+pub struct Sandbox {
+    pub teleport: FakeTeleport,
+    pub jira: FakeJira,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub webhook_url: String,
+    plugin: Option<Plugin>,
+}
+
+pub struct SandboxOptions {
+    pub issue_type: Option<String>,
+    pub jira: FakeJiraOptions,
+    pub teleport: FakeTeleportOptions,
+    pub extra_config: String,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        Self {
+            issue_type: None,
+            jira: FakeJiraOptions {
+                tls: true,
+                ..FakeJiraOptions::default()
+            },
+            teleport: FakeTeleportOptions::default(),
+            extra_config: String::new(),
+        }
+    }
+}
+
+impl Sandbox {
+    pub async fn new() -> Self {
+        Self::with(SandboxOptions::default()).await
+    }
+
+    pub async fn with(options: SandboxOptions) -> Self {
+        testkit::pki::install_crypto_provider();
+        let teleport = FakeTeleport::start(options.teleport).await;
+        teleport.add_user(PLUGIN_USER, UserSpec::plugin());
+        teleport.add_user(REQUESTER, UserSpec::requester(&["editor"]));
+        teleport.add_user(
+            REQUESTER1,
+            UserSpec::requester(&["editor"]).with_thresholds(2, 2),
+        );
+        teleport.add_user(REVIEWER1, UserSpec::reviewer(&["editor"]));
+        teleport.add_user(REVIEWER2, UserSpec::reviewer(&["editor"]));
+        teleport.add_user("admin", UserSpec::admin());
+
+        let mut jira_options = options.jira;
+        jira_options.users.push(
+            JiraUser::new(JIRA_REVIEWER, "Jira Reviewer 1")
+                .with_email(JIRA_REVIEWER_EMAIL)
+                .with_permissions(ALL_PERMISSIONS),
+        );
+        jira_options.users.push(
+            JiraUser::new(RANDOM_USER, "Random Folk")
+                .with_email("randomfolk@example.com")
+                .with_permissions(ALL_PERMISSIONS),
+        );
+        let jira = FakeJira::start(jira_options)
+            .await
+            .expect("FakeJira starts");
+
+        let dir = tempfile::tempdir().unwrap();
+        let identity = dir.path().join("auth_id");
+        teleport
+            .write_identity_file(PLUGIN_USER, &identity, IdentityOptions::default())
+            .unwrap();
+        jira.write_ca_file(dir.path().join("jira-ca.pem")).unwrap();
+
+        let port = free_port();
+        let webhook_url = format!("http://127.0.0.1:{port}/");
+        let plugin_user = jira.plugin_user();
+        let config = format!(
+            r#"[teleport]
+addr = "{auth}"
+identity = "{identity}"
+
+[jira]
+url = "{jira_url}"
+username = "{username}"
+api_token = "{token}"
+project = "PROJ"
+{issue_type}
+
+[http]
+listen_addr = "127.0.0.1:{port}"
+
+[log]
+output = "stderr"
+severity = "debug"
+{extra}"#,
+            auth = teleport.auth_addr(),
+            identity = identity.display(),
+            jira_url = jira.url(),
+            username = plugin_user.email.clone().unwrap_or_default(),
+            token = plugin_user.token.clone().unwrap_or_default(),
+            issue_type = options
+                .issue_type
+                .map(|t| format!("issue_type = {t:?}"))
+                .unwrap_or_default(),
+            extra = options.extra_config,
+        );
+        let config_path = dir.path().join("teleport-jira.toml");
+        std::fs::write(&config_path, config).unwrap();
+        jira.register_webhook(WebhookTarget::new(webhook_url.clone()))
+            .unwrap();
+        Self {
+            teleport,
+            jira,
+            dir,
+            config_path,
+            webhook_url,
+            plugin: None,
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Starts the plugin (`start --insecure-no-tls`) and waits until its watch is open.
+    pub async fn start_plugin(&mut self) {
+        let plugin = Plugin::spawn(
+            &self.config_path,
+            &self.path("jira-ca.pem"),
+            &["--insecure-no-tls"],
+        );
+        self.plugin = Some(plugin);
+        let watchers = self.teleport.watcher_count();
+        assert!(
+            self.teleport.wait_for_watchers(watchers + 1, WAIT).await,
+            "the plugin never opened its watch; its log:\n{}",
+            self.log()
+        );
+        self.wait_for_log("Plugin is ready").await;
+    }
+
+    pub fn plugin(&mut self) -> &mut Plugin {
+        self.plugin.as_mut().expect("plugin started")
+    }
+
+    pub fn log(&self) -> String {
+        self.plugin.as_ref().map(Plugin::log).unwrap_or_default()
+    }
+
+    pub async fn wait_for_log(&self, needle: &str) {
+        let found = eventually(|| async { self.log().contains(needle) }).await;
+        assert!(
+            found,
+            "the plugin never logged {needle:?}; its log:\n{}",
+            self.log()
+        );
+    }
+
+    pub fn create_request(&self, reason: &str) -> String {
+        self.teleport
+            .create_access_request(REQUESTER, &["editor"], reason)
+    }
+
+    /// Waits until the request has an issue, and returns it.
+    pub async fn issue_of(&self, request_id: &str) -> IssueSnapshot {
+        let found = eventually(|| async { self.recorded_issue_id(request_id).is_some() }).await;
+        assert!(
+            found,
+            "no issue recorded for {request_id}; plugin log:\n{}",
+            self.log()
+        );
+        let id = self.recorded_issue_id(request_id).unwrap();
+        self.jira
+            .issue(&id)
+            .expect("the recorded issue exists in Jira")
+    }
+
+    pub fn recorded_issue_id(&self, request_id: &str) -> Option<String> {
+        self.teleport
+            .plugin_data(request_id, "jira")
+            .and_then(|data| data.get("issue_id").cloned())
+            .filter(|id| !id.is_empty())
+    }
+
+    pub fn plugin_data(&self, request_id: &str) -> std::collections::HashMap<String, String> {
+        self.teleport
+            .plugin_data(request_id, "jira")
+            .unwrap_or_default()
+    }
+
+    pub fn state_of(&self, request_id: &str) -> Option<RequestState> {
+        self.teleport
+            .access_request(request_id)
+            .and_then(|r| r.spec)
+            .and_then(|s| RequestState::try_from(s.state).ok())
+    }
+
+    pub async fn wait_for_state(&self, request_id: &str, state: RequestState) {
+        let reached = eventually(|| async { self.state_of(request_id) == Some(state) }).await;
+        assert!(
+            reached,
+            "request {request_id} never reached {state:?}; plugin log:\n{}",
+            self.log()
+        );
+    }
+
+    /// Waits until the issue has a comment containing `needle`.
+    pub async fn wait_for_comment(&self, issue_id: &str, needle: &str) -> IssueSnapshot {
+        let found = eventually(|| async {
+            self.jira
+                .issue(issue_id)
+                .is_some_and(|i| i.comments.iter().any(|c| c.body.contains(needle)))
+        })
+        .await;
+        let issue = self.jira.issue(issue_id).unwrap();
+        assert!(
+            found,
+            "no comment with {needle:?} on {}: {:?}; plugin log:\n{}",
+            issue.key,
+            issue.comment_bodies(),
+            self.log()
+        );
+        issue
+    }
+
+    pub async fn wait_for_status(&self, issue_id: &str, status: &str) -> IssueSnapshot {
+        let reached = eventually(|| async {
+            self.jira
+                .issue(issue_id)
+                .is_some_and(|i| i.status == status)
+        })
+        .await;
+        let issue = self.jira.issue(issue_id).unwrap();
+        assert!(
+            reached,
+            "issue {} stayed in {:?}, wanted {status}; plugin log:\n{}",
+            issue.key,
+            issue.status,
+            self.log()
+        );
+        issue
+    }
+}
+
+/// Polls `check` until it holds or [`WAIT`] passes.
+pub async fn eventually<F, Fut>(check: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The plugin process, its stderr collected for assertions and failure messages.
+pub struct Plugin {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Plugin {
+    pub fn spawn(config: &Path, ca_file: &Path, extra_args: &[&str]) -> Self {
+        let mut command = Command::new(BINARY);
+        command
+            .arg("start")
+            .arg("--config")
+            .arg(config)
+            .args(extra_args)
+            .env("SSL_CERT_FILE", ca_file)
+            .env_remove("SSL_CERT_DIR")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("the teleport-jira binary starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child.stdout.take().map(|s| Box::new(s) as _),
+        ] {
+            let Some(stream) = stream else { continue };
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        Self { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.pid().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("exits after SIGTERM")
+            .unwrap()
+    }
+
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    pub async fn wait(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("exits")
+            .unwrap()
+    }
+}
+
+/// Runs the binary to completion with `args`, returning (status, stdout, stderr).
+pub fn run_binary(args: &[&str]) -> (std::process::ExitStatus, String, String) {
+    let output = std::process::Command::new(BINARY)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
