@@ -1,7 +1,11 @@
 //! Compiles the hand-written `.proto` subset with protox (pure Rust, no system `protoc`).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/authservice.proto", "proto/types.proto", "proto/wrappers.proto"];
+    let files = [
+        "proto/authservice.proto",
+        "proto/types.proto",
+        "proto/wrappers.proto",
+    ];
     let descriptors = protox::compile(files, ["proto"])?;
     tonic_prost_build::configure()
         .build_client(true)

@@ -1,1 +1,250 @@
-//! (being written)
+//! The webhook receiver: forged, malformed, oversized, unauthenticated and repeated deliveries
+//! change nothing they should not; a lost delivery is still noticed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use teleport_proto::types::RequestState;
+
+use crate::support::*;
+
+fn payload(issue_id: &str, status: &str) -> String {
+    serde_json::json!({
+        "webhookEvent": "jira:issue_updated",
+        "issue_event_type_name": "issue_generic",
+        "issue": {"id": issue_id, "fields": {"status": {"name": status}}}
+    })
+    .to_string()
+}
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+#[tokio::test]
+async fn webhook_for_an_unknown_issue_is_refused_and_changes_nothing() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    let id = sandbox.create_request(REASON);
+    sandbox.issue_of(&id).await;
+    let status = sandbox
+        .jira
+        .deliver_raw_webhook(payload("999999", "Approved"), &[JSON])
+        .await
+        .unwrap();
+    assert_eq!(status, 400);
+    assert_eq!(sandbox.state_of(&id), Some(RequestState::Pending));
+    assert!(sandbox.teleport.audit_events().is_empty());
+}
+
+#[tokio::test]
+async fn property_pointing_at_another_request_cannot_approve_it() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    let victim = sandbox.create_request(REASON);
+    let victim_issue = sandbox.issue_of(&victim).await;
+    let other = sandbox.create_request(REASON);
+    let other_issue = sandbox.issue_of(&other).await;
+
+    // Someone who can edit issues points the other issue at the victim's request and approves it.
+    sandbox
+        .jira
+        .set_property(
+            &other_issue.id,
+            "teleportAccessRequestId",
+            serde_json::json!(victim),
+        )
+        .unwrap();
+    sandbox
+        .jira
+        .transition_as(&other_issue.id, "Approved", JIRA_REVIEWER)
+        .unwrap();
+    assert!(sandbox.jira.wait_webhooks_idle(WAIT).await);
+    let status = sandbox
+        .jira
+        .deliver_raw_webhook(payload(&other_issue.id, "Approved"), &[JSON])
+        .await
+        .unwrap();
+    assert_eq!(status, 400);
+
+    // Let any reconcile the signals caused run to completion.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sandbox.state_of(&victim), Some(RequestState::Pending));
+    assert_eq!(
+        sandbox.state_of(&other),
+        Some(RequestState::Pending),
+        "a tampered issue decides nothing"
+    );
+    assert!(sandbox.teleport.audit_events().is_empty());
+    assert_eq!(
+        sandbox.jira.issue(&victim_issue.id).unwrap().status,
+        "Pending"
+    );
+}
+
+#[tokio::test]
+async fn webhook_naming_a_pending_issue_changes_nothing() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    let id = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&id).await;
+    // The payload claims Approved; Jira itself says Pending, and Jira is what counts.
+    let status = sandbox
+        .jira
+        .deliver_raw_webhook(payload(&issue.id, "Approved"), &[JSON])
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(sandbox.state_of(&id), Some(RequestState::Pending));
+    assert!(sandbox.teleport.audit_events().is_empty());
+}
+
+#[tokio::test]
+async fn malformed_and_incomplete_payloads_get_400() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    assert_eq!(
+        sandbox
+            .jira
+            .deliver_raw_webhook("{not json", &[JSON])
+            .await
+            .unwrap(),
+        400
+    );
+    let no_issue =
+        r#"{"webhookEvent":"jira:issue_updated","issue_event_type_name":"issue_generic"}"#;
+    assert_eq!(
+        sandbox
+            .jira
+            .deliver_raw_webhook(no_issue, &[JSON])
+            .await
+            .unwrap(),
+        400
+    );
+    let other_event = r#"{"webhookEvent":"jira:issue_deleted","issue":{"id":"1"}}"#;
+    assert_eq!(
+        sandbox
+            .jira
+            .deliver_raw_webhook(other_event, &[JSON])
+            .await
+            .unwrap(),
+        200
+    );
+    // Still serving afterwards.
+    let status = reqwest::get(format!("{}status", sandbox.webhook_url))
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn oversized_payload_gets_413() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    let huge = format!(
+        r#"{{"webhookEvent":"jira:issue_updated","pad":"{}"}}"#,
+        "x".repeat(2 * 1024 * 1024)
+    );
+    assert_eq!(
+        sandbox
+            .jira
+            .deliver_raw_webhook(huge, &[JSON])
+            .await
+            .unwrap(),
+        413
+    );
+}
+
+#[tokio::test]
+async fn basic_auth_guards_every_route() {
+    let mut sandbox = Sandbox::with(SandboxOptions {
+        extra_config: "\n[http.basic_auth]\nuser = \"jira\"\npassword = \"s3cret\"\n".into(),
+        ..Default::default()
+    })
+    .await;
+    sandbox.start_plugin().await;
+    let client = reqwest::Client::new();
+    let status = client
+        .get(format!("{}status", sandbox.webhook_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 401);
+    assert_eq!(
+        status.headers()["www-authenticate"],
+        "Basic realm=Restricted"
+    );
+    assert_eq!(status.text().await.unwrap(), "Unauthorized\n");
+    let wrong = client
+        .get(format!("{}status", sandbox.webhook_url))
+        .basic_auth("jira", Some("nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let right = client
+        .get(format!("{}status", sandbox.webhook_url))
+        .basic_auth("jira", Some("s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 200);
+    let post = client
+        .post(sandbox.webhook_url.clone())
+        .body(payload("1", "Approved"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 401);
+}
+
+#[tokio::test]
+async fn duplicated_deliveries_resolve_the_request_once() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.jira.faults().set_webhook_duplicate_rate(1.0);
+    sandbox.start_plugin().await;
+    let id = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&id).await;
+    sandbox
+        .jira
+        .transition_as(&issue.id, "Approved", JIRA_REVIEWER)
+        .unwrap();
+    sandbox.wait_for_state(&id, RequestState::Approved).await;
+    let issue = sandbox
+        .wait_for_comment(&issue.id, "Access request has been approved")
+        .await;
+    assert!(sandbox.jira.wait_webhooks_idle(WAIT).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sandbox.teleport.audit_events().len(), 1);
+    let resolutions = issue
+        .comment_bodies()
+        .iter()
+        .filter(|b| b.starts_with("Access request has been"))
+        .count();
+    assert_eq!(resolutions, 1, "{:?}", issue.comment_bodies());
+}
+
+#[tokio::test]
+async fn wrong_method_and_path_get_405_and_404() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(sandbox.webhook_url.clone())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
+    assert_eq!(
+        client
+            .get(format!("{}nope", sandbox.webhook_url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
