@@ -4,7 +4,8 @@ CARGO ?= cargo
 .PHONY: demo test toolchain fmt clippy unit build
 
 demo:
-	$(CARGO) run --release -p testkit --bin teleport-jira-demo
+	$(CARGO) build --release --locked -p teleport-jira -p testkit
+	./target/release/teleport-jira-demo ./target/release/teleport-jira
 
 test: toolchain fmt clippy unit
 

@@ -425,3 +425,25 @@ async fn resolution_in_teleport_comments_then_transitions_the_issue() {
         .unwrap();
     assert!(comment_at < transition_at);
 }
+
+#[tokio::test]
+async fn approval_arrives_over_an_https_webhook() {
+    let mut sandbox = Sandbox::with(SandboxOptions {
+        webhook_tls: true,
+        ..Default::default()
+    })
+    .await;
+    sandbox.start_plugin().await;
+    let (id, issue_id) = decide_in_jira(&sandbox, "Approved", &[]).await;
+    sandbox.wait_for_state(&id, RequestState::Approved).await;
+    sandbox
+        .wait_for_comment(&issue_id, "Access request has been approved")
+        .await;
+    assert!(sandbox.jira.wait_webhooks_idle(WAIT).await);
+    let delivered = sandbox
+        .jira
+        .deliveries()
+        .iter()
+        .any(|d| d.status_code == Some(200));
+    assert!(delivered, "{:?}", sandbox.jira.deliveries());
+}

@@ -46,6 +46,7 @@ pub struct Sandbox {
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
     pub webhook_url: String,
+    webhook_tls: bool,
     plugin: Option<Plugin>,
 }
 
@@ -54,6 +55,8 @@ pub struct SandboxOptions {
     pub jira: FakeJiraOptions,
     pub teleport: FakeTeleportOptions,
     pub extra_config: String,
+    /// Serve the webhook over HTTPS (the Go plugin's default) instead of `--insecure-no-tls`.
+    pub webhook_tls: bool,
 }
 
 impl Default for SandboxOptions {
@@ -66,6 +69,7 @@ impl Default for SandboxOptions {
             },
             teleport: FakeTeleportOptions::default(),
             extra_config: String::new(),
+            webhook_tls: false,
         }
     }
 }
@@ -111,7 +115,27 @@ impl Sandbox {
         jira.write_ca_file(dir.path().join("jira-ca.pem")).unwrap();
 
         let port = free_port();
-        let webhook_url = format!("http://127.0.0.1:{port}/");
+        let (webhook_url, https_files, webhook_ca) = if options.webhook_tls {
+            let web = testkit::pki::WebPki::localhost().unwrap();
+            let (cert, key) = (
+                dir.path().join("webhook.crt"),
+                dir.path().join("webhook.key"),
+            );
+            std::fs::write(&cert, web.server().cert_pem()).unwrap();
+            std::fs::write(&key, web.server().key_pem()).unwrap();
+            let files = format!(
+                "https_cert_file = {:?}\nhttps_key_file = {:?}\n",
+                cert.display().to_string(),
+                key.display().to_string()
+            );
+            (
+                format!("https://localhost:{port}/"),
+                files,
+                Some(web.ca_pem()),
+            )
+        } else {
+            (format!("http://127.0.0.1:{port}/"), String::new(), None)
+        };
         let plugin_user = jira.plugin_user();
         let config = format!(
             r#"[teleport]
@@ -127,7 +151,7 @@ project = "PROJ"
 
 [http]
 listen_addr = "127.0.0.1:{port}"
-
+{https_files}
 [log]
 output = "stderr"
 severity = "debug"
@@ -145,14 +169,18 @@ severity = "debug"
         );
         let config_path = dir.path().join("teleport-jira.toml");
         std::fs::write(&config_path, config).unwrap();
-        jira.register_webhook(WebhookTarget::new(webhook_url.clone()))
-            .unwrap();
+        let mut target = WebhookTarget::new(webhook_url.clone());
+        if let Some(ca) = webhook_ca {
+            target = target.trusting_ca(ca);
+        }
+        jira.register_webhook(target).unwrap();
         Self {
             teleport,
             jira,
             dir,
             config_path,
             webhook_url,
+            webhook_tls: options.webhook_tls,
             plugin: None,
         }
     }
@@ -161,13 +189,15 @@ severity = "debug"
         self.dir.path().join(name)
     }
 
-    /// Starts the plugin (`start --insecure-no-tls`) and waits until its watch is open.
+    /// Starts the plugin (with `--insecure-no-tls` unless the webhook uses TLS) and waits until
+    /// its watch is open.
     pub async fn start_plugin(&mut self) {
-        let plugin = Plugin::spawn(
-            &self.config_path,
-            &self.path("jira-ca.pem"),
-            &["--insecure-no-tls"],
-        );
+        let args: &[&str] = if self.webhook_tls {
+            &[]
+        } else {
+            &["--insecure-no-tls"]
+        };
+        let plugin = Plugin::spawn(&self.config_path, &self.path("jira-ca.pem"), args);
         self.plugin = Some(plugin);
         let watchers = self.teleport.watcher_count();
         assert!(
