@@ -1,7 +1,8 @@
 # The two commands a newcomer needs: `make demo` runs the product in a sandbox, `make test` runs every check.
+SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test toolchain fmt clippy unit build
+.PHONY: demo test toolchain fmt clippy unit
 
 demo:
 	$(CARGO) build --release --locked -p teleport-jira -p testkit
@@ -11,7 +12,7 @@ test: toolchain fmt clippy unit
 
 # CI starts from a fresh machine: make sure the formatter and linter are installed.
 toolchain:
-	@command -v rustup >/dev/null && rustup component add rustfmt clippy >/dev/null 2>&1 || true
+	@if command -v rustup >/dev/null; then rustup component add rustfmt clippy; fi
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -19,5 +20,8 @@ fmt:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
+# Every unit and end-to-end test, then one summary line over all test binaries.
 unit:
-	$(CARGO) test --workspace --locked
+	@mkdir -p target
+	set -o pipefail; $(CARGO) test --workspace --all-targets --locked 2>&1 | tee target/test-output.log
+	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }' target/test-output.log

@@ -145,22 +145,15 @@ async fn check_jira(jira: &JiraClient, project: &str) -> Result<(), StartError> 
     Ok(())
 }
 
-async fn webhook_tls(
+fn webhook_tls(
     config: &Config,
 ) -> Result<Option<axum_server::tls_rustls::RustlsConfig>, StartError> {
     let Some(files) = &config.http.tls else {
         return Ok(None);
     };
-    axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
-        .await
+    webhook::tls_config(&files.cert, &files.key, config.http.verify_client_cert)
         .map(Some)
-        .map_err(|err| {
-            StartError::WebhookTls(format!(
-                "loading http.https_cert_file {} and http.https_key_file {}: {err}",
-                files.cert.display(),
-                files.key.display()
-            ))
-        })
+        .map_err(StartError::WebhookTls)
 }
 
 /// Runs the plugin until `shutdown` is cancelled.
@@ -206,7 +199,7 @@ pub async fn run(
     })
     .map_err(|err| StartError::Jira(err.to_string()))?;
     check_jira(&jira, &config.jira.project).await?;
-    let tls = webhook_tls(&config).await?;
+    let tls = webhook_tls(&config)?;
 
     let advanced = ping
         .server_features

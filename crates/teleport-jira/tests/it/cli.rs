@@ -79,3 +79,74 @@ fn default_config_path_is_the_go_plugins() {
     let (_, stdout, _) = run_binary(&["start", "--help"]);
     assert!(stdout.contains("/etc/teleport-jira.toml"), "{stdout}");
 }
+
+async fn start_fails(sandbox: &Sandbox) -> String {
+    let mut plugin = Plugin::spawn(
+        &sandbox.config_path,
+        &sandbox.path("jira-ca.pem"),
+        &["--insecure-no-tls"],
+    );
+    let status = plugin.wait().await;
+    assert_eq!(status.code(), Some(1), "{}", plugin.log());
+    let log = plugin.log();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("teleport-jira: error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{log}");
+    errors[0].to_owned()
+}
+
+#[tokio::test]
+async fn start_fails_with_one_line_when_the_jira_token_is_wrong() {
+    let sandbox = Sandbox::new().await;
+    let config = std::fs::read_to_string(&sandbox.config_path)
+        .unwrap()
+        .replace("api_token = \"xyz\"", "api_token = \"wrong\"");
+    std::fs::write(&sandbox.config_path, config).unwrap();
+    let error = start_fails(&sandbox).await;
+    assert!(error.contains("api health check failed"), "{error}");
+    assert!(error.contains("credentials"), "{error}");
+}
+
+#[tokio::test]
+async fn start_fails_with_one_line_when_the_jira_user_lacks_a_permission() {
+    use testkit::jira::Permission;
+    let sandbox = Sandbox::new().await;
+    let plugin = sandbox.jira.plugin_user();
+    sandbox
+        .jira
+        .set_user_permissions(
+            &plugin.account_id,
+            [
+                Permission::BrowseProjects,
+                Permission::CreateIssues,
+                Permission::AddComments,
+            ],
+        )
+        .unwrap();
+    let error = start_fails(&sandbox).await;
+    assert!(
+        error.contains("plugin jira user does not have TRANSITION_ISSUES permission"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn start_fails_with_one_line_when_the_project_does_not_exist() {
+    let sandbox = Sandbox::new().await;
+    let config = std::fs::read_to_string(&sandbox.config_path)
+        .unwrap()
+        .replace("project = \"PROJ\"", "project = \"NOPE\"");
+    std::fs::write(&sandbox.config_path, config).unwrap();
+    let error = start_fails(&sandbox).await;
+    assert!(error.contains("api health check failed"), "{error}");
+}
+
+#[tokio::test]
+async fn start_fails_with_one_line_when_teleport_is_unreachable() {
+    let sandbox = Sandbox::new().await;
+    sandbox.teleport.stop().await;
+    let error = start_fails(&sandbox).await;
+    assert!(error.contains("cannot reach Teleport"), "{error}");
+}

@@ -123,6 +123,7 @@ impl Sandbox {
             );
             std::fs::write(&cert, web.server().cert_pem()).unwrap();
             std::fs::write(&key, web.server().key_pem()).unwrap();
+            std::fs::write(dir.path().join("webhook-ca.pem"), web.ca_pem()).unwrap();
             let files = format!(
                 "https_cert_file = {:?}\nhttps_key_file = {:?}\n",
                 cert.display().to_string(),
@@ -341,6 +342,7 @@ pub fn free_port() -> u16 {
 pub struct Plugin {
     child: Child,
     log: Arc<Mutex<String>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Plugin {
@@ -360,6 +362,7 @@ impl Plugin {
             .kill_on_drop(true);
         let mut child = command.spawn().expect("the teleport-jira binary starts");
         let log = Arc::new(Mutex::new(String::new()));
+        let mut readers = Vec::new();
         for stream in [
             child
                 .stderr
@@ -369,16 +372,32 @@ impl Plugin {
         ] {
             let Some(stream) = stream else { continue };
             let log = log.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stream).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let mut log = log.lock().unwrap();
-                    log.push_str(&line);
-                    log.push('\n');
+            readers.push(tokio::spawn(async move {
+                let mut reader = BufReader::new(stream);
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    match reader.read_until(b'\n', &mut line).await {
+                        Ok(0) => break,
+                        Ok(_) => log
+                            .lock()
+                            .unwrap()
+                            .push_str(&String::from_utf8_lossy(&line)),
+                        Err(err) => {
+                            log.lock()
+                                .unwrap()
+                                .push_str(&format!("<log reader failed: {err}>\n"));
+                            break;
+                        }
+                    }
                 }
-            });
+            }));
         }
-        Self { child, log }
+        Self {
+            child,
+            log,
+            readers,
+        }
     }
 
     pub fn log(&self) -> String {
@@ -405,11 +424,16 @@ impl Plugin {
         let _ = self.child.kill().await;
     }
 
+    /// Waits for the exit status, and for everything the process printed to be collected.
     pub async fn wait(&mut self) -> std::process::ExitStatus {
-        tokio::time::timeout(WAIT, self.child.wait())
+        let status = tokio::time::timeout(WAIT, self.child.wait())
             .await
             .expect("exits")
-            .unwrap()
+            .unwrap();
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout(WAIT, reader).await;
+        }
+        status
     }
 }
 

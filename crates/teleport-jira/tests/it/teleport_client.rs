@@ -323,3 +323,23 @@ async fn renewed_identity_file_replaces_the_credentials_in_use() {
     shutdown.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn listing_falls_back_to_the_stream_on_servers_without_list_access_requests() {
+    let teleport = cluster().await;
+    let creds = credentials(&teleport, IdentityOptions::default());
+    let (client, _) = TeleportClient::connect(&teleport.auth_addr().to_string(), &creds)
+        .await
+        .unwrap();
+    let ids: Vec<String> = (0..3)
+        .map(|_| teleport.create_access_request(REQUESTER, &["editor"], "r"))
+        .collect();
+    teleport.set_list_unimplemented(true);
+    let listed = client
+        .list_access_requests(Default::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 3);
+    assert!(teleport.calls("GetAccessRequestsV2") >= 1);
+    assert!(client.access_request(&ids[1]).await.unwrap().is_some());
+}

@@ -248,3 +248,60 @@ async fn wrong_method_and_path_get_405_and_404() {
         404
     );
 }
+
+#[tokio::test]
+async fn verify_client_cert_requires_a_certificate_from_the_system_trust_store() {
+    use testkit::pki::{CertAuthority, KeyKind, Validity};
+    let mut sandbox = Sandbox::with(SandboxOptions {
+        webhook_tls: true,
+        extra_config: "\n[http.tls]\nverify_client_cert = true\n".into(),
+        ..Default::default()
+    })
+    .await;
+    // The operator's client CA joins the trust store the plugin sees through SSL_CERT_FILE.
+    let client_ca = CertAuthority::new("webhook clients", "example").unwrap();
+    let bundle = sandbox.path("jira-ca.pem");
+    let mut trusted = std::fs::read_to_string(&bundle).unwrap();
+    trusted.push_str(&client_ca.cert_pem());
+    std::fs::write(&bundle, trusted).unwrap();
+    sandbox.start_plugin().await;
+
+    let server_ca = std::fs::read_to_string(sandbox.path("webhook-ca.pem")).unwrap();
+    let server_ca = reqwest::Certificate::from_pem(server_ca.as_bytes()).unwrap();
+    let anonymous = reqwest::Client::builder()
+        .tls_certs_only([server_ca.clone()])
+        .build()
+        .unwrap();
+    let refused = anonymous
+        .get(format!("{}status", sandbox.webhook_url))
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "a client without a certificate is refused: {refused:?}"
+    );
+
+    let cert = client_ca
+        .issue_client(
+            "jira",
+            &[],
+            KeyKind::EcdsaP256,
+            Validity::for_ttl(Duration::from_secs(600)),
+        )
+        .unwrap();
+    let identity =
+        reqwest::Identity::from_pem(format!("{}{}", cert.cert_pem(), cert.key_pem()).as_bytes())
+            .unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([server_ca])
+        .identity(identity)
+        .build()
+        .unwrap();
+    let status = client
+        .get(format!("{}status", sandbox.webhook_url))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+}
