@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use futures_util::FutureExt;
+
 use thiserror::Error;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
@@ -102,13 +104,6 @@ fn check_webhook_tls(config: &Config) -> Result<(), StartError> {
     Ok(())
 }
 
-/// How often every pending request is reconciled even without a signal, so a decision whose
-/// webhook was lost still reaches Teleport.
-const SCAN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
-/// Reconcile steps in flight at once, across requests (the Go plugin handles 128 events at once).
-const PARALLEL_STEPS: usize = 64;
-/// Jira calls in flight at once.
-const JIRA_CONCURRENCY: usize = 16;
 /// The permissions the Go plugin checks before it starts.
 const JIRA_PERMISSIONS: [&str; 4] = [
     "BROWSE_PROJECTS",
@@ -195,7 +190,8 @@ pub async fn run(
             username: config.jira.username.clone(),
             token: config.jira.api_token.clone(),
         },
-        max_concurrent_calls: JIRA_CONCURRENCY,
+        max_concurrent_calls: config.jira.max_concurrent_calls,
+        max_calls_per_second: config.jira.max_calls_per_second,
     })
     .map_err(|err| StartError::Jira(err.to_string()))?;
     check_jira(&jira, &config.jira.project).await?;
@@ -214,7 +210,7 @@ pub async fn run(
     };
     let store = Arc::new(RequestStore::default());
     let reconciler = Reconciler::new(client.clone(), jira, store, settings);
-    let (engine, driver) = Engine::start(reconciler, PARALLEL_STEPS, shutdown.clone());
+    let (engine, driver) = Engine::start(reconciler, config.reconcile.workers, shutdown.clone());
 
     let tasks = TaskTracker::new();
     if let (
@@ -234,33 +230,18 @@ pub async fn run(
         ));
     }
 
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
-    let router = webhook::router(WebhookState::new(
-        engine.clone(),
-        config.http.basic_auth.clone(),
-    ));
-    let server = tasks.spawn(webhook::serve(
-        config.http.listen_addr,
-        tls,
-        router,
-        shutdown.clone(),
-        bound_tx,
-    ));
-    let webhook_addr = match bound_rx.await {
-        Ok(addr) => addr,
-        Err(_) => {
-            shutdown.cancel();
-            let reason = match server.await {
-                Ok(Err(err)) => err.to_string(),
-                _ => "the server ended".to_owned(),
-            };
-            return Err(StartError::Webhook(format!(
-                "listening on {}: {reason}",
-                config.http.listen_addr
-            )));
-        }
-    };
-    tracing::info!(listen_addr = %webhook_addr, tls = config.http.tls.is_some(), "Webhook server listening");
+    if config.http.disable_webhook {
+        tracing::info!(
+            scan_interval = ?config.reconcile.scan_interval,
+            "Webhook disabled: decisions made in Jira are found by the periodic scan"
+        );
+    } else {
+        let router = webhook::router(WebhookState::new(
+            engine.clone(),
+            config.http.basic_auth.clone(),
+        ));
+        start_webhook(&config, tls, router, &tasks, &shutdown).await?;
+    }
 
     let (events_tx, mut events) = mpsc::channel(1024);
     let (connected_tx, mut connected) = watch::channel(false);
@@ -275,8 +256,9 @@ pub async fn run(
     ));
     tasks.close();
 
+    let scan_interval = config.reconcile.scan_interval;
     let mut scan =
-        tokio::time::interval_at(tokio::time::Instant::now() + SCAN_INTERVAL, SCAN_INTERVAL);
+        tokio::time::interval_at(tokio::time::Instant::now() + scan_interval, scan_interval);
     let mut ready_logged = false;
     loop {
         tokio::select! {
@@ -295,11 +277,58 @@ pub async fn run(
             _ = scan.tick() => engine.scan(),
         }
     }
+    // Intake stops first (webhook, watch, scan); steps already running get the grace period.
     shutdown.cancel();
-    tasks.wait().await;
-    let _ = driver.await;
-    match watcher.await {
-        Ok(Err(err)) => Err(err.into()),
+    let grace = config.reconcile.shutdown_grace_period;
+    let drained = tokio::time::timeout(grace, async {
+        tasks.wait().await;
+        let _ = driver.await;
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            backlog = engine.backlog(),
+            ?grace,
+            "Shutdown grace period over; abandoning steps in flight (the next start redoes them)"
+        );
+    }
+    match watcher.now_or_never() {
+        Some(Ok(Err(err))) => Err(err.into()),
         _ => Ok(()),
+    }
+}
+
+/// Binds the webhook listener (a bind failure is a start-up error) and serves it until shutdown.
+async fn start_webhook(
+    config: &Config,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    router: axum::Router,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Result<(), StartError> {
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let server = tasks.spawn(webhook::serve(
+        config.http.listen_addr,
+        tls,
+        router,
+        shutdown.clone(),
+        bound_tx,
+    ));
+    match bound_rx.await {
+        Ok(addr) => {
+            tracing::info!(listen_addr = %addr, tls = config.http.tls.is_some(), "Webhook server listening");
+            Ok(())
+        }
+        Err(_) => {
+            shutdown.cancel();
+            let reason = match server.await {
+                Ok(Err(err)) => err.to_string(),
+                _ => "the server ended".to_owned(),
+            };
+            Err(StartError::Webhook(format!(
+                "listening on {}: {reason}",
+                config.http.listen_addr
+            )))
+        }
     }
 }

@@ -26,6 +26,12 @@ const DEFAULT_TELEPORT_ADDR: &str = "localhost:3025";
 const DEFAULT_REFRESH_IDENTITY_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_ISSUE_TYPE: &str = "Task";
 const DEFAULT_LISTEN_ADDR: &str = ":8081";
+const DEFAULT_SCAN_INTERVAL: Duration = Duration::from_secs(300);
+/// Without a webhook the scan is the only way decisions in Jira are seen, so it runs more often.
+const DEFAULT_POLLING_SCAN_INTERVAL: Duration = Duration::from_secs(30);
+const DEFAULT_WORKERS: usize = 64;
+const DEFAULT_JIRA_CONCURRENCY: usize = 16;
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 /// The Go plugin reads at most this many bytes of a token file.
 const MAX_SECRET_FILE_BYTES: u64 = 2000;
 
@@ -36,6 +42,18 @@ pub struct Config {
     pub jira: JiraConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    pub reconcile: ReconcileConfig,
+}
+
+/// How reconciliation is paced (keys of this plugin only; the defaults suit most sites).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReconcileConfig {
+    /// How often every pending request is checked against its issue, webhook or not.
+    pub scan_interval: Duration,
+    /// Requests reconciled in parallel.
+    pub workers: usize,
+    /// How long SIGTERM waits for steps in flight before the process exits anyway.
+    pub shutdown_grace_period: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -70,6 +88,10 @@ pub struct JiraConfig {
     pub api_token: Secret,
     pub project: String,
     pub issue_type: String,
+    /// Jira calls in flight at once.
+    pub max_concurrent_calls: usize,
+    /// Jira calls started per second; `None` means no limit beyond Jira's own 429s.
+    pub max_calls_per_second: Option<f64>,
 }
 
 #[derive(Clone, Debug)]
@@ -80,6 +102,8 @@ pub struct HttpConfig {
     pub tls: Option<HttpTlsFiles>,
     pub basic_auth: Option<BasicAuth>,
     pub verify_client_cert: bool,
+    /// No inbound webhook at all: decisions in Jira are found by the periodic scan alone.
+    pub disable_webhook: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,11 +219,13 @@ impl Config {
         let jira = jira_section(raw.jira)?;
         let http = http_section(raw.http, insecure_no_tls)?;
         let log = log_section(raw.log)?;
+        let reconcile = reconcile_section(raw.reconcile, http.disable_webhook)?;
         Ok(Self {
             teleport,
             jira,
             http,
             log,
+            reconcile,
         })
     }
 }
@@ -300,6 +326,30 @@ fn teleport_section(
     Ok(TeleportConfig { addr, credentials })
 }
 
+fn reconcile_section(
+    raw: raw::RawReconcile,
+    polling_only: bool,
+) -> Result<ReconcileConfig, ConfigError> {
+    let default_scan = if polling_only {
+        DEFAULT_POLLING_SCAN_INTERVAL
+    } else {
+        DEFAULT_SCAN_INTERVAL
+    };
+    let scan_interval = raw.scan_interval.unwrap_or(default_scan);
+    if scan_interval < Duration::from_secs(1) {
+        return Err(invalid("reconcile.scan_interval must be at least \"1s\""));
+    }
+    let workers = raw.workers.unwrap_or(DEFAULT_WORKERS);
+    if workers == 0 {
+        return Err(invalid("reconcile.workers must be at least 1"));
+    }
+    Ok(ReconcileConfig {
+        scan_interval,
+        workers,
+        shutdown_grace_period: raw.shutdown_grace_period.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
+    })
+}
+
 fn jira_section(raw: raw::RawJira) -> Result<JiraConfig, ConfigError> {
     // As in the Go plugin, a token file is read before the values are validated.
     let api_token = match non_empty(raw.api_token) {
@@ -315,12 +365,27 @@ fn jira_section(raw: raw::RawJira) -> Result<JiraConfig, ConfigError> {
     let username =
         non_empty(raw.username).ok_or_else(|| invalid("missing required value jira.username"))?;
     let api_token = api_token.ok_or_else(|| invalid("missing required value jira.api_token"))?;
+    let max_concurrent_calls = raw.max_concurrent_calls.unwrap_or(DEFAULT_JIRA_CONCURRENCY);
+    if max_concurrent_calls == 0 {
+        return Err(invalid("jira.max_concurrent_calls must be at least 1"));
+    }
+    let max_calls_per_second = match raw.max_calls_per_second {
+        None => None,
+        Some(rate) if rate.is_finite() && rate > 0.0 => Some(rate),
+        Some(rate) => {
+            return Err(invalid(format!(
+                "jira.max_calls_per_second must be a positive number (got {rate})"
+            )));
+        }
+    };
     Ok(JiraConfig {
         url: url.trim_end_matches('/').to_owned(),
         username,
         api_token: Secret::new(api_token),
         project: raw.project.unwrap_or_default(),
         issue_type: non_empty(raw.issue_type).unwrap_or_else(|| DEFAULT_ISSUE_TYPE.to_owned()),
+        max_concurrent_calls,
+        max_calls_per_second,
     })
 }
 
@@ -389,7 +454,7 @@ fn http_section(raw: raw::RawHttp, insecure_no_tls: bool) -> Result<HttpConfig, 
                 "https_key_file is required when https_cert_file is specified",
             ));
         }
-        (None, None) if insecure_no_tls => None,
+        (None, None) if insecure_no_tls || raw.disable_webhook => None,
         (None, None) => {
             return Err(invalid(
                 "http.https_cert_file and http.https_key_file are required to serve the webhook over HTTPS; set them or start with --insecure-no-tls",
@@ -402,6 +467,7 @@ fn http_section(raw: raw::RawHttp, insecure_no_tls: bool) -> Result<HttpConfig, 
         tls: if insecure_no_tls { None } else { tls },
         basic_auth,
         verify_client_cert: raw.tls.verify_client_cert,
+        disable_webhook: raw.disable_webhook,
     })
 }
 

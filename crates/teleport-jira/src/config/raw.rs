@@ -14,6 +14,18 @@ pub(crate) struct RawConfig {
     pub jira: RawJira,
     pub http: RawHttp,
     pub log: RawLog,
+    pub reconcile: RawReconcile,
+}
+
+/// Keys this plugin adds; none is needed, each only tunes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawReconcile {
+    #[serde(deserialize_with = "go_duration")]
+    pub scan_interval: Option<Duration>,
+    pub workers: Option<usize>,
+    #[serde(deserialize_with = "go_duration")]
+    pub shutdown_grace_period: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -38,6 +50,8 @@ pub(crate) struct RawJira {
     pub api_token: Option<String>,
     pub project: Option<String>,
     pub issue_type: Option<String>,
+    pub max_concurrent_calls: Option<usize>,
+    pub max_calls_per_second: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -49,6 +63,7 @@ pub(crate) struct RawHttp {
     pub https_cert_file: Option<String>,
     pub basic_auth: RawBasicAuth,
     pub tls: RawHttpTls,
+    pub disable_webhook: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -396,3 +396,47 @@ fn secrets_never_appear_in_debug_output() {
     assert!(!debug.contains("very-secret-token"), "{debug}");
     assert!(!debug.contains("very-secret-password"), "{debug}");
 }
+
+#[test]
+fn tuning_keys_have_defaults_and_are_validated() {
+    let (config, warnings) = parse(MINIMAL).unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(config.reconcile.scan_interval, Duration::from_secs(300));
+    assert_eq!(config.reconcile.workers, 64);
+    assert_eq!(config.jira.max_concurrent_calls, 16);
+    assert_eq!(config.jira.max_calls_per_second, None);
+
+    let text = format!("{MINIMAL}\n[reconcile]\nscan_interval = \"20s\"\nworkers = 8\n").replace(
+        "project = \"PROJ\"",
+        "project = \"PROJ\"\nmax_concurrent_calls = 4\nmax_calls_per_second = 10.5",
+    );
+    let (config, warnings) = parse(&text).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(config.reconcile.scan_interval, Duration::from_secs(20));
+    assert_eq!(config.reconcile.workers, 8);
+    assert_eq!(config.jira.max_concurrent_calls, 4);
+    assert_eq!(config.jira.max_calls_per_second, Some(10.5));
+
+    let message = error_of(&format!("{MINIMAL}\n[reconcile]\nworkers = 0\n"));
+    assert_eq!(message, "reconcile.workers must be at least 1");
+    let message = error_of(&MINIMAL.replace(
+        "project = \"PROJ\"",
+        "project = \"PROJ\"\nmax_calls_per_second = -1",
+    ));
+    assert!(
+        message.starts_with("jira.max_calls_per_second must be a positive number"),
+        "{message}"
+    );
+}
+
+#[test]
+fn polling_only_needs_no_webhook_certificate_and_scans_more_often() {
+    let text = with(
+        "https_key_file = \"/k.pem\"\nhttps_cert_file = \"/c.pem\"",
+        "disable_webhook = true",
+    );
+    let (config, _) = parse(&text).unwrap();
+    assert!(config.http.disable_webhook);
+    assert!(config.http.tls.is_none());
+    assert_eq!(config.reconcile.scan_interval, Duration::from_secs(30));
+}

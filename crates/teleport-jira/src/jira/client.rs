@@ -43,6 +43,8 @@ pub struct JiraClientOptions {
     pub auth: JiraAuth,
     /// Calls in flight at once, across all requests.
     pub max_concurrent_calls: usize,
+    /// Calls started per second, across all requests; `None` for no pacing.
+    pub max_calls_per_second: Option<f64>,
 }
 
 #[derive(Clone, Debug)]
@@ -51,6 +53,37 @@ pub struct JiraClient {
     base_url: String,
     auth: JiraAuth,
     in_flight: Arc<Semaphore>,
+    pace: Option<Arc<Pace>>,
+}
+
+/// Spaces call starts evenly, so the plugin stays under a site's per-second limits instead of
+/// learning them from 429s.
+#[derive(Debug)]
+struct Pace {
+    interval: Duration,
+    next_start: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pace {
+    fn new(calls_per_second: f64) -> Self {
+        Self {
+            interval: Duration::from_secs_f64(1.0 / calls_per_second),
+            next_start: std::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    async fn wait_turn(&self) {
+        let start = {
+            let mut next = self
+                .next_start
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let start = (*next).max(tokio::time::Instant::now());
+            *next = start + self.interval;
+            start
+        };
+        tokio::time::sleep_until(start).await;
+    }
 }
 
 impl JiraClient {
@@ -66,6 +99,9 @@ impl JiraClient {
             base_url: options.base_url.trim_end_matches('/').to_owned(),
             auth: options.auth,
             in_flight: Arc::new(Semaphore::new(options.max_concurrent_calls.max(1))),
+            pace: options
+                .max_calls_per_second
+                .map(|rate| Arc::new(Pace::new(rate))),
         })
     }
 
@@ -97,6 +133,9 @@ impl JiraClient {
                     .acquire()
                     .await
                     .map_err(|_| JiraError::Other("Jira client closed".into()))?;
+                if let Some(pace) = &self.pace {
+                    pace.wait_turn().await;
+                }
                 self.send_once(build()).await
             };
             match result {
@@ -334,6 +373,16 @@ fn escape_path(segment: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn pace_spaces_call_starts_evenly() {
+        let pace = Pace::new(10.0);
+        let begin = tokio::time::Instant::now();
+        for _ in 0..5 {
+            pace.wait_turn().await;
+        }
+        assert_eq!(begin.elapsed(), Duration::from_millis(400));
+    }
 
     #[test]
     fn retry_after_accepts_seconds_and_dates() {
