@@ -209,7 +209,14 @@ pub async fn run(
             .filter(|addr| advanced && !addr.is_empty()),
     };
     let store = Arc::new(RequestStore::default());
-    let reconciler = Reconciler::new(client.clone(), jira, store, settings);
+    let reconciler = Reconciler::new(
+        client.clone(),
+        jira,
+        store,
+        settings,
+        config.reconcile.lease_ttl,
+    );
+    reconciler.learn_latest_issue().await;
     let (engine, driver) = Engine::start(reconciler, config.reconcile.workers, shutdown.clone());
 
     let tasks = TaskTracker::new();

@@ -1,6 +1,9 @@
 //! The plugin data the Jira plugin keeps in Teleport for each access request, in the Go plugin's
 //! exact encoding (plugin name `jira`, nine keys, all always written), so a cluster can move between
 //! the Go plugin and this one in either direction.
+//!
+//! One key of our own, `lease`, exists only while a process is writing to Jira for the request (see
+//! [`Lease`]). The Go plugin neither reads nor compares it, and it is removed when the work is done.
 
 use std::collections::HashMap;
 
@@ -18,6 +21,7 @@ const RESOLUTION: &str = "resolution";
 const RESOLVE_REASON: &str = "resolve_reason";
 const ISSUE_ID: &str = "issue_id";
 const ISSUE_KEY: &str = "issue_key";
+const LEASE: &str = "lease";
 
 /// The keys the Go plugin writes, in a fixed order.
 pub const KEYS: [&str; 9] = [
@@ -46,6 +50,44 @@ pub struct PluginData {
     pub resolution: Option<Resolution>,
     pub resolve_reason: String,
     pub issue: Option<IssueRef>,
+    /// Who is writing to Jira for this request right now, if anyone.
+    pub lease: Option<Lease>,
+}
+
+/// A claim on a request's Jira work, taken and released with compare-and-swap, so that replicas
+/// never write to Jira for the same request at once. A lease older than its time-to-live belongs
+/// to a process that died; anyone may take it over (and then redoes the work idempotently).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// A random id of the process holding it.
+    pub owner: String,
+    /// When it was taken (Unix seconds).
+    pub since: i64,
+    /// The highest issue number known in the project when the lease was taken: issues created
+    /// under this lease have higher numbers, which a successor can read back without search.
+    pub after_issue: u64,
+}
+
+impl Lease {
+    pub fn is_live(&self, now: i64, ttl_seconds: i64) -> bool {
+        now.saturating_sub(self.since) < ttl_seconds
+    }
+
+    fn encode(&self) -> String {
+        format!("{} {} {}", self.owner, self.since, self.after_issue)
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.split(' ');
+        let owner = parts.next().filter(|o| !o.is_empty())?.to_owned();
+        let since = parts.next()?.parse().ok()?;
+        let after_issue = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        Some(Self {
+            owner,
+            since,
+            after_issue,
+        })
+    }
 }
 
 /// The Jira issue made for a request.
@@ -116,7 +158,12 @@ impl PluginData {
             issue_id,
             issue_key,
         ];
-        KEYS.iter().map(|k| (*k).to_owned()).zip(values).collect()
+        let mut encoded: HashMap<String, String> =
+            KEYS.iter().map(|k| (*k).to_owned()).zip(values).collect();
+        if let Some(lease) = &self.lease {
+            encoded.insert(LEASE.to_owned(), lease.encode());
+        }
+        encoded
     }
 
     /// Decodes what the Go plugin or this one wrote. Missing keys read as empty; malformed numbers
@@ -145,6 +192,7 @@ impl PluginData {
             resolution: Resolution::from_tag(get(RESOLUTION)),
             resolve_reason: get(RESOLVE_REASON).to_owned(),
             issue,
+            lease: Lease::decode(get(LEASE)),
         }
     }
 
@@ -176,6 +224,7 @@ mod tests {
                 id: "123".into(),
                 key: "ISSUE-123".into(),
             }),
+            lease: None,
         }
     }
 
@@ -211,6 +260,26 @@ mod tests {
         assert!(encoded.values().all(String::is_empty));
         assert_eq!(encoded, PluginData::absent());
         assert_eq!(PluginData::decode(&HashMap::new()), PluginData::default());
+    }
+
+    #[test]
+    fn lease_is_a_tenth_key_only_while_held() {
+        let lease = Lease {
+            owner: "ab12".into(),
+            since: 1_700_000_000,
+            after_issue: 41,
+        };
+        let held = PluginData {
+            lease: Some(lease.clone()),
+            ..sample()
+        };
+        let encoded = held.encode();
+        assert_eq!(encoded.len(), 10);
+        assert_eq!(encoded["lease"], "ab12 1700000000 41");
+        assert_eq!(PluginData::decode(&encoded).lease, Some(lease.clone()));
+        assert_eq!(sample().encode().len(), 9);
+        assert!(lease.is_live(1_700_000_010, 30));
+        assert!(!lease.is_live(1_700_000_030, 30));
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct ReconcileConfig {
     pub workers: usize,
     /// How long SIGTERM waits for steps in flight before the process exits anyway.
     pub shutdown_grace_period: Duration,
+    /// How long a replica's claim on a request's Jira work is respected by the others; a replica
+    /// that dies holding one delays that request by at most this long.
+    pub lease_ttl: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -347,6 +350,13 @@ fn reconcile_section(
         scan_interval,
         workers,
         shutdown_grace_period: raw.shutdown_grace_period.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
+        lease_ttl: match raw.lease_ttl {
+            Some(ttl) if ttl < Duration::from_secs(1) => {
+                return Err(invalid("reconcile.lease_ttl must be at least \"1s\""));
+            }
+            Some(ttl) => ttl,
+            None => crate::sync::reconcile::DEFAULT_LEASE_TTL,
+        },
     })
 }
 

@@ -26,6 +26,8 @@ pub(crate) struct RawReconcile {
     pub workers: Option<usize>,
     #[serde(deserialize_with = "go_duration")]
     pub shutdown_grace_period: Option<Duration>,
+    #[serde(deserialize_with = "go_duration")]
+    pub lease_ttl: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -26,7 +26,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_ATTEMPTS: u32 = 4;
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(200);
 /// The longest `Retry-After` waited inside one call; longer waits are left to the caller's schedule.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
 /// How the plugin authenticates to Jira.
 #[derive(Clone, Debug)]
@@ -304,28 +304,25 @@ impl JiraClient {
             .map(drop)
     }
 
-    /// Issues matching `jql`, following `nextPageToken` (Jira Cloud's `search/jql`). `reconcile`
-    /// lists issue ids whose latest writes must be reflected even if the index lags.
-    pub async fn search(
-        &self,
-        jql: &str,
-        reconcile: &[String],
-    ) -> Result<Vec<SearchHit>, JiraError> {
+    /// Up to `limit` issues matching `jql`. Jira Cloud's `search/jql` pages with `nextPageToken`
+    /// and may lag behind writes; Data Center keeps the classic `search`, used when `search/jql`
+    /// does not exist.
+    pub async fn search(&self, jql: &str, limit: usize) -> Result<Vec<SearchHit>, JiraError> {
+        match self.search_jql(jql, limit).await {
+            Err(err) if matches!(err.status(), Some(404 | 405)) => {
+                self.search_classic(jql, limit).await
+            }
+            other => other,
+        }
+    }
+
+    async fn search_jql(&self, jql: &str, limit: usize) -> Result<Vec<SearchHit>, JiraError> {
         let mut hits = Vec::new();
         let mut token: Option<String> = None;
-        loop {
-            let mut body = serde_json::json!({ "jql": jql, "fields": ["status", "labels"], "maxResults": 100 });
+        while hits.len() < limit {
+            let mut body = serde_json::json!({ "jql": jql, "fields": ["status"], "maxResults": limit.min(100) });
             if let Some(token) = &token {
                 body["nextPageToken"] = serde_json::Value::String(token.clone());
-            }
-            if !reconcile.is_empty() {
-                let ids: Vec<serde_json::Value> = reconcile
-                    .iter()
-                    .take(50)
-                    .filter_map(|id| id.parse::<u64>().ok())
-                    .map(Into::into)
-                    .collect();
-                body["reconcileIssues"] = serde_json::Value::Array(ids);
             }
             let page: SearchPage = self
                 .json(|| self.request(Method::POST, "search/jql").json(&body))
@@ -333,8 +330,37 @@ impl JiraClient {
             hits.extend(page.issues);
             match page.next_page_token {
                 Some(next) if !next.is_empty() => token = Some(next),
-                _ => return Ok(hits),
+                _ => break,
             }
+        }
+        hits.truncate(limit);
+        Ok(hits)
+    }
+
+    async fn search_classic(&self, jql: &str, limit: usize) -> Result<Vec<SearchHit>, JiraError> {
+        let mut hits = Vec::new();
+        while hits.len() < limit {
+            let body = serde_json::json!({
+                "jql": jql, "fields": ["status"], "startAt": hits.len(), "maxResults": limit.min(100)
+            });
+            let page: SearchPage = self
+                .json(|| self.request(Method::POST, "search").json(&body))
+                .await?;
+            if page.issues.is_empty() {
+                break;
+            }
+            hits.extend(page.issues);
+        }
+        hits.truncate(limit);
+        Ok(hits)
+    }
+
+    /// The issue, or `None` when Jira says it does not exist (or is not visible to the plugin).
+    pub async fn issue_if_exists(&self, id_or_key: &str) -> Result<Option<Issue>, JiraError> {
+        match self.issue(id_or_key).await {
+            Ok(issue) => Ok(Some(issue)),
+            Err(err) if err.status() == Some(404) => Ok(None),
+            Err(err) => Err(err),
         }
     }
 }

@@ -6,8 +6,10 @@
 //! does the next idempotent thing. A failed step is retried with backoff, so a Jira or Teleport
 //! outage delays work but never drops it.
 
+pub mod cas;
 pub mod queue;
 pub mod reconcile;
+pub mod recovery;
 pub mod store;
 
 use std::collections::HashMap;
@@ -128,7 +130,9 @@ impl Engine {
             }
             Err(err) => {
                 let delay = self.retry_delay(&id, &err);
-                if err.is_transient() {
+                if matches!(err, StepError::Busy) {
+                    tracing::debug!("Another process holds this request's lease; retrying shortly");
+                } else if err.is_transient() {
                     tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "Failed to process request; will retry");
                 } else {
                     tracing::error!(error = %err, retry_in_ms = delay.as_millis() as u64, "Failed to process request; will retry");

@@ -1,30 +1,36 @@
 //! One reconcile step for one access request: read the request, its plugin data and its issue,
-//! then do the next thing that is missing. Every action is idempotent or guarded by Teleport's
-//! plugin-data compare-and-swap, so a step can be repeated, raced by another replica, or cut short
-//! by a crash, and the next step finishes the job.
+//! then do the next thing that is missing.
+//!
+//! Idempotency contract: every write is either guarded by Teleport's plugin-data compare-and-swap
+//! or checked against Jira first (a comment is posted only if its exact text is not on the issue;
+//! an issue is created only if none made for the request can be found). Jira writes for a request
+//! happen under its lease (see [`crate::plugin_data::Lease`]), so replicas never write at once, and a
+//! step cut short by a crash is finished by the next one.
 //!
 //! The order of writes is the Go plugin's: plugin data before the issue; review comments in order;
 //! on resolution the comment before the transition.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use teleport_proto::types::{AccessRequestV3, RequestState};
 use thiserror::Error;
 
+use super::cas::PluginDataStore;
+use super::recovery::{self, issue_number, request_label};
 use super::store::RequestStore;
-use crate::backoff::Backoff;
 use crate::jira::render::{self, RequestView};
 use crate::jira::types::{
-    EntityProperty, Issue, IssueFieldsInput, IssueInput, KeyRef, NamedRef, REQUEST_ID_PROPERTY,
+    EntityProperty, IssueFieldsInput, IssueInput, KeyRef, NamedRef, REQUEST_ID_PROPERTY, User,
 };
 use crate::jira::{JiraClient, JiraError, decision};
-use crate::plugin_data::{IssueRef, PLUGIN_NAME, PluginData, Resolution};
+use crate::plugin_data::{IssueRef, PluginData, Resolution};
 use crate::teleport::{TeleportClient, TeleportError};
 
-/// Compare-and-swap rounds lost in a row before the step gives up and is retried later.
-const MAX_CAS_ROUNDS: usize = 32;
+/// How long another process's lease is respected after it was taken.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 
 /// The Jira status names the plugin moves issues to and reads decisions from (case-insensitive).
 #[derive(Clone, Debug)]
@@ -78,6 +84,9 @@ pub enum StepError {
     Jira(#[from] JiraError),
     #[error("{0}")]
     Workflow(String),
+    /// Another process holds the request's lease; try again shortly.
+    #[error("another process is working on this request")]
+    Busy,
 }
 
 impl StepError {
@@ -86,12 +95,14 @@ impl StepError {
             Self::Teleport(err) => err.is_transient(),
             Self::Jira(err) => err.is_transient(),
             Self::Workflow(_) => false,
+            Self::Busy => true,
         }
     }
 
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Jira(err) => err.retry_after(),
+            Self::Busy => Some(Duration::from_secs(1)),
             _ => None,
         }
     }
@@ -102,6 +113,11 @@ pub struct Reconciler {
     pub jira: JiraClient,
     pub store: Arc<RequestStore>,
     pub settings: IssueSettings,
+    data: PluginDataStore,
+    /// The highest issue number seen in the project: a lower bound for the next one created.
+    latest_issue: AtomicU64,
+    /// Whether new issues carry the request label (off once Jira refused the field).
+    label_issues: std::sync::atomic::AtomicBool,
     /// Resolved requests whose issue was seen in its final state: nothing is left to do for them.
     settled: Mutex<HashSet<String>>,
 }
@@ -112,14 +128,41 @@ impl Reconciler {
         jira: JiraClient,
         store: Arc<RequestStore>,
         settings: IssueSettings,
+        lease_ttl: Duration,
     ) -> Self {
         Self {
+            data: PluginDataStore::new(teleport.clone(), lease_ttl),
             teleport,
             jira,
             store,
             settings,
+            latest_issue: AtomicU64::new(0),
+            label_issues: std::sync::atomic::AtomicBool::new(true),
             settled: Mutex::default(),
         }
+    }
+
+    /// Learns the newest issue number of the project (search may lag; a lower number only makes a
+    /// later recovery read a few more issues).
+    pub async fn learn_latest_issue(&self) {
+        let jql = format!(
+            "project = \"{}\" ORDER BY created DESC",
+            self.settings.project
+        );
+        match self.jira.search(&jql, 1).await {
+            Ok(hits) => {
+                let newest = hits
+                    .iter()
+                    .filter_map(|hit| hit.key.as_deref().and_then(issue_number))
+                    .max();
+                self.note_issue_number(newest.unwrap_or(0));
+            }
+            Err(err) => tracing::debug!(error = %err, "Could not learn the project's newest issue"),
+        }
+    }
+
+    fn note_issue_number(&self, number: u64) {
+        self.latest_issue.fetch_max(number, Ordering::Relaxed);
     }
 
     /// Brings request `id` and its issue one step closer to agreement.
@@ -129,7 +172,14 @@ impl Reconciler {
         }
         // A decision applied from Jira changes the request; the second round mirrors that change.
         for _ in 0..2 {
-            let data = self.load(id).await?;
+            let data = self.data.load(id).await?;
+            if let Some(key) = data
+                .as_ref()
+                .and_then(|d| d.issue.as_ref())
+                .and_then(|i| issue_number(&i.key))
+            {
+                self.note_issue_number(key);
+            }
             let Some(request) = self.store.get(id) else {
                 return match data.filter(|d| d.issue.is_some()) {
                     Some(data) => self.resolve(id, data, Resolution::Expired, "").await,
@@ -141,7 +191,7 @@ impl Reconciler {
                 Ok(RequestState::Pending) => {
                     let data = self.ensure_issue(id, &request, data).await?;
                     let data = self.comment_reviews(id, &request, data).await?;
-                    if self.apply_jira_decision(id, &request, &data).await? {
+                    if self.apply_jira_decision(id, &data).await? {
                         continue;
                     }
                     return Ok(());
@@ -166,43 +216,41 @@ impl Reconciler {
         Ok(())
     }
 
-    async fn load(&self, id: &str) -> Result<Option<PluginData>, StepError> {
-        Ok(self
-            .teleport
-            .plugin_data(id, PLUGIN_NAME)
-            .await?
-            .map(|data| PluginData::decode(&data)))
-    }
-
-    /// Compare-and-swap loop: `change` sees the stored data and returns what to store, or `None`
-    /// to leave it. Returns the data stored when the loop ends. `change` may run several times.
-    async fn modify(
+    /// Runs `work` under the request's lease, taken together with `change`, and releases it after.
+    /// `change` returns `None` when there is nothing to do; then `work` does not run.
+    async fn with_lease<T, Fut>(
         &self,
         id: &str,
-        change: impl Fn(Option<&PluginData>) -> Option<PluginData>,
-    ) -> Result<Option<PluginData>, StepError> {
-        let mut backoff = Backoff::compare_and_swap();
-        for _ in 0..MAX_CAS_ROUNDS {
-            let current = self.load(id).await?;
-            let Some(next) = change(current.as_ref()) else {
-                return Ok(current);
-            };
-            let expect = current
-                .as_ref()
-                .map_or_else(PluginData::absent, PluginData::encode);
-            match self
-                .teleport
-                .update_plugin_data(id, PLUGIN_NAME, next.encode(), expect)
-                .await
-            {
-                Ok(()) => return Ok(Some(next)),
-                Err(TeleportError::CompareFailed(_)) => {
-                    tokio::time::sleep(backoff.next_delay()).await
+        change: impl Fn(&PluginData) -> Option<PluginData>,
+        work: impl FnOnce(PluginData, Option<PluginData>) -> Fut,
+    ) -> Result<Option<T>, StepError>
+    where
+        Fut: Future<Output = Result<T, StepError>>,
+    {
+        let after_issue = self.latest_issue.load(Ordering::Relaxed);
+        let taken = self
+            .data
+            .modify(id, |current| {
+                if self.data.leased_by_other(current) {
+                    return None;
                 }
-                Err(err) => return Err(err.into()),
-            }
+                let mut next = change(current?)?;
+                next.lease = Some(self.data.new_lease(after_issue));
+                Some(next)
+            })
+            .await?;
+        if !taken.wrote {
+            return match taken.after {
+                Some(current) if self.data.leased_by_other(Some(&current)) => Err(StepError::Busy),
+                _ => Ok(None),
+            };
         }
-        Err(TeleportError::CompareFailed(format!("plugin data of {id} kept changing")).into())
+        let Some(leased) = taken.after else {
+            return Ok(None);
+        };
+        let result = work(leased, taken.before).await;
+        self.data.release(id).await;
+        result.map(Some)
     }
 
     /// Makes sure the pending request has its issue, and that plugin data names it.
@@ -215,45 +263,156 @@ impl Reconciler {
         if let Some(data) = data.filter(|d| d.issue.is_some()) {
             return Ok(data);
         }
+        // The Go plugin writes the request data alone first; here it goes in with the lease.
         let fresh = request_data(request);
-        let data = self
+        let created = self
+            .data
             .modify(id, |current| match current {
-                None => Some(fresh.clone()),
+                None => Some(PluginData {
+                    lease: Some(
+                        self.data
+                            .new_lease(self.latest_issue.load(Ordering::Relaxed)),
+                    ),
+                    ..fresh.clone()
+                }),
                 Some(_) => None,
             })
-            .await?
-            .unwrap_or(fresh);
-        if data.issue.is_some() {
-            return Ok(data);
-        }
-        let created = self.jira.create_issue(&self.issue_input(request)).await?;
-        tracing::info!(jira_issue_id = %created.id, jira_issue_key = %created.key, "Jira Issue created");
-        let issue = IssueRef {
-            id: created.id,
-            key: created.key,
+            .await?;
+        let leased = if created.wrote {
+            created.after
+        } else {
+            match created.after {
+                Some(data) if data.issue.is_some() => return Ok(data),
+                _ => None,
+            }
         };
-        let stored = self
+        let outcome = match leased {
+            // A brand-new record: no issue can exist yet.
+            Some(leased) => {
+                let result = self.create_issue(id, request, None).await;
+                drop(leased);
+                self.data.release(id).await;
+                result
+            }
+            // A record without an issue: an earlier creation may have happened; look first.
+            None => self
+                .with_lease(
+                    id,
+                    |current| current.issue.is_none().then(|| current.clone()),
+                    |_, before| {
+                        // Issues an earlier holder may have created are numbered after the
+                        // newest issue it knew of; a record without a lease (the Go plugin's)
+                        // can only be searched for.
+                        let after_issue = before
+                            .and_then(|b| b.lease)
+                            .map_or(0, |lease| lease.after_issue);
+                        self.create_issue(id, request, Some(after_issue))
+                    },
+                )
+                .await?
+                .ok_or(StepError::Busy),
+        };
+        match outcome {
+            Ok(data) => Ok(data),
+            Err(StepError::Busy) => match self.data.load(id).await? {
+                Some(data) if data.issue.is_some() => Ok(data),
+                _ => Err(StepError::Busy),
+            },
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Creates the issue and records it. With `look_after` (an earlier attempt may have created
+    /// it), first looks for an issue made for the request and adopts it instead.
+    async fn create_issue(
+        &self,
+        id: &str,
+        request: &AccessRequestV3,
+        look_after: Option<u64>,
+    ) -> Result<PluginData, StepError> {
+        let existing = match look_after {
+            Some(after_issue) => {
+                recovery::find_issues(&self.jira, &self.settings.project, id, after_issue).await?
+            }
+            None => Vec::new(),
+        };
+        let issue = match existing.split_first() {
+            Some((kept, duplicates)) => {
+                tracing::info!(jira_issue_key = %kept.key, "Found the issue an earlier attempt created");
+                for duplicate in duplicates {
+                    recovery::close_duplicate(
+                        &self.jira,
+                        duplicate,
+                        &kept.key,
+                        &self.settings.statuses.expired,
+                    )
+                    .await?;
+                }
+                IssueRef {
+                    id: kept.id.clone(),
+                    key: kept.key.clone(),
+                }
+            }
+            None => {
+                let created = self.post_issue(request).await?;
+                tracing::info!(jira_issue_id = %created.id, jira_issue_key = %created.key, "Jira Issue created");
+                created
+            }
+        };
+        if let Some(number) = issue_number(&issue.key) {
+            self.note_issue_number(number);
+        }
+        let recorded = self
+            .data
             .modify(id, |current| {
                 let mut next = current.cloned().unwrap_or_else(|| request_data(request));
                 if next.issue.is_some() {
                     return None;
                 }
                 next.issue = Some(issue.clone());
+                next.lease = None;
                 Some(next)
             })
-            .await?
-            .unwrap_or_default();
-        if stored
-            .issue
-            .as_ref()
-            .is_some_and(|kept| kept.id != issue.id)
-        {
-            tracing::warn!(
-                jira_issue_key = %issue.key,
-                "Another process recorded a different issue for this request first; this issue is a duplicate"
-            );
+            .await?;
+        let stored = recorded.after.unwrap_or_default();
+        if let Some(kept) = stored.issue.as_ref().filter(|kept| kept.id != issue.id) {
+            // Only possible if a lease expired under a very slow step; the board still converges.
+            if let Some(duplicate) = self.jira.issue_if_exists(&issue.id).await? {
+                recovery::close_duplicate(
+                    &self.jira,
+                    &duplicate,
+                    &kept.key,
+                    &self.settings.statuses.expired,
+                )
+                .await?;
+            }
         }
         Ok(stored)
+    }
+
+    async fn post_issue(&self, request: &AccessRequestV3) -> Result<IssueRef, StepError> {
+        let mut input = self.issue_input(request);
+        if !self.label_issues.load(Ordering::Relaxed) {
+            input.fields.labels.clear();
+        }
+        let created = match self.jira.create_issue(&input).await {
+            // Some create screens have no Labels field; the issue is still findable by key.
+            Err(JiraError::Status {
+                status: 400,
+                details,
+                ..
+            }) if details.contains("labels") && !input.fields.labels.is_empty() => {
+                tracing::warn!(%details, "Jira refused the labels field; creating issues without the request label");
+                self.label_issues.store(false, Ordering::Relaxed);
+                input.fields.labels.clear();
+                self.jira.create_issue(&input).await?
+            }
+            other => other?,
+        };
+        Ok(IssueRef {
+            id: created.id,
+            key: created.key,
+        })
     }
 
     fn issue_input(&self, request: &AccessRequestV3) -> IssueInput {
@@ -278,7 +437,7 @@ impl Reconciler {
                 },
                 summary: render::summary(&view),
                 description: render::description(&view),
-                labels: Vec::new(),
+                labels: vec![request_label(&id)],
             },
             properties: vec![EntityProperty {
                 key: REQUEST_ID_PROPERTY.to_owned(),
@@ -297,33 +456,49 @@ impl Reconciler {
         let reviews = request
             .spec
             .as_ref()
-            .map(|s| s.reviews.as_slice())
+            .map(|s| s.reviews.clone())
             .unwrap_or_default();
-        let Some(issue) = data.issue.clone() else {
-            return Ok(data);
-        };
-        if data.reviews_count >= reviews.len() {
-            return Ok(data);
-        }
-        // A step that died after commenting must not comment twice.
-        let existing = self.comment_bodies(&issue.id).await?;
-        for review in &reviews[data.reviews_count..] {
-            let body = render::review_comment(review);
-            if !existing.contains(&body) {
-                self.jira.add_comment(&issue.id, &body).await?;
-            }
-        }
         let count = reviews.len();
-        let stored = self
-            .modify(id, |current| {
-                let current = current?;
-                (current.reviews_count < count).then(|| PluginData {
-                    reviews_count: count,
-                    ..current.clone()
-                })
-            })
+        if data.reviews_count >= count || data.issue.is_none() {
+            return Ok(data);
+        }
+        let done = self
+            .with_lease(
+                id,
+                |current| {
+                    (current.issue.is_some() && current.reviews_count < count)
+                        .then(|| current.clone())
+                },
+                |leased, _| async move {
+                    let Some(issue) = leased.issue.clone() else {
+                        return Ok(leased);
+                    };
+                    // A step that died after commenting must not comment twice.
+                    let existing = self.comment_bodies(&issue.id).await?;
+                    for review in &reviews[leased.reviews_count..] {
+                        let body = render::review_comment(review);
+                        if !existing.contains(&body) {
+                            self.jira.add_comment(&issue.id, &body).await?;
+                        }
+                    }
+                    let recorded = self
+                        .data
+                        .modify(id, |current| {
+                            let current = current?;
+                            (current.reviews_count < count).then(|| PluginData {
+                                reviews_count: count,
+                                ..current.clone()
+                            })
+                        })
+                        .await?;
+                    Ok(recorded.after.unwrap_or(leased))
+                },
+            )
             .await?;
-        Ok(stored.unwrap_or(data))
+        match done {
+            Some(data) => Ok(data),
+            None => Ok(self.data.load(id).await?.unwrap_or(data)),
+        }
     }
 
     async fn comment_bodies(&self, issue_id: &str) -> Result<HashSet<String>, StepError> {
@@ -346,35 +521,48 @@ impl Reconciler {
         resolution: Resolution,
         reason: &str,
     ) -> Result<(), StepError> {
-        let data = if data.resolution.is_none() {
-            let claimed = self
-                .modify(id, |current| {
-                    let current =
-                        current.filter(|c| c.issue.is_some() && c.resolution.is_none())?;
-                    Some(PluginData {
-                        resolution: Some(resolution.clone()),
-                        resolve_reason: reason.to_owned(),
-                        ..current.clone()
-                    })
-                })
-                .await?;
-            claimed.unwrap_or(data)
-        } else {
-            data
-        };
-        let (Some(issue_ref), Some(recorded)) = (data.issue.clone(), data.resolution.clone())
+        if let (Some(issue_ref), Some(recorded)) = (&data.issue, &data.resolution) {
+            // Already recorded: nothing to write if the issue shows it.
+            let issue = self.jira.issue(&issue_ref.id).await?;
+            let comment = render::resolution_comment(recorded.tag(), &data.resolve_reason);
+            let target = self.settings.statuses.for_resolution(recorded);
+            if issue.status_name().eq_ignore_ascii_case(&target)
+                && self.comment_bodies(&issue.id).await?.contains(&comment)
+            {
+                self.settle(id);
+                return Ok(());
+            }
+        }
+        let finished = self
+            .with_lease(
+                id,
+                |current| {
+                    current.issue.as_ref()?;
+                    let mut next = current.clone();
+                    if next.resolution.is_none() {
+                        next.resolution = Some(resolution.clone());
+                        next.resolve_reason = reason.to_owned();
+                    }
+                    Some(next)
+                },
+                |leased, _| self.mirror_resolution(leased),
+            )
+            .await?;
+        if finished.is_some() {
+            self.settle(id);
+        }
+        Ok(())
+    }
+
+    /// Under the lease: the resolution comment unless present, then the transition unless done.
+    async fn mirror_resolution(&self, leased: PluginData) -> Result<(), StepError> {
+        let (Some(issue_ref), Some(recorded)) = (leased.issue.clone(), leased.resolution.clone())
         else {
             return Ok(());
         };
         let target = self.settings.statuses.for_resolution(&recorded);
         let issue = self.jira.issue(&issue_ref.id).await?;
-        if issue.status_name().eq_ignore_ascii_case(&target)
-            && self.resolution_commented(&issue, &recorded, &data).await?
-        {
-            self.settle(id);
-            return Ok(());
-        }
-        let comment = render::resolution_comment(recorded.tag(), &data.resolve_reason);
+        let comment = render::resolution_comment(recorded.tag(), &leased.resolve_reason);
         if !self.comment_bodies(&issue.id).await?.contains(&comment) {
             self.jira.add_comment(&issue.id, &comment).await?;
         }
@@ -396,33 +584,17 @@ impl Reconciler {
             resolution = recorded.tag(),
             "Successfully resolved the issue"
         );
-        self.settle(id);
         Ok(())
-    }
-
-    async fn resolution_commented(
-        &self,
-        issue: &Issue,
-        recorded: &Resolution,
-        data: &PluginData,
-    ) -> Result<bool, StepError> {
-        let comment = render::resolution_comment(recorded.tag(), &data.resolve_reason);
-        Ok(self.comment_bodies(&issue.id).await?.contains(&comment))
     }
 
     /// When the card of a pending request sits in Approved or Denied, resolves the request in
     /// Teleport on behalf of the Jira user who moved it. Returns whether the request changed.
-    async fn apply_jira_decision(
-        &self,
-        id: &str,
-        request: &AccessRequestV3,
-        data: &PluginData,
-    ) -> Result<bool, StepError> {
+    async fn apply_jira_decision(&self, id: &str, data: &PluginData) -> Result<bool, StepError> {
         let Some(issue_ref) = &data.issue else {
             return Ok(false);
         };
         let issue = self.jira.issue(&issue_ref.id).await?;
-        let status = issue.status_name();
+        let status = issue.status_name().to_owned();
         let statuses = &self.settings.statuses;
         let (state, tag) = if status.eq_ignore_ascii_case(&statuses.approved) {
             (RequestState::Approved, "approved")
@@ -440,18 +612,15 @@ impl Reconciler {
                 return Ok(false);
             }
         }
-        let author = decision::status_change_author(&issue, status);
-        let mut reason = String::new();
-        if let Some(author) = &author {
-            let found = self.reason_of(&issue.id, author).await;
-            match found {
-                Ok(Some(text)) => reason = text,
-                Ok(None) => {}
-                Err(err) => {
-                    tracing::error!(error = %err, "Failed to load resolution info from the issue history")
-                }
-            }
+        let author = decision::status_change_author(&issue, &status);
+        let reason = match &author {
+            Some(author) => self.reason_of(&issue.id, author).await.unwrap_or_else(|err| {
+                tracing::error!(error = %err, "Failed to load resolution info from the issue history");
+                None
+            }),
+            None => None,
         }
+        .unwrap_or_default();
         let who = author
             .as_ref()
             .and_then(|a| {
@@ -461,29 +630,29 @@ impl Reconciler {
                     .or_else(|| a.identity().map(str::to_owned))
             })
             .unwrap_or_default();
-        let delegator = format!("jira:{who}");
-        let user = request
-            .spec
-            .as_ref()
-            .map(|s| s.user.as_str())
-            .unwrap_or_default();
-        match self
-            .teleport
-            .set_access_request_state(id, state, &reason, &delegator)
-            .await
-        {
-            Ok(()) => {
-                tracing::info!(resolution = tag, jira_user_email = %who, request_user = %user, reason = %reason, "Jira user processed the request");
-            }
-            // Teleport refuses to change a denied request; its state wins and is mirrored next.
-            Err(TeleportError::BadParameter(message)) if message.contains("already denied") => {
-                tracing::info!(%message, "Teleport already denied the request; mirroring Teleport's state");
-            }
-            Err(TeleportError::NotFound(_)) => {
-                self.store.remove(id);
-                return Ok(true);
-            }
-            Err(err) => return Err(err.into()),
+        let applied = self
+            .with_lease(id, |current| Some(current.clone()), |_, _| async {
+                // Under the lease, read the request from Teleport itself: the cache may lag a
+                // decision another replica already applied.
+                let fresh = self.teleport.access_request(id).await?;
+                let still_pending = fresh.as_ref().and_then(|r| r.spec.as_ref()).is_some_and(|s| s.state == RequestState::Pending as i32);
+                if still_pending {
+                    let delegator = format!("jira:{who}");
+                    match self.teleport.set_access_request_state(id, state, &reason, &delegator).await {
+                        Ok(()) => tracing::info!(resolution = tag, jira_user_email = %who, reason = %reason, "Jira user processed the request"),
+                        // Teleport refuses to change a denied request; its state wins and is mirrored next.
+                        Err(TeleportError::BadParameter(message)) if message.contains("already denied") => {
+                            tracing::info!(%message, "Teleport already denied the request; mirroring Teleport's state");
+                        }
+                        Err(TeleportError::NotFound(_)) => {}
+                        Err(err) => return Err(err.into()),
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        if applied.is_none() {
+            return Ok(false);
         }
         match self.teleport.access_request(id).await? {
             Some(fresh) => {
@@ -495,11 +664,7 @@ impl Reconciler {
     }
 
     /// The reason `author` gave in their newest comment that has one.
-    async fn reason_of(
-        &self,
-        issue_id: &str,
-        author: &crate::jira::types::User,
-    ) -> Result<Option<String>, StepError> {
+    async fn reason_of(&self, issue_id: &str, author: &User) -> Result<Option<String>, StepError> {
         let mut reason = None;
         self.jira
             .visit_comments_newest_first(issue_id, |comment| {

@@ -1,0 +1,145 @@
+//! Compare-and-swap on a request's plugin data, and the lease built on it.
+//!
+//! Teleport's `UpdatePluginData` applies `Set` only if every key of `Expect` holds the expected
+//! value (`""` = absent). Both maps always carry every key either side has, so a key that one side
+//! lacks is compared (or deleted) explicitly.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::reconcile::StepError;
+use crate::backoff::Backoff;
+use crate::plugin_data::{Lease, PLUGIN_NAME, PluginData};
+use crate::teleport::{TeleportClient, TeleportError};
+
+/// Compare-and-swap rounds lost in a row before the step gives up and is retried later.
+const MAX_ROUNDS: usize = 32;
+
+/// What a compare-and-swap loop saw and left.
+pub struct Change {
+    /// The data as read in the round that ended the loop.
+    pub before: Option<PluginData>,
+    /// The data stored when the loop ended (what was written, or `before` when nothing was).
+    pub after: Option<PluginData>,
+    pub wrote: bool,
+}
+
+pub struct PluginDataStore {
+    teleport: Arc<TeleportClient>,
+    /// This process's lease owner id.
+    pub owner: String,
+    pub lease_ttl: Duration,
+}
+
+impl PluginDataStore {
+    pub fn new(teleport: Arc<TeleportClient>, lease_ttl: Duration) -> Self {
+        Self {
+            teleport,
+            owner: hex::encode(rand::random::<[u8; 8]>()),
+            lease_ttl,
+        }
+    }
+
+    pub async fn load(&self, id: &str) -> Result<Option<PluginData>, StepError> {
+        Ok(self
+            .teleport
+            .plugin_data(id, PLUGIN_NAME)
+            .await?
+            .map(|data| PluginData::decode(&data)))
+    }
+
+    /// `change` sees the stored data and returns what to store, or `None` to leave it; it may run
+    /// several times, so it must not have side effects.
+    pub async fn modify(
+        &self,
+        id: &str,
+        change: impl Fn(Option<&PluginData>) -> Option<PluginData>,
+    ) -> Result<Change, StepError> {
+        let mut backoff = Backoff::compare_and_swap();
+        for _ in 0..MAX_ROUNDS {
+            let before = self.load(id).await?;
+            let Some(next) = change(before.as_ref()) else {
+                let after = before.clone();
+                return Ok(Change {
+                    before,
+                    after,
+                    wrote: false,
+                });
+            };
+            let mut expect = before
+                .as_ref()
+                .map_or_else(PluginData::absent, PluginData::encode);
+            let mut set = next.encode();
+            pad_with_absent(&mut expect, &set);
+            pad_with_absent(&mut set, &expect);
+            match self
+                .teleport
+                .update_plugin_data(id, PLUGIN_NAME, set, expect)
+                .await
+            {
+                Ok(()) => {
+                    return Ok(Change {
+                        before,
+                        after: Some(next),
+                        wrote: true,
+                    });
+                }
+                Err(TeleportError::CompareFailed(_)) => {
+                    tokio::time::sleep(backoff.next_delay()).await
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(TeleportError::CompareFailed(format!("plugin data of {id} kept changing")).into())
+    }
+
+    /// A lease for this process, noting the highest issue number known now.
+    pub fn new_lease(&self, after_issue: u64) -> Lease {
+        Lease {
+            owner: self.owner.clone(),
+            since: now(),
+            after_issue,
+        }
+    }
+
+    /// Whether `data` is leased by another process that may still be working.
+    pub fn leased_by_other(&self, data: Option<&PluginData>) -> bool {
+        let ttl = i64::try_from(self.lease_ttl.as_secs()).unwrap_or(i64::MAX);
+        data.and_then(|d| d.lease.as_ref())
+            .is_some_and(|lease| lease.owner != self.owner && lease.is_live(now(), ttl))
+    }
+
+    /// Whether `data` holds this process's lease.
+    pub fn holds_lease(&self, data: Option<&PluginData>) -> bool {
+        data.and_then(|d| d.lease.as_ref())
+            .is_some_and(|lease| lease.owner == self.owner)
+    }
+
+    /// Gives the lease back, if this process still holds it. Best effort: an unreleased lease
+    /// simply expires.
+    pub async fn release(&self, id: &str) {
+        let released = self
+            .modify(id, |current| {
+                let current = current.filter(|c| self.holds_lease(Some(c)))?;
+                Some(PluginData {
+                    lease: None,
+                    ..current.clone()
+                })
+            })
+            .await;
+        if let Err(err) = released {
+            tracing::warn!(error = %err, "Failed to release the request's lease; it will expire");
+        }
+    }
+}
+
+fn pad_with_absent(map: &mut HashMap<String, String>, other: &HashMap<String, String>) {
+    for key in other.keys() {
+        map.entry(key.clone()).or_default();
+    }
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

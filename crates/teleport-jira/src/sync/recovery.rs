@@ -1,0 +1,126 @@
+//! Finding an issue already made for a request, so a creation cut short by a crash, a timeout or a
+//! lost reply is never repeated; and closing a duplicate if one ever exists.
+//!
+//! Jira Cloud's search lags behind writes (seconds to minutes), so search alone can miss an issue
+//! made just before a crash. Reading an issue by key is immediately consistent, and keys are
+//! numbered in sequence per project: the issues created after a known number are read one by one
+//! until a run of missing numbers. Together they find the issue whatever the index says.
+
+use std::collections::BTreeMap;
+
+use super::reconcile::StepError;
+use crate::jira::JiraClient;
+use crate::jira::types::{Issue, REQUEST_ID_PROPERTY};
+
+/// Missing numbers in a row that end the read-by-key walk (deleted or moved issues leave gaps).
+const GAP_TOLERANCE: u32 = 5;
+/// Upper bound of issues read by key in one recovery.
+const MAX_KEY_READS: u32 = 200;
+const SEARCH_LIMIT: usize = 20;
+
+/// The label every issue carries with its request id, so that Jira search can find it.
+pub fn request_label(request_id: &str) -> String {
+    format!("teleport-access-request-{request_id}")
+}
+
+/// The number in an issue key (`PROJ-42` → 42).
+pub fn issue_number(key: &str) -> Option<u64> {
+    key.rsplit_once('-')
+        .and_then(|(_, number)| number.parse().ok())
+}
+
+/// The issues of `project` made for `request_id`, oldest first. `after_issue` is the highest issue
+/// number known before the creation that may have happened (0 when unknown: search only).
+pub async fn find_issues(
+    jira: &JiraClient,
+    project: &str,
+    request_id: &str,
+    after_issue: u64,
+) -> Result<Vec<Issue>, StepError> {
+    let mut found = BTreeMap::new();
+    let jql = format!(
+        "project = \"{project}\" AND labels = \"{}\"",
+        request_label(request_id)
+    );
+    match jira.search(&jql, SEARCH_LIMIT).await {
+        Ok(hits) => {
+            for hit in hits {
+                if let Some(issue) = jira.issue_if_exists(&hit.id).await? {
+                    keep_if_made_for(&mut found, issue, request_id);
+                }
+            }
+        }
+        // Search is a shortcut; the walk by key below is what guarantees the answer.
+        Err(err) => {
+            tracing::warn!(error = %err, "Jira search failed; looking the issue up by key only")
+        }
+    }
+    if after_issue > 0 {
+        let (mut number, mut misses, mut reads) = (after_issue + 1, 0, 0);
+        while misses < GAP_TOLERANCE && reads < MAX_KEY_READS {
+            match jira.issue_if_exists(&format!("{project}-{number}")).await? {
+                Some(issue) => {
+                    misses = 0;
+                    keep_if_made_for(&mut found, issue, request_id);
+                }
+                None => misses += 1,
+            }
+            number += 1;
+            reads += 1;
+        }
+    }
+    Ok(found.into_values().collect())
+}
+
+fn keep_if_made_for(found: &mut BTreeMap<u64, Issue>, issue: Issue, request_id: &str) {
+    let names_request = matches!(issue.properties.get(REQUEST_ID_PROPERTY), Some(serde_json::Value::String(id)) if id == request_id);
+    if names_request {
+        let number = issue.id.parse().unwrap_or(u64::MAX);
+        found.entry(number).or_insert(issue);
+    }
+}
+
+/// Takes a duplicate out of the way: a comment naming the issue that tracks the request, and a
+/// move to `expired_status` when the workflow allows it.
+pub async fn close_duplicate(
+    jira: &JiraClient,
+    duplicate: &Issue,
+    canonical_key: &str,
+    expired_status: &str,
+) -> Result<(), StepError> {
+    tracing::warn!(jira_issue_key = %duplicate.key, canonical = %canonical_key, "Closing a duplicate issue");
+    let comment = format!(
+        "This issue duplicates {canonical_key}, which tracks the same access request; it was closed automatically."
+    );
+    jira.add_comment(&duplicate.id, &comment).await?;
+    if let Some(transition) = duplicate
+        .transitions
+        .iter()
+        .find(|t| t.to.name.eq_ignore_ascii_case(expired_status))
+    {
+        jira.transition(&duplicate.id, &transition.id).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue_numbers_come_from_keys() {
+        assert_eq!(issue_number("PROJ-42"), Some(42));
+        assert_eq!(issue_number("MY-PROJ-7"), Some(7));
+        assert_eq!(issue_number("PROJ"), None);
+    }
+
+    #[test]
+    fn labels_carry_the_request_id_without_spaces() {
+        let label = request_label("8bdbda57-6f72-44b5-ae66-f8f7d8578ec3");
+        assert_eq!(
+            label,
+            "teleport-access-request-8bdbda57-6f72-44b5-ae66-f8f7d8578ec3"
+        );
+        assert!(!label.contains(' '));
+    }
+}
