@@ -63,9 +63,10 @@ pub struct Lease {
     pub owner: String,
     /// When it was taken (Unix seconds).
     pub since: i64,
-    /// The highest issue number known in the project when the lease was taken: issues created
-    /// under this lease have higher numbers, which a successor can read back without search.
-    pub after_issue: u64,
+    /// The highest issue number known in the project when the lease was taken (0: the project
+    /// had none; `None`: unknown). Issues created under this lease have higher numbers, which a
+    /// successor can read back without search.
+    pub after_issue: Option<u64>,
 }
 
 impl Lease {
@@ -74,14 +75,17 @@ impl Lease {
     }
 
     fn encode(&self) -> String {
-        format!("{} {} {}", self.owner, self.since, self.after_issue)
+        let after = self
+            .after_issue
+            .map_or_else(|| "-".to_owned(), |n| n.to_string());
+        format!("{} {} {after}", self.owner, self.since)
     }
 
     fn decode(text: &str) -> Option<Self> {
         let mut parts = text.split(' ');
         let owner = parts.next().filter(|o| !o.is_empty())?.to_owned();
         let since = parts.next()?.parse().ok()?;
-        let after_issue = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        let after_issue = parts.next().and_then(|n| n.parse().ok());
         Some(Self {
             owner,
             since,
@@ -267,7 +271,7 @@ mod tests {
         let lease = Lease {
             owner: "ab12".into(),
             since: 1_700_000_000,
-            after_issue: 41,
+            after_issue: Some(41),
         };
         let held = PluginData {
             lease: Some(lease.clone()),

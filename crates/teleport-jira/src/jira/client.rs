@@ -28,6 +28,17 @@ const FIRST_RETRY_DELAY: Duration = Duration::from_millis(200);
 /// The longest `Retry-After` waited inside one call; longer waits are left to the caller's schedule.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
+/// Which failures a call may be repeated after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Retry {
+    /// Reads and other idempotent calls: any transient failure.
+    Always,
+    /// Creating issues and comments, moving issues: repeating a call Jira may have carried out
+    /// would do it twice, so only failures it surely did not act on are retried here; the rest go
+    /// back to the reconcile step, which checks Jira before trying again.
+    IfNotProcessed,
+}
+
 /// How the plugin authenticates to Jira.
 #[derive(Clone, Debug)]
 pub enum JiraAuth {
@@ -118,9 +129,11 @@ impl JiraClient {
         }
     }
 
-    /// Sends the request `build` makes, retrying transient failures; returns the successful response.
+    /// Sends the request `build` makes, retrying transient failures (for non-idempotent calls,
+    /// only those Jira surely did not act on); returns the successful response.
     async fn send(
         &self,
+        retry: Retry,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<reqwest::Response, JiraError> {
         let mut delay = FIRST_RETRY_DELAY;
@@ -139,7 +152,11 @@ impl JiraClient {
                 self.send_once(build()).await
             };
             match result {
-                Err(err) if err.is_transient() && attempt < MAX_ATTEMPTS => {
+                Err(err)
+                    if err.is_transient()
+                        && attempt < MAX_ATTEMPTS
+                        && (retry == Retry::Always || err.surely_not_processed()) =>
+                {
                     let wait = match err.retry_after() {
                         Some(wait) if wait <= MAX_RETRY_AFTER => wait,
                         Some(_) => return Err(err),
@@ -156,10 +173,14 @@ impl JiraClient {
     }
 
     async fn send_once(&self, request: RequestBuilder) -> Result<reqwest::Response, JiraError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|err| JiraError::Transport(crate::teleport::dial::error_chain(&err)))?;
+        let response = request.send().await.map_err(|err| {
+            let text = crate::teleport::dial::error_chain(&err);
+            if err.is_connect() {
+                JiraError::Unreachable(text)
+            } else {
+                JiraError::Transport(text)
+            }
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -175,9 +196,10 @@ impl JiraClient {
 
     async fn json<T: DeserializeOwned>(
         &self,
+        retry: Retry,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<T, JiraError> {
-        let response = self.send(build).await?;
+        let response = self.send(retry, build).await?;
         let bytes = response
             .bytes()
             .await
@@ -188,7 +210,7 @@ impl JiraClient {
     /// `GET myself`: proves the URL points at Jira and the credentials work. Like the Go plugin it
     /// only requires a JSON answer, not any particular body.
     pub async fn myself(&self) -> Result<(), JiraError> {
-        let response = self.send(|| self.request(Method::GET, "myself")).await.map_err(|err| match err.status() {
+        let response = self.send(Retry::Always, || self.request(Method::GET, "myself")).await.map_err(|err| match err.status() {
             Some(404) => JiraError::Other(format!(
                 "got 404 from API endpoint, perhaps Jira URL is not configured well ({err})"
             )),
@@ -213,7 +235,8 @@ impl JiraClient {
 
     pub async fn project(&self, key: &str) -> Result<Project, JiraError> {
         let path = format!("project/{}", escape_path(key));
-        self.json(|| self.request(Method::GET, &path)).await
+        self.json(Retry::Always, || self.request(Method::GET, &path))
+            .await
     }
 
     pub async fn my_permissions(
@@ -222,7 +245,7 @@ impl JiraClient {
         permissions: &[&str],
     ) -> Result<Permissions, JiraError> {
         let permissions = permissions.join(",");
-        self.json(|| {
+        self.json(Retry::Always, || {
             self.request(Method::GET, "mypermissions").query(&[
                 ("permissions", permissions.as_str()),
                 ("projectKey", project),
@@ -232,15 +255,17 @@ impl JiraClient {
     }
 
     pub async fn create_issue(&self, input: &IssueInput) -> Result<CreatedIssue, JiraError> {
-        self.json(|| self.request(Method::POST, "issue").json(input))
-            .await
+        self.json(Retry::IfNotProcessed, || {
+            self.request(Method::POST, "issue").json(input)
+        })
+        .await
     }
 
     /// The issue with its status, changelog, available transitions and the request-id property.
     /// Reads the issue itself, not the search index, so it sees a fresh write at once.
     pub async fn issue(&self, id: &str) -> Result<Issue, JiraError> {
         let path = format!("issue/{}", escape_path(id));
-        self.json(|| {
+        self.json(Retry::Always, || {
             self.request(Method::GET, &path).query(&[
                 ("expand", "changelog,transitions"),
                 ("fields", "status,labels"),
@@ -253,9 +278,11 @@ impl JiraClient {
     pub async fn add_comment(&self, issue_id: &str, body: &str) -> Result<(), JiraError> {
         let path = format!("issue/{}/comment", escape_path(issue_id));
         let payload = serde_json::json!({ "body": body });
-        self.send(|| self.request(Method::POST, &path).json(&payload))
-            .await
-            .map(drop)
+        self.send(Retry::IfNotProcessed, || {
+            self.request(Method::POST, &path).json(&payload)
+        })
+        .await
+        .map(drop)
     }
 
     /// Visits comments newest first, page by page, until `visit` returns `false` or none are left.
@@ -268,7 +295,7 @@ impl JiraClient {
         let mut start_at = 0usize;
         loop {
             let page: CommentPage = self
-                .json(|| {
+                .json(Retry::Always, || {
                     let request = self
                         .request(Method::GET, &path)
                         .query(&[("orderBy", "-created")]);
@@ -299,9 +326,11 @@ impl JiraClient {
     pub async fn transition(&self, issue_id: &str, transition_id: &str) -> Result<(), JiraError> {
         let path = format!("issue/{}/transitions", escape_path(issue_id));
         let payload = serde_json::json!({ "transition": { "id": transition_id } });
-        self.send(|| self.request(Method::POST, &path).json(&payload))
-            .await
-            .map(drop)
+        self.send(Retry::IfNotProcessed, || {
+            self.request(Method::POST, &path).json(&payload)
+        })
+        .await
+        .map(drop)
     }
 
     /// Up to `limit` issues matching `jql`. Jira Cloud's `search/jql` pages with `nextPageToken`
@@ -325,7 +354,9 @@ impl JiraClient {
                 body["nextPageToken"] = serde_json::Value::String(token.clone());
             }
             let page: SearchPage = self
-                .json(|| self.request(Method::POST, "search/jql").json(&body))
+                .json(Retry::Always, || {
+                    self.request(Method::POST, "search/jql").json(&body)
+                })
                 .await?;
             hits.extend(page.issues);
             match page.next_page_token {
@@ -344,7 +375,9 @@ impl JiraClient {
                 "jql": jql, "fields": ["status"], "startAt": hits.len(), "maxResults": limit.min(100)
             });
             let page: SearchPage = self
-                .json(|| self.request(Method::POST, "search").json(&body))
+                .json(Retry::Always, || {
+                    self.request(Method::POST, "search").json(&body)
+                })
                 .await?;
             if page.issues.is_empty() {
                 break;

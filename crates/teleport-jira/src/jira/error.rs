@@ -17,6 +17,9 @@ pub enum JiraError {
     },
     #[error("Jira request failed: {0}")]
     Transport(String),
+    /// The connection could not be made, so Jira cannot have acted on the request.
+    #[error("cannot connect to Jira: {0}")]
+    Unreachable(String),
     #[error("unexpected Jira response: {0}")]
     Decode(String),
     #[error("{0}")]
@@ -30,7 +33,7 @@ impl JiraError {
             Self::Status { status, .. } => {
                 matches!(status, 408 | 409 | 425 | 429) || *status >= 500
             }
-            Self::Transport(_) => true,
+            Self::Transport(_) | Self::Unreachable(_) => true,
             Self::Decode(_) | Self::Other(_) => false,
         }
     }
@@ -41,6 +44,15 @@ impl JiraError {
             Self::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
+    }
+
+    /// Whether Jira certainly did not act on the request (it refused it before processing, or
+    /// never received it), so that even a non-idempotent call may be sent again.
+    pub fn surely_not_processed(&self) -> bool {
+        matches!(
+            self,
+            Self::Status { status: 429, .. } | Self::Unreachable(_)
+        )
     }
 
     pub fn status(&self) -> Option<u16> {

@@ -95,7 +95,7 @@ impl PluginDataStore {
     }
 
     /// A lease for this process, noting the highest issue number known now.
-    pub fn new_lease(&self, after_issue: u64) -> Lease {
+    pub fn new_lease(&self, after_issue: Option<u64>) -> Lease {
         Lease {
             owner: self.owner.clone(),
             since: now(),
@@ -114,6 +114,27 @@ impl PluginDataStore {
     pub fn holds_lease(&self, data: Option<&PluginData>) -> bool {
         data.and_then(|d| d.lease.as_ref())
             .is_some_and(|lease| lease.owner == self.owner)
+    }
+
+    /// Makes this process's lease expired at once but keeps it (and its issue-number mark), for
+    /// work that may have had an effect Jira did not confirm. Best effort.
+    pub async fn expire(&self, id: &str) {
+        let expired = self
+            .modify(id, |current| {
+                let current = current.filter(|c| self.holds_lease(Some(c)))?;
+                let lease = current
+                    .lease
+                    .clone()
+                    .map(|lease| Lease { since: 0, ..lease });
+                Some(PluginData {
+                    lease,
+                    ..current.clone()
+                })
+            })
+            .await;
+        if let Err(err) = expired {
+            tracing::warn!(error = %err, "Failed to mark the request's lease expired; it will expire");
+        }
     }
 
     /// Gives the lease back, if this process still holds it. Best effort: an unreleased lease

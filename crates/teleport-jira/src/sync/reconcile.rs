@@ -116,6 +116,8 @@ pub struct Reconciler {
     data: PluginDataStore,
     /// The highest issue number seen in the project: a lower bound for the next one created.
     latest_issue: AtomicU64,
+    /// Whether `latest_issue` is known (a search answered, or an issue number was seen).
+    latest_issue_known: std::sync::atomic::AtomicBool,
     /// Whether new issues carry the request label (off once Jira refused the field).
     label_issues: std::sync::atomic::AtomicBool,
     /// Resolved requests whose issue was seen in its final state: nothing is left to do for them.
@@ -137,6 +139,7 @@ impl Reconciler {
             store,
             settings,
             latest_issue: AtomicU64::new(0),
+            latest_issue_known: std::sync::atomic::AtomicBool::new(false),
             label_issues: std::sync::atomic::AtomicBool::new(true),
             settled: Mutex::default(),
         }
@@ -163,6 +166,12 @@ impl Reconciler {
 
     fn note_issue_number(&self, number: u64) {
         self.latest_issue.fetch_max(number, Ordering::Relaxed);
+        self.latest_issue_known.store(true, Ordering::Relaxed);
+    }
+
+    fn latest_issue(&self) -> Option<u64> {
+        let known = self.latest_issue_known.load(Ordering::Relaxed);
+        known.then(|| self.latest_issue.load(Ordering::Relaxed))
     }
 
     /// Brings request `id` and its issue one step closer to agreement.
@@ -221,20 +230,28 @@ impl Reconciler {
     async fn with_lease<T, Fut>(
         &self,
         id: &str,
+        end: LeaseEnd,
         change: impl Fn(&PluginData) -> Option<PluginData>,
         work: impl FnOnce(PluginData, Option<PluginData>) -> Fut,
     ) -> Result<Option<T>, StepError>
     where
         Fut: Future<Output = Result<T, StepError>>,
     {
-        let after_issue = self.latest_issue.load(Ordering::Relaxed);
+        let latest = self.latest_issue();
         let taken = self
             .data
             .modify(id, |current| {
                 if self.data.leased_by_other(current) {
                     return None;
                 }
-                let mut next = change(current?)?;
+                let current = current?;
+                // An earlier holder's mark must survive a takeover, or an issue it created could
+                // fall below the next holder's mark.
+                let after_issue = match &current.lease {
+                    Some(earlier) => earlier.after_issue.zip(latest).map(|(a, b)| a.min(b)),
+                    None => latest,
+                };
+                let mut next = change(current)?;
                 next.lease = Some(self.data.new_lease(after_issue));
                 Some(next)
             })
@@ -249,7 +266,11 @@ impl Reconciler {
             return Ok(None);
         };
         let result = work(leased, taken.before).await;
-        self.data.release(id).await;
+        if result.is_err() && end == LeaseEnd::ExpireOnFailure {
+            self.data.expire(id).await;
+        } else {
+            self.data.release(id).await;
+        }
         result.map(Some)
     }
 
@@ -269,10 +290,7 @@ impl Reconciler {
             .data
             .modify(id, |current| match current {
                 None => Some(PluginData {
-                    lease: Some(
-                        self.data
-                            .new_lease(self.latest_issue.load(Ordering::Relaxed)),
-                    ),
+                    lease: Some(self.data.new_lease(self.latest_issue())),
                     ..fresh.clone()
                 }),
                 Some(_) => None,
@@ -289,15 +307,19 @@ impl Reconciler {
         let outcome = match leased {
             // A brand-new record: no issue can exist yet.
             Some(leased) => {
-                let result = self.create_issue(id, request, None).await;
                 drop(leased);
-                self.data.release(id).await;
+                let result = self.create_issue(id, request, Lookup::Skip).await;
+                if result.is_err() {
+                    // Keep the mark: an issue may exist that Jira did not confirm.
+                    self.data.expire(id).await;
+                }
                 result
             }
             // A record without an issue: an earlier creation may have happened; look first.
             None => self
                 .with_lease(
                     id,
+                    LeaseEnd::ExpireOnFailure,
                     |current| current.issue.is_none().then(|| current.clone()),
                     |_, before| {
                         // Issues an earlier holder may have created are numbered after the
@@ -305,8 +327,8 @@ impl Reconciler {
                         // can only be searched for.
                         let after_issue = before
                             .and_then(|b| b.lease)
-                            .map_or(0, |lease| lease.after_issue);
-                        self.create_issue(id, request, Some(after_issue))
+                            .and_then(|lease| lease.after_issue);
+                        self.create_issue(id, request, Lookup::First { after_issue })
                     },
                 )
                 .await?
@@ -322,19 +344,19 @@ impl Reconciler {
         }
     }
 
-    /// Creates the issue and records it. With `look_after` (an earlier attempt may have created
-    /// it), first looks for an issue made for the request and adopts it instead.
+    /// Creates the issue and records it; with [`Lookup::First`] (an earlier attempt may have
+    /// created it), first looks for an issue made for the request and adopts it instead.
     async fn create_issue(
         &self,
         id: &str,
         request: &AccessRequestV3,
-        look_after: Option<u64>,
+        lookup: Lookup,
     ) -> Result<PluginData, StepError> {
-        let existing = match look_after {
-            Some(after_issue) => {
+        let existing = match lookup {
+            Lookup::First { after_issue } => {
                 recovery::find_issues(&self.jira, &self.settings.project, id, after_issue).await?
             }
-            None => Vec::new(),
+            Lookup::Skip => Vec::new(),
         };
         let issue = match existing.split_first() {
             Some((kept, duplicates)) => {
@@ -465,6 +487,7 @@ impl Reconciler {
         let done = self
             .with_lease(
                 id,
+                LeaseEnd::Release,
                 |current| {
                     (current.issue.is_some() && current.reviews_count < count)
                         .then(|| current.clone())
@@ -536,6 +559,7 @@ impl Reconciler {
         let finished = self
             .with_lease(
                 id,
+                LeaseEnd::Release,
                 |current| {
                     current.issue.as_ref()?;
                     let mut next = current.clone();
@@ -631,7 +655,8 @@ impl Reconciler {
             })
             .unwrap_or_default();
         let applied = self
-            .with_lease(id, |current| Some(current.clone()), |_, _| async {
+            .with_lease(id,
+                LeaseEnd::Release, |current| Some(current.clone()), |_, _| async {
                 // Under the lease, read the request from Teleport itself: the cache may lag a
                 // decision another replica already applied.
                 let fresh = self.teleport.access_request(id).await?;
@@ -690,6 +715,22 @@ impl Reconciler {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(id.to_owned());
     }
+}
+
+/// What happens to the lease when the work under it fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LeaseEnd {
+    Release,
+    /// Keep its record of the newest issue number, but let anyone take it over at once.
+    ExpireOnFailure,
+}
+
+/// Whether to look for an existing issue before creating one.
+enum Lookup {
+    /// The record is brand new: no issue can exist.
+    Skip,
+    /// An earlier attempt may have created one, numbered after `after_issue` if that is known.
+    First { after_issue: Option<u64> },
 }
 
 /// Plugin data for a request that has no issue yet.

@@ -30,12 +30,12 @@ pub fn issue_number(key: &str) -> Option<u64> {
 }
 
 /// The issues of `project` made for `request_id`, oldest first. `after_issue` is the highest issue
-/// number known before the creation that may have happened (0 when unknown: search only).
+/// number known before the creation that may have happened (`None` when unknown: search only).
 pub async fn find_issues(
     jira: &JiraClient,
     project: &str,
     request_id: &str,
-    after_issue: u64,
+    after_issue: Option<u64>,
 ) -> Result<Vec<Issue>, StepError> {
     let mut found = BTreeMap::new();
     let jql = format!(
@@ -55,7 +55,7 @@ pub async fn find_issues(
             tracing::warn!(error = %err, "Jira search failed; looking the issue up by key only")
         }
     }
-    if after_issue > 0 {
+    if let Some(after_issue) = after_issue {
         let (mut number, mut misses, mut reads) = (after_issue + 1, 0, 0);
         while misses < GAP_TOLERANCE && reads < MAX_KEY_READS {
             match jira.issue_if_exists(&format!("{project}-{number}")).await? {

@@ -12,3 +12,5 @@ mod teleport_client;
 mod webhook;
 // A cluster already served by the Go plugin is taken over without duplicates.
 mod takeover;
+// Every way the Go plugin loses work, and replicas running side by side.
+mod nothing_lost;

@@ -200,13 +200,38 @@ severity = "debug"
         };
         let plugin = Plugin::spawn(&self.config_path, &self.path("jira-ca.pem"), args);
         self.plugin = Some(plugin);
-        let watchers = self.teleport.watcher_count();
-        assert!(
-            self.teleport.wait_for_watchers(watchers + 1, WAIT).await,
-            "the plugin never opened its watch; its log:\n{}",
-            self.log()
-        );
+        // "Plugin is ready" follows the first INIT of the watch.
         self.wait_for_log("Plugin is ready").await;
+    }
+
+    /// Starts another replica of the plugin against the same cluster and board, with its own
+    /// webhook port (Jira keeps delivering to the first one), and waits until it is ready.
+    pub async fn start_replica(&self) -> Plugin {
+        let config = std::fs::read_to_string(&self.config_path).unwrap();
+        let listen = config
+            .lines()
+            .find(|l| l.starts_with("listen_addr"))
+            .unwrap()
+            .to_owned();
+        let config = config.replace(
+            &listen,
+            &format!("listen_addr = \"127.0.0.1:{}\"", free_port()),
+        );
+        let path = self.path(&format!("replica-{}.toml", free_port()));
+        std::fs::write(&path, config).unwrap();
+        let args: &[&str] = if self.webhook_tls {
+            &[]
+        } else {
+            &["--insecure-no-tls"]
+        };
+        let replica = Plugin::spawn(&path, &self.path("jira-ca.pem"), args);
+        let ready = eventually(|| async { replica.log().contains("Plugin is ready") }).await;
+        assert!(
+            ready,
+            "the replica never got ready; its log:\n{}",
+            replica.log()
+        );
+        replica
     }
 
     pub fn plugin(&mut self) -> &mut Plugin {

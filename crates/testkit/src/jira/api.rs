@@ -18,6 +18,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
+use super::faults::Fault;
+
 use super::errors::{ApiError, Reply};
 use super::faults::Faults;
 use super::model::{Deployment, RecordedCall};
@@ -119,7 +121,13 @@ async fn handle(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let (response, status, caller) = match shared.faults.next_fault(&path) {
+    let fault = shared.faults.next_fault(&path);
+    let lost_reply = match &fault {
+        Some(Fault::AfterProcessing(_)) => fault.clone(),
+        _ => None,
+    };
+    let (response, status, caller) = match fault.filter(|f| !matches!(f, Fault::AfterProcessing(_)))
+    {
         Some(fault) => {
             let status = fault.status();
             (fault.into_response(), status, None)
@@ -153,6 +161,13 @@ async fn handle(
     } else {
         serde_json::from_slice(&body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
+    };
+    let (response, status) = match lost_reply {
+        Some(fault) => {
+            let status = fault.status();
+            (fault.into_response(), status)
+        }
+        None => (response, status),
     };
     shared.store().calls.push(RecordedCall {
         method: method.to_string(),

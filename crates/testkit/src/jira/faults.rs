@@ -21,7 +21,12 @@ use super::errors::json_response;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Fault {
     Status(u16),
-    RateLimited { retry_after_secs: Option<u64> },
+    RateLimited {
+        retry_after_secs: Option<u64>,
+    },
+    /// The call is carried out, then the reply is lost to an edge error (a gateway timeout after
+    /// the write): the caller cannot tell whether it happened.
+    AfterProcessing(u16),
 }
 
 #[derive(Debug)]
@@ -77,6 +82,16 @@ impl Faults {
     /// Like [`Faults::fail_next`], but only for calls whose path contains `path_part`.
     pub fn fail_next_matching(&self, path_part: &str, n: u32, status: u16) {
         self.push(n, Fault::Status(status), Some(path_part.to_string()));
+    }
+
+    /// The next `n` calls whose path contains `path_part` are carried out, but answer `status`
+    /// (e.g. 504) as an edge proxy does when Jira replied too late.
+    pub fn fail_after_processing_next(&self, path_part: &str, n: u32, status: u16) {
+        self.push(
+            n,
+            Fault::AfterProcessing(status),
+            Some(path_part.to_string()),
+        );
     }
 
     /// The next `n` API calls answer 429 with `Retry-After: <secs>` and the `X-RateLimit-*` set.
@@ -184,7 +199,7 @@ impl Faults {
 impl Fault {
     pub(crate) fn status(&self) -> u16 {
         match self {
-            Fault::Status(status) => *status,
+            Fault::Status(status) | Fault::AfterProcessing(status) => *status,
             Fault::RateLimited { .. } => 429,
         }
     }
@@ -193,7 +208,7 @@ impl Fault {
 impl IntoResponse for Fault {
     fn into_response(self) -> Response {
         match self {
-            Fault::Status(code) => {
+            Fault::Status(code) | Fault::AfterProcessing(code) => {
                 let status =
                     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 if (502..=504).contains(&code) {

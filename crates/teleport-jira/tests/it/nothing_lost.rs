@@ -1,0 +1,214 @@
+//! Each way the Go plugin loses work (user-demand.md 1b-h, 1b-i), reproduced: every test here
+//! fails on a design that handles each event once and never looks back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use teleport_proto::types::RequestState;
+
+use crate::support::*;
+
+fn fast_scan() -> SandboxOptions {
+    SandboxOptions {
+        extra_config: "\n[reconcile]\nscan_interval = \"1s\"\n".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn failed_issue_creation_is_retried_until_jira_recovers() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    sandbox
+        .jira
+        .faults()
+        .fail_next_matching("/rest/api/2/issue", 6, 500);
+    let id = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&id).await;
+    assert_eq!(issue.status, "Pending");
+    assert_eq!(sandbox.jira.created_issue_count(), 1);
+}
+
+#[tokio::test]
+async fn issue_created_but_reply_lost_is_not_created_twice() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    // Jira creates the issue, then the reply is lost; search will not see it for minutes.
+    sandbox
+        .jira
+        .faults()
+        .set_search_lag(Duration::from_secs(600));
+    sandbox
+        .jira
+        .faults()
+        .fail_after_processing_next("/rest/api/2/issue", 1, 504);
+    let id = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&id).await;
+    assert_eq!(
+        sandbox.jira.created_issue_count(),
+        1,
+        "the issue Jira made is adopted, not made again; plugin log:\n{}",
+        sandbox.log()
+    );
+    assert_eq!(
+        issue.properties.get("teleportAccessRequestId"),
+        Some(&serde_json::json!(id))
+    );
+    assert!(
+        sandbox
+            .log()
+            .contains("Found the issue an earlier attempt created"),
+        "{}",
+        sandbox.log()
+    );
+}
+
+#[tokio::test]
+async fn approval_whose_webhook_was_lost_is_applied_by_the_scan() {
+    let mut sandbox = Sandbox::with(fast_scan()).await;
+    sandbox.start_plugin().await;
+    let id = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&id).await;
+    sandbox
+        .jira
+        .transition_as_without_webhook(&issue.id, "Approved", JIRA_REVIEWER)
+        .unwrap();
+    sandbox.wait_for_state(&id, RequestState::Approved).await;
+    let event = sandbox
+        .teleport
+        .audit_events()
+        .into_iter()
+        .find(|e| e.request_id == id)
+        .unwrap();
+    assert_eq!(event.delegator, format!("jira:{JIRA_REVIEWER_EMAIL}"));
+    sandbox
+        .wait_for_comment(&issue.id, "Access request has been approved")
+        .await;
+}
+
+#[tokio::test]
+async fn polling_only_mode_needs_no_webhook() {
+    let mut sandbox = Sandbox::with(SandboxOptions {
+        extra_config: "\n[reconcile]\nscan_interval = \"1s\"\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let config = std::fs::read_to_string(&sandbox.config_path)
+        .unwrap()
+        .replace("[http]\n", "[http]\ndisable_webhook = true\n");
+    std::fs::write(&sandbox.config_path, config).unwrap();
+    sandbox.jira.clear_webhooks();
+    sandbox.start_plugin().await;
+    assert!(
+        sandbox.log().contains("Webhook disabled"),
+        "{}",
+        sandbox.log()
+    );
+    let id = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&id).await;
+    sandbox
+        .jira
+        .transition_as(&issue.id, "Denied", JIRA_REVIEWER)
+        .unwrap();
+    sandbox.wait_for_state(&id, RequestState::Denied).await;
+}
+
+#[tokio::test]
+async fn rate_limited_jira_calls_wait_for_retry_after() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    sandbox.jira.faults().rate_limit_next(3, 1);
+    let id = sandbox.create_request(REASON);
+    sandbox.issue_of(&id).await;
+    let calls = sandbox.jira.call_log();
+    let limited = calls.iter().filter(|c| c.status == 429).count();
+    assert!(limited >= 1, "{calls:?}");
+    assert_eq!(sandbox.jira.created_issue_count(), 1);
+}
+
+#[tokio::test]
+async fn resolution_during_a_jira_outage_reaches_jira_afterwards() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    let id = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&id).await;
+    sandbox.jira.faults().fail_next(20, 503);
+    sandbox
+        .teleport
+        .set_state_as("admin", &id, RequestState::Denied, "outage", "")
+        .unwrap();
+    let issue = sandbox.wait_for_status(&issue.id, "Denied").await;
+    assert_eq!(
+        issue.comment_bodies(),
+        vec!["Access request has been denied\nReason: outage"]
+    );
+}
+
+#[tokio::test]
+async fn request_created_while_the_watch_was_down_gets_its_issue() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    sandbox.teleport.set_refuse_connections(true);
+    sandbox.teleport.drop_watch_streams();
+    let id = sandbox.create_request(REASON);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sandbox.teleport.set_refuse_connections(false);
+    let issue = sandbox.issue_of(&id).await;
+    assert_eq!(issue.status, "Pending");
+}
+
+#[tokio::test]
+async fn two_replicas_create_one_issue_and_resolve_once() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    let _replica = sandbox.start_replica().await;
+    let ids: Vec<String> = (0..10).map(|_| sandbox.create_request(REASON)).collect();
+    let mut issues = Vec::new();
+    for id in &ids {
+        issues.push(sandbox.issue_of(id).await.id);
+    }
+    for issue in &issues {
+        sandbox
+            .jira
+            .transition_as(issue, "Approved", JIRA_REVIEWER)
+            .unwrap();
+    }
+    for (id, issue) in ids.iter().zip(&issues) {
+        sandbox.wait_for_state(id, RequestState::Approved).await;
+        sandbox
+            .wait_for_comment(issue, "Access request has been approved")
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sandbox.jira.created_issue_count(), ids.len());
+    assert_eq!(
+        sandbox.teleport.audit_events().len(),
+        ids.len(),
+        "each request resolved once"
+    );
+    for issue in &issues {
+        let issue = sandbox.jira.issue(issue).unwrap();
+        assert_eq!(issue.comments.len(), 1, "{:?}", issue.comment_bodies());
+    }
+}
+
+#[tokio::test]
+async fn sigterm_stops_intake_and_exits_cleanly() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    let id = sandbox.create_request(REASON);
+    sandbox.issue_of(&id).await;
+    sandbox
+        .jira
+        .faults()
+        .set_latency(Duration::from_millis(300));
+    let _ = sandbox.create_request(REASON);
+    let status = sandbox.plugin().terminate().await;
+    assert!(status.success(), "{status:?}\n{}", sandbox.log());
+    assert!(
+        sandbox.log().contains("Successfully shut down"),
+        "{}",
+        sandbox.log()
+    );
+}
