@@ -20,8 +20,10 @@ fmt:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-# Every unit and end-to-end test, then one summary line over all test binaries.
+# Every unit and end-to-end test, then the chaos suite (whose counts are printed), then one
+# summary line over all test binaries.
 unit:
 	@mkdir -p target
-	set -o pipefail; $(CARGO) test --workspace --all-targets --locked 2>&1 | tee target/test-output.log
+	set -o pipefail; $(CARGO) test --workspace --all-targets --locked -- --skip chaos 2>&1 | tee target/test-output.log
+	set -o pipefail; $(CARGO) test -p teleport-jira --test it --locked -- chaos --show-output 2>&1 | tee -a target/test-output.log | grep -E '^(chaos|test )'
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }' target/test-output.log

@@ -113,31 +113,49 @@ const JIRA_PERMISSIONS: [&str; 4] = [
 ];
 
 /// The Go plugin's start-up check of Jira: the API answers, the project exists, permissions are there.
-async fn check_jira(jira: &JiraClient, project: &str) -> Result<(), StartError> {
-    let failed = |err: JiraError| StartError::Jira(format!("api health check failed: {err}"));
+async fn check_jira(jira: &JiraClient, project: &str) -> Result<(), JiraError> {
     tracing::debug!("Starting Jira API health check");
-    jira.myself().await.map_err(failed)?;
+    jira.myself().await?;
     tracing::debug!("Checking out Jira project");
-    let found = jira.project(project).await.map_err(failed)?;
+    let found = jira.project(project).await?;
     tracing::debug!(project = %found.key, project_name = %found.name, "Found Jira project");
     tracing::debug!("Checking out Jira project permissions");
-    let permissions = jira
-        .my_permissions(project, &JIRA_PERMISSIONS)
-        .await
-        .map_err(failed)?;
+    let permissions = jira.my_permissions(project, &JIRA_PERMISSIONS).await?;
     for key in JIRA_PERMISSIONS {
         if !permissions
             .permissions
             .get(key)
             .is_some_and(|p| p.have_permission)
         {
-            return Err(StartError::Jira(format!(
-                "api health check failed: plugin jira user does not have {key} permission"
+            return Err(JiraError::Other(format!(
+                "plugin jira user does not have {key} permission"
             )));
         }
     }
     tracing::debug!("Jira API health check finished ok");
     Ok(())
+}
+
+/// How long start-up waits out a Jira outage (5xx, 429, lost connections) before giving up; a
+/// wrong URL, credential, project or permission fails at once.
+const JIRA_STARTUP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn check_jira_patiently(jira: &JiraClient, project: &str) -> Result<(), StartError> {
+    let deadline = tokio::time::Instant::now() + JIRA_STARTUP_PATIENCE;
+    let mut backoff = crate::backoff::Backoff::new(
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_secs(5),
+    );
+    loop {
+        match check_jira(jira, project).await {
+            Ok(()) => return Ok(()),
+            Err(err) if err.is_transient() && tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %err, "Jira is not answering yet; retrying the health check");
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+            Err(err) => return Err(StartError::Jira(format!("api health check failed: {err}"))),
+        }
+    }
 }
 
 fn webhook_tls(
@@ -194,7 +212,7 @@ pub async fn run(
         max_calls_per_second: config.jira.max_calls_per_second,
     })
     .map_err(|err| StartError::Jira(err.to_string()))?;
-    check_jira(&jira, &config.jira.project).await?;
+    check_jira_patiently(&jira, &config.jira.project).await?;
     let tls = webhook_tls(&config)?;
 
     let advanced = ping
@@ -281,7 +299,7 @@ pub async fn run(
                 Some(event) => engine.on_watch_event(event).await,
                 None => break,
             },
-            _ = scan.tick() => engine.scan(),
+            _ = scan.tick() => engine.scan().await,
         }
     }
     // Intake stops first (webhook, watch, scan); steps already running get the grace period.

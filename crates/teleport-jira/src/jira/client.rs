@@ -349,7 +349,7 @@ impl JiraClient {
         let mut hits = Vec::new();
         let mut token: Option<String> = None;
         while hits.len() < limit {
-            let mut body = serde_json::json!({ "jql": jql, "fields": ["status"], "maxResults": limit.min(100) });
+            let mut body = serde_json::json!({ "jql": jql, "fields": ["status", "labels"], "maxResults": limit.min(100) });
             if let Some(token) = &token {
                 body["nextPageToken"] = serde_json::Value::String(token.clone());
             }
@@ -372,7 +372,7 @@ impl JiraClient {
         let mut hits = Vec::new();
         while hits.len() < limit {
             let body = serde_json::json!({
-                "jql": jql, "fields": ["status"], "startAt": hits.len(), "maxResults": limit.min(100)
+                "jql": jql, "fields": ["status", "labels"], "startAt": hits.len(), "maxResults": limit.min(100)
             });
             let page: SearchPage = self
                 .json(Retry::Always, || {

@@ -215,6 +215,8 @@ pub struct SearchHit {
     pub id: String,
     #[serde(default)]
     pub key: Option<String>,
+    #[serde(default)]
+    pub fields: Option<IssueFields>,
 }
 
 /// Jira's two error body shapes: `errors` is an object on current versions, a list on old ones.

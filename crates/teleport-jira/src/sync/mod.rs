@@ -19,10 +19,14 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
+use crate::jira::types::REQUEST_ID_PROPERTY;
 use crate::teleport::watch::WatchEvent;
 use queue::WorkQueue;
 use reconcile::{Reconciler, StepError};
 use store::RequestStore;
+
+/// Open issues looked at per sweep; more are seen by later sweeps as these close.
+const SWEEP_LIMIT: usize = 1000;
 
 /// Signals and retries for reconciliation, shared by the watch, the webhook and the scan.
 pub struct Engine {
@@ -88,7 +92,8 @@ impl Engine {
         }
     }
 
-    /// Lists every request and asks for a step for each, and for those that vanished meanwhile.
+    /// Lists every request and asks for a step for each, and for those that vanished meanwhile
+    /// (including, through their open issues, those deleted before this process started).
     pub async fn catch_up(&self) {
         match self
             .reconciler
@@ -105,6 +110,8 @@ impl Engine {
                 for id in ids {
                     self.enqueue(&id);
                 }
+                // Requests deleted while nobody watched are in no listing; their open issues are.
+                self.sweep_open_issues().await;
             }
             Err(err) => {
                 tracing::error!(error = %err, "Failed to list access requests; the periodic scan will retry")
@@ -113,10 +120,56 @@ impl Engine {
     }
 
     /// Asks for a step for every pending request, so a decision in Jira whose webhook was lost is
-    /// still seen.
-    pub fn scan(&self) {
+    /// still seen; and for every request whose issue is still pending in Jira although Teleport no
+    /// longer has the request (deleted or expired while no plugin was watching).
+    pub async fn scan(&self) {
         for id in self.store.pending_ids() {
             self.enqueue(&id);
+        }
+        self.sweep_open_issues().await;
+    }
+
+    async fn sweep_open_issues(&self) {
+        let reconciler = &self.reconciler;
+        let jql = format!(
+            "project = \"{}\" AND status = \"{}\"",
+            reconciler.settings.project, reconciler.settings.statuses.pending
+        );
+        let hits = match reconciler.jira.search(&jql, SWEEP_LIMIT).await {
+            Ok(hits) => hits,
+            Err(err) => {
+                tracing::warn!(error = %err, "Failed to search Jira for open issues; the next scan will retry");
+                return;
+            }
+        };
+        for hit in hits {
+            let labelled = hit.fields.as_ref().and_then(|f| {
+                f.labels
+                    .iter()
+                    .find_map(|l| recovery::request_id_in_label(l))
+            });
+            let request_id = match labelled {
+                Some(id) => Some(id.to_owned()),
+                // Issues made by the Go plugin carry the request id only in their property.
+                None => match reconciler.jira.issue_if_exists(&hit.id).await {
+                    Ok(issue) => {
+                        issue.and_then(|issue| match issue.properties.get(REQUEST_ID_PROPERTY) {
+                            Some(serde_json::Value::String(id)) if !id.is_empty() => {
+                                Some(id.clone())
+                            }
+                            _ => None,
+                        })
+                    }
+                    Err(err) => {
+                        tracing::debug!(error = %err, jira_issue_id = %hit.id, "Skipping an issue the sweep could not read");
+                        None
+                    }
+                },
+            };
+            if let Some(id) = request_id.filter(|id| self.store.get(id).is_none()) {
+                tracing::debug!(request_id = %id, "Open issue of a request Teleport no longer has");
+                self.enqueue(&id);
+            }
         }
     }
 

@@ -189,7 +189,7 @@ impl Reconciler {
             {
                 self.note_issue_number(key);
             }
-            let Some(request) = self.store.get(id) else {
+            let Some(request) = self.request(id).await? else {
                 return match data.filter(|d| d.issue.is_some()) {
                     Some(data) => self.resolve(id, data, Resolution::Expired, "").await,
                     None => Ok(()),
@@ -223,6 +223,19 @@ impl Reconciler {
                 .await;
         }
         Ok(())
+    }
+
+    /// The request from the cache, or from Teleport when the cache does not have it: a cache miss
+    /// (a process that just started, a watch that is reconnecting) must never read as "deleted".
+    async fn request(&self, id: &str) -> Result<Option<AccessRequestV3>, StepError> {
+        if let Some(request) = self.store.get(id) {
+            return Ok(Some(request));
+        }
+        let fresh = self.teleport.access_request(id).await?;
+        if let Some(request) = &fresh {
+            self.store.put(request.clone());
+        }
+        Ok(fresh)
     }
 
     /// Runs `work` under the request's lease, taken together with `change`, and releases it after.

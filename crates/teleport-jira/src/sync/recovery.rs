@@ -20,7 +20,16 @@ const SEARCH_LIMIT: usize = 20;
 
 /// The label every issue carries with its request id, so that Jira search can find it.
 pub fn request_label(request_id: &str) -> String {
-    format!("teleport-access-request-{request_id}")
+    format!("{LABEL_PREFIX}{request_id}")
+}
+
+const LABEL_PREFIX: &str = "teleport-access-request-";
+
+/// The request id in a label made by [`request_label`].
+pub fn request_id_in_label(label: &str) -> Option<&str> {
+    label
+        .strip_prefix("teleport-access-request-")
+        .filter(|id| !id.is_empty())
 }
 
 /// The number in an issue key (`PROJ-42` → 42).

@@ -14,3 +14,5 @@ mod webhook;
 mod takeover;
 // Every way the Go plugin loses work, and replicas running side by side.
 mod nothing_lost;
+// A few hundred requests under dropped webhooks, Jira errors, restarts and SIGKILLs.
+mod chaos;

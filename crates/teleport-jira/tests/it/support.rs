@@ -29,7 +29,7 @@ pub const JIRA_REVIEWER_EMAIL: &str = "jira-reviewer@example.com";
 pub const RANDOM_USER: &str = "RANDOM-USER";
 pub const REASON: &str = "because of";
 /// Generous: CI machines are shared and slow; a passing test never waits this long.
-pub const WAIT: Duration = Duration::from_secs(30);
+pub const WAIT: Duration = Duration::from_secs(90);
 
 const ALL_PERMISSIONS: [Permission; 5] = [
     Permission::BrowseProjects,

@@ -123,3 +123,20 @@ async fn resolution_that_happened_while_no_plugin_ran_reaches_jira_at_start() {
             .contains(&"Access request has been approved\nReason: while you were out")
     );
 }
+
+#[tokio::test]
+async fn request_deleted_while_no_plugin_ran_expires_its_issue_at_start() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    let id = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&id).await;
+    sandbox.plugin().kill().await;
+    sandbox.teleport.delete_access_request(&id).unwrap();
+    sandbox.start_plugin().await;
+    let issue = sandbox.wait_for_status(&issue.id, "Expired").await;
+    assert!(
+        issue
+            .comment_bodies()
+            .contains(&"Access request has been expired\n")
+    );
+}
