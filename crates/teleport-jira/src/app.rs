@@ -15,10 +15,10 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, CredentialSource};
+use crate::config::{Config, CredentialSource, JiraAuthMethod};
 use crate::jira::{JiraAuth, JiraClient, JiraClientOptions, JiraError};
 use crate::sync::Engine;
-use crate::sync::reconcile::{IssueSettings, Reconciler, StatusNames};
+use crate::sync::reconcile::{IssueSettings, Reconciler};
 use crate::sync::store::RequestStore;
 use crate::teleport::identity::{self, IdentityError};
 use crate::teleport::watch::{self as teleport_watch, WatchOptions};
@@ -105,7 +105,7 @@ fn check_webhook_tls(config: &Config) -> Result<(), StartError> {
 }
 
 /// The permissions the Go plugin checks before it starts.
-const JIRA_PERMISSIONS: [&str; 4] = [
+pub const JIRA_PERMISSIONS: [&str; 4] = [
     "BROWSE_PROJECTS",
     "CREATE_ISSUES",
     "TRANSITION_ISSUES",
@@ -204,9 +204,14 @@ pub async fn run(
 
     let jira = JiraClient::new(JiraClientOptions {
         base_url: config.jira.url.clone(),
-        auth: JiraAuth::Basic {
-            username: config.jira.username.clone(),
-            token: config.jira.api_token.clone(),
+        auth: match config.jira.auth {
+            JiraAuthMethod::Basic => JiraAuth::Basic {
+                username: config.jira.username.clone(),
+                token: config.jira.api_token.clone(),
+            },
+            JiraAuthMethod::Bearer => JiraAuth::Bearer {
+                token: config.jira.api_token.clone(),
+            },
         },
         max_concurrent_calls: config.jira.max_concurrent_calls,
         max_calls_per_second: config.jira.max_calls_per_second,
@@ -215,16 +220,13 @@ pub async fn run(
     check_jira_patiently(&jira, &config.jira.project).await?;
     let tls = webhook_tls(&config)?;
 
-    let advanced = ping
-        .server_features
-        .as_ref()
-        .is_some_and(|f| f.advanced_access_workflows);
     let settings = IssueSettings {
         project: config.jira.project.clone(),
         issue_type: config.jira.issue_type.clone(),
-        statuses: StatusNames::default(),
-        proxy_public_addr: Some(ping.proxy_public_addr.clone())
-            .filter(|addr| advanced && !addr.is_empty()),
+        statuses: config.jira.statuses.clone(),
+        proxy_public_addr: Some(ping.proxy_public_addr.clone()).filter(|addr| !addr.is_empty()),
+        labels: config.jira.labels.clone(),
+        fields: config.jira.fields.clone(),
     };
     let store = Arc::new(RequestStore::default());
     let reconciler = Reconciler::new(

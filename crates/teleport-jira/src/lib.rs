@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod backoff;
+pub mod check;
 pub mod config;
 pub mod jira;
 pub mod logging;

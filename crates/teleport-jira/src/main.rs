@@ -22,6 +22,15 @@ enum Command {
     Configure,
     /// Prints the version.
     Version,
+    /// Verifies the config, credentials, Teleport and Jira without changing anything.
+    Check {
+        /// TOML config file path.
+        #[arg(short, long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// The webhook will be served without TLS (its certificate is then not checked).
+        #[arg(long)]
+        insecure_no_tls: bool,
+    },
     /// Starts the plugin.
     Start {
         /// TOML config file path.
@@ -68,6 +77,10 @@ fn main() -> ExitCode {
             debug,
             insecure_no_tls,
         } => start(&config, debug, insecure_no_tls),
+        Command::Check {
+            config,
+            insecure_no_tls,
+        } => check(&config, insecure_no_tls),
     }
 }
 
@@ -111,6 +124,22 @@ fn start(path: &std::path::Path, debug: bool, insecure_no_tls: bool) -> ExitCode
             tracing::error!(error = %err, "Terminating with fatal error");
             fail(&err.to_string())
         }
+    }
+}
+
+fn check(path: &std::path::Path, insecure_no_tls: bool) -> ExitCode {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&format!("starting the async runtime: {err}")),
+    };
+    if runtime.block_on(teleport_jira::check::run(path, insecure_no_tls)) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

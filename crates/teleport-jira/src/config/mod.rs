@@ -95,6 +95,42 @@ pub struct JiraConfig {
     pub max_concurrent_calls: usize,
     /// Jira calls started per second; `None` means no limit beyond Jira's own 429s.
     pub max_calls_per_second: Option<f64>,
+    /// Basic (Cloud e-mail + API token, Server login + password) or Bearer (Data Center PAT).
+    pub auth: JiraAuthMethod,
+    /// Labels added to every new issue, besides the request label.
+    pub labels: Vec<String>,
+    /// Static fields added to every new issue (`priority = { name = "High" }`, custom fields).
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    pub statuses: StatusNames,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JiraAuthMethod {
+    Basic,
+    Bearer,
+}
+
+/// The Jira status names the plugin moves issues to and reads decisions from; compared
+/// case-insensitively. The defaults are the Go plugin's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusNames {
+    pub pending: String,
+    pub approved: String,
+    pub denied: String,
+    pub expired: String,
+    pub promoted: String,
+}
+
+impl Default for StatusNames {
+    fn default() -> Self {
+        Self {
+            pending: "Pending".into(),
+            approved: "Approved".into(),
+            denied: "Denied".into(),
+            expired: "Expired".into(),
+            promoted: "Promoted".into(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -372,8 +408,49 @@ fn jira_section(raw: raw::RawJira) -> Result<JiraConfig, ConfigError> {
             "parameter jira.url must start with \"https://\" (got {url:?})"
         )));
     }
-    let username =
-        non_empty(raw.username).ok_or_else(|| invalid("missing required value jira.username"))?;
+    let auth = match non_empty(raw.auth)
+        .map(|a| a.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("basic") => JiraAuthMethod::Basic,
+        Some("bearer" | "pat") => JiraAuthMethod::Bearer,
+        Some(other) => {
+            return Err(invalid(format!(
+                "jira.auth must be \"basic\" (e-mail or login with an API token or password) or \"bearer\" (a Data Center personal access token), not {other:?}"
+            )));
+        }
+    };
+    // A personal access token identifies its user by itself.
+    let username = match non_empty(raw.username) {
+        Some(username) => username,
+        None if auth == JiraAuthMethod::Bearer => String::new(),
+        None => return Err(invalid("missing required value jira.username")),
+    };
+    for label in &raw.labels {
+        if label.is_empty() || label.contains(char::is_whitespace) {
+            return Err(invalid(format!(
+                "jira.labels: {label:?} is not a valid Jira label (labels cannot be empty or contain spaces)"
+            )));
+        }
+    }
+    let fields = raw
+        .fields
+        .into_iter()
+        .map(|(key, value)| {
+            serde_json::to_value(value)
+                .map(|json| (key.clone(), json))
+                .map_err(|err| invalid(format!("jira.fields.{key}: {err}")))
+        })
+        .collect::<Result<serde_json::Map<_, _>, _>>()?;
+    let defaults = StatusNames::default();
+    let status = |value: Option<String>, default: String| non_empty(value).unwrap_or(default);
+    let statuses = StatusNames {
+        pending: status(raw.statuses.pending, defaults.pending),
+        approved: status(raw.statuses.approved, defaults.approved),
+        denied: status(raw.statuses.denied, defaults.denied),
+        expired: status(raw.statuses.expired, defaults.expired),
+        promoted: status(raw.statuses.promoted, defaults.promoted),
+    };
     let api_token = api_token.ok_or_else(|| invalid("missing required value jira.api_token"))?;
     let max_concurrent_calls = raw.max_concurrent_calls.unwrap_or(DEFAULT_JIRA_CONCURRENCY);
     if max_concurrent_calls == 0 {
@@ -396,6 +473,10 @@ fn jira_section(raw: raw::RawJira) -> Result<JiraConfig, ConfigError> {
         issue_type: non_empty(raw.issue_type).unwrap_or_else(|| DEFAULT_ISSUE_TYPE.to_owned()),
         max_concurrent_calls,
         max_calls_per_second,
+        auth,
+        labels: raw.labels,
+        fields,
+        statuses,
     })
 }
 

@@ -54,6 +54,21 @@ pub(crate) struct RawJira {
     pub issue_type: Option<String>,
     pub max_concurrent_calls: Option<usize>,
     pub max_calls_per_second: Option<f64>,
+    pub auth: Option<String>,
+    pub labels: Vec<String>,
+    pub fields: std::collections::BTreeMap<String, toml::Value>,
+    pub statuses: RawStatuses,
+}
+
+/// The project's own names for the statuses the plugin uses.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawStatuses {
+    pub pending: Option<String>,
+    pub approved: Option<String>,
+    pub denied: Option<String>,
+    pub expired: Option<String>,
+    pub promoted: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -14,8 +14,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 
 use super::error::JiraError;
+use super::same_name;
 use super::types::{
-    Comment, CommentPage, CreatedIssue, Issue, IssueInput, Permissions, Project,
+    Comment, CommentPage, CreatedIssue, Issue, IssueInput, IssueTypeStatuses, Permissions, Project,
     REQUEST_ID_PROPERTY, SearchHit, SearchPage,
 };
 use crate::secret::Secret;
@@ -210,15 +211,29 @@ impl JiraClient {
     /// `GET myself`: proves the URL points at Jira and the credentials work. Like the Go plugin it
     /// only requires a JSON answer, not any particular body.
     pub async fn myself(&self) -> Result<(), JiraError> {
-        let response = self.send(Retry::Always, || self.request(Method::GET, "myself")).await.map_err(|err| match err.status() {
-            Some(404) => JiraError::Other(format!(
-                "got 404 from API endpoint, perhaps Jira URL is not configured well ({err})"
-            )),
-            Some(status @ (401 | 403)) => JiraError::Other(format!(
-                "got {status} from API endpoint, perhaps Jira credentials are not configured well ({err})"
-            )),
-            _ => err,
-        })?;
+        // The Go plugin's hints, kept inside the status error so callers can still tell 401 from 404.
+        let response = self
+            .send(Retry::Always, || self.request(Method::GET, "myself"))
+            .await
+            .map_err(|err| match err {
+                JiraError::Status {
+                    status,
+                    details,
+                    retry_after,
+                } => {
+                    let hint = match status {
+                        404 => "perhaps Jira URL is not configured well; ",
+                        401 | 403 => "perhaps Jira credentials are not configured well; ",
+                        _ => "",
+                    };
+                    JiraError::Status {
+                        status,
+                        details: format!("got {status} from API endpoint, {hint}{details}"),
+                        retry_after,
+                    }
+                }
+                other => other,
+            })?;
         let is_json = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -237,6 +252,35 @@ impl JiraClient {
         let path = format!("project/{}", escape_path(key));
         self.json(Retry::Always, || self.request(Method::GET, &path))
             .await
+    }
+
+    /// The status names of the workflow that issues of `issue_type` follow in `project` (of
+    /// every issue type when that one is not listed).
+    pub async fn project_statuses(
+        &self,
+        project: &str,
+        issue_type: &str,
+    ) -> Result<Vec<String>, JiraError> {
+        let path = format!("project/{}/statuses", escape_path(project));
+        let types: Vec<IssueTypeStatuses> = self
+            .json(Retry::Always, || self.request(Method::GET, &path))
+            .await?;
+        let matching: Vec<&IssueTypeStatuses> = types
+            .iter()
+            .filter(|t| same_name(&t.name, issue_type))
+            .collect();
+        let chosen = if matching.is_empty() {
+            types.iter().collect()
+        } else {
+            matching
+        };
+        let mut names: Vec<String> = chosen
+            .iter()
+            .flat_map(|t| t.statuses.iter().map(|s| s.name.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
     }
 
     pub async fn my_permissions(

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 
+use super::same_name;
 use super::types::{Comment, Issue, User};
 
 /// Jira's timestamp format, e.g. `2026-11-25T07:51:17.069+0000`.
@@ -30,7 +31,7 @@ pub fn status_change_author(issue: &Issue, status: &str) -> Option<User> {
                     && item
                         .to_string
                         .as_deref()
-                        .is_some_and(|to| to.eq_ignore_ascii_case(status))
+                        .is_some_and(|to| same_name(to, status))
             })
         });
     // Newest by time; among equal or unreadable times, the earlier entry (Jira lists newest first).

@@ -4,8 +4,15 @@
 pub mod client;
 pub mod decision;
 pub mod error;
+pub mod markup;
 pub mod render;
 pub mod types;
 
 pub use client::{JiraAuth, JiraClient, JiraClientOptions};
 pub use error::JiraError;
+
+/// Whether two Jira names (statuses, issue types) are the same, ignoring case as Jira users expect
+/// and as the Go plugin does (Unicode-aware: `ACCEPTÉ` is `accepté`).
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
+}

@@ -1,10 +1,15 @@
 //! The text the plugin writes into Jira: issue summary and description, review comments and
-//! resolution comments, byte for byte in the Go plugin's formats (Jira wiki markup).
+//! resolution comments, in the Go plugin's formats (Jira wiki markup), byte for byte for plain
+//! input. User-supplied text is escaped ([`markup::escape`]); a description adds, after the Go
+//! plugin's text, what an approver also needs: requested resources, the access expiry and the
+//! suggested reviewers.
 
 use std::fmt::Write;
 
-use teleport_proto::types::{AccessRequestV3, AccessReview, RequestState};
+use teleport_proto::types::{AccessRequestV3, AccessReview, RequestState, ResourceId};
 use time::OffsetDateTime;
+
+use super::markup::escape;
 
 /// The Go plugin cuts the request reason in the description to this many bytes.
 pub const REASON_LIMIT_BYTES: usize = 3000;
@@ -21,6 +26,11 @@ pub struct RequestView<'a> {
     pub created: Option<OffsetDateTime>,
     /// `https://<proxy>/web/requests/<id>`, when the proxy's public address is known.
     pub link: Option<String>,
+    /// Resources of a resource access request.
+    pub resources: &'a [ResourceId],
+    /// When the access would end if granted.
+    pub access_expires: Option<OffsetDateTime>,
+    pub suggested_reviewers: &'a [String],
 }
 
 impl<'a> RequestView<'a> {
@@ -38,6 +48,13 @@ impl<'a> RequestView<'a> {
             reason: spec.map(|s| s.request_reason.as_str()).unwrap_or_default(),
             created: spec.and_then(|s| s.created.as_ref()).and_then(timestamp),
             link,
+            resources: spec
+                .map(|s| s.requested_resource_i_ds.as_slice())
+                .unwrap_or_default(),
+            access_expires: spec.and_then(|s| s.expires.as_ref()).and_then(timestamp),
+            suggested_reviewers: spec
+                .map(|s| s.suggested_reviewers.as_slice())
+                .unwrap_or_default(),
         }
     }
 }
@@ -64,23 +81,56 @@ pub fn description(view: &RequestView<'_>) -> String {
     let _ = writeln!(
         text,
         "User *{}* requested an access on *{created}* with the following roles:",
-        view.user
+        escape(view.user)
     );
     for role in view.roles {
-        let _ = writeln!(text, "\n* {role}");
+        let _ = writeln!(text, "\n* {}", escape(role));
     }
     text.push('\n');
     if !view.reason.is_empty() {
         let _ = writeln!(
             text,
             "\nReason: *{}*",
-            truncate_bytes(view.reason, REASON_LIMIT_BYTES)
+            escape(truncate_bytes(view.reason, REASON_LIMIT_BYTES))
         );
     }
     text.push('\n');
-    let _ = writeln!(text, "Request ID: *{}*", view.id);
+    let _ = writeln!(text, "Request ID: *{}*", escape(view.id));
+    let details = details(view);
     if let Some(link) = &view.link {
         let _ = write!(text, "To approve or deny the request, proceed to {link}");
+        if !details.is_empty() {
+            text.push('\n');
+        }
+    }
+    text.push_str(&details);
+    text
+}
+
+/// What the Go plugin's text leaves out, after it, so readers of that text still find it first.
+fn details(view: &RequestView<'_>) -> String {
+    let mut text = String::new();
+    if !view.resources.is_empty() {
+        text.push_str("\nRequested resources:\n");
+        for resource in view.resources {
+            let mut name = escape(&resource.name);
+            if !resource.sub_resource_name.is_empty() {
+                let _ = write!(name, "/{}", escape(&resource.sub_resource_name));
+            }
+            let _ = writeln!(
+                text,
+                "* {}: {name} (cluster {})",
+                escape(&resource.kind),
+                escape(&resource.cluster_name)
+            );
+        }
+    }
+    if let Some(expires) = view.access_expires {
+        let _ = writeln!(text, "\nAccess until: *{}*", rfc822(expires));
+    }
+    if !view.suggested_reviewers.is_empty() {
+        let reviewers: Vec<String> = view.suggested_reviewers.iter().map(|r| escape(r)).collect();
+        let _ = writeln!(text, "\nSuggested reviewers: {}", reviewers.join(", "));
     }
     text
 }
@@ -98,10 +148,10 @@ pub fn review_comment(review: &AccessReview) -> String {
         .as_str_name();
     let mut text = format!(
         "*{}* reviewed the request at *{created}*.\nResolution: *{state}*.\n",
-        review.author
+        escape(&review.author)
     );
     if !review.reason.is_empty() {
-        let _ = write!(text, "Reason: {}.", review.reason);
+        let _ = write!(text, "Reason: {}.", escape(&review.reason));
     }
     text
 }
@@ -110,7 +160,7 @@ pub fn review_comment(review: &AccessReview) -> String {
 pub fn resolution_comment(tag: &str, reason: &str) -> String {
     let mut text = format!("Access request has been {tag}\n");
     if !reason.is_empty() {
-        let _ = write!(text, "Reason: {reason}");
+        let _ = write!(text, "Reason: {}", escape(reason));
     }
     text
 }

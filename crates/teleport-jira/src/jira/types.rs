@@ -41,6 +41,23 @@ pub struct Project {
     pub key: String,
     #[serde(default)]
     pub name: String,
+    #[serde(default, rename = "issueTypes")]
+    pub issue_types: Vec<IssueTypeRef>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct IssueTypeRef {
+    #[serde(default)]
+    pub name: String,
+}
+
+/// One issue type of `GET project/{key}/statuses`, with its workflow's statuses.
+#[derive(Clone, Debug, Deserialize)]
+pub struct IssueTypeStatuses {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub statuses: Vec<Status>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -71,6 +88,9 @@ pub struct IssueFieldsInput {
     pub description: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    /// Static fields from the config (priority, components, custom fields), sent as given.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Serialize)]

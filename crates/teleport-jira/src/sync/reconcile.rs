@@ -21,7 +21,9 @@ use thiserror::Error;
 use super::cas::PluginDataStore;
 use super::recovery::{self, issue_number, request_label};
 use super::store::RequestStore;
+pub use crate::config::StatusNames;
 use crate::jira::render::{self, RequestView};
+use crate::jira::same_name;
 use crate::jira::types::{
     EntityProperty, IssueFieldsInput, IssueInput, KeyRef, NamedRef, REQUEST_ID_PROPERTY, User,
 };
@@ -32,37 +34,14 @@ use crate::teleport::{TeleportClient, TeleportError};
 /// How long another process's lease is respected after it was taken.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 
-/// The Jira status names the plugin moves issues to and reads decisions from (case-insensitive).
-#[derive(Clone, Debug)]
-pub struct StatusNames {
-    pub pending: String,
-    pub approved: String,
-    pub denied: String,
-    pub expired: String,
-    pub promoted: String,
-}
-
-impl Default for StatusNames {
-    fn default() -> Self {
-        Self {
-            pending: "Pending".into(),
-            approved: "Approved".into(),
-            denied: "Denied".into(),
-            expired: "Expired".into(),
-            promoted: "Promoted".into(),
-        }
-    }
-}
-
-impl StatusNames {
-    fn for_resolution(&self, resolution: &Resolution) -> String {
-        match resolution {
-            Resolution::Approved => self.approved.clone(),
-            Resolution::Denied => self.denied.clone(),
-            Resolution::Expired => self.expired.clone(),
-            Resolution::Promoted => self.promoted.clone(),
-            Resolution::Other(tag) => tag.clone(),
-        }
+/// The status an issue takes for a resolution.
+fn status_for(statuses: &StatusNames, resolution: &Resolution) -> String {
+    match resolution {
+        Resolution::Approved => statuses.approved.clone(),
+        Resolution::Denied => statuses.denied.clone(),
+        Resolution::Expired => statuses.expired.clone(),
+        Resolution::Promoted => statuses.promoted.clone(),
+        Resolution::Other(tag) => tag.clone(),
     }
 }
 
@@ -74,6 +53,10 @@ pub struct IssueSettings {
     pub statuses: StatusNames,
     /// The Teleport Proxy's public address, for links to requests in the web UI.
     pub proxy_public_addr: Option<String>,
+    /// Labels added to every new issue, besides the request label.
+    pub labels: Vec<String>,
+    /// Static fields added to every new issue.
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Error)]
@@ -472,7 +455,10 @@ impl Reconciler {
                 },
                 summary: render::summary(&view),
                 description: render::description(&view),
-                labels: vec![request_label(&id)],
+                labels: std::iter::once(request_label(&id))
+                    .chain(self.settings.labels.iter().cloned())
+                    .collect(),
+                extra: self.settings.fields.clone(),
             },
             properties: vec![EntityProperty {
                 key: REQUEST_ID_PROPERTY.to_owned(),
@@ -561,8 +547,8 @@ impl Reconciler {
             // Already recorded: nothing to write if the issue shows it.
             let issue = self.jira.issue(&issue_ref.id).await?;
             let comment = render::resolution_comment(recorded.tag(), &data.resolve_reason);
-            let target = self.settings.statuses.for_resolution(recorded);
-            if issue.status_name().eq_ignore_ascii_case(&target)
+            let target = status_for(&self.settings.statuses, recorded);
+            if same_name(issue.status_name(), &target)
                 && self.comment_bodies(&issue.id).await?.contains(&comment)
             {
                 self.settle(id);
@@ -597,17 +583,17 @@ impl Reconciler {
         else {
             return Ok(());
         };
-        let target = self.settings.statuses.for_resolution(&recorded);
+        let target = status_for(&self.settings.statuses, &recorded);
         let issue = self.jira.issue(&issue_ref.id).await?;
         let comment = render::resolution_comment(recorded.tag(), &leased.resolve_reason);
         if !self.comment_bodies(&issue.id).await?.contains(&comment) {
             self.jira.add_comment(&issue.id, &comment).await?;
         }
-        if !issue.status_name().eq_ignore_ascii_case(&target) {
+        if !same_name(issue.status_name(), &target) {
             let transition = issue
                 .transitions
                 .iter()
-                .find(|t| t.to.name.eq_ignore_ascii_case(&target))
+                .find(|t| same_name(&t.to.name, &target))
                 .ok_or_else(|| {
                     StepError::Workflow(format!(
                         "cannot find a {} status among possible transitions",
@@ -633,9 +619,9 @@ impl Reconciler {
         let issue = self.jira.issue(&issue_ref.id).await?;
         let status = issue.status_name().to_owned();
         let statuses = &self.settings.statuses;
-        let (state, tag) = if status.eq_ignore_ascii_case(&statuses.approved) {
+        let (state, tag) = if same_name(&status, &statuses.approved) {
             (RequestState::Approved, "approved")
-        } else if status.eq_ignore_ascii_case(&statuses.denied) {
+        } else if same_name(&status, &statuses.denied) {
             (RequestState::Denied, "denied")
         } else {
             return Ok(false);

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use super::reconcile::StepError;
 use crate::jira::JiraClient;
+use crate::jira::same_name;
 use crate::jira::types::{Issue, REQUEST_ID_PROPERTY};
 
 /// Missing numbers in a row that end the read-by-key walk (deleted or moved issues leave gaps).
@@ -105,7 +106,7 @@ pub async fn close_duplicate(
     if let Some(transition) = duplicate
         .transitions
         .iter()
-        .find(|t| t.to.name.eq_ignore_ascii_case(expired_status))
+        .find(|t| same_name(&t.to.name, expired_status))
     {
         jira.transition(&duplicate.id, &transition.id).await?;
     }

@@ -14,5 +14,9 @@ mod webhook;
 mod takeover;
 // Every way the Go plugin loses work, and replicas running side by side.
 mod nothing_lost;
+// Renamed workflows, Data Center, hostile text, resource requests, labels and fields.
+mod jira_setups;
+// `teleport-jira check` against misconfigured fakes.
+mod check;
 // A few hundred requests under dropped webhooks, Jira errors, restarts and SIGKILLs.
 mod chaos;

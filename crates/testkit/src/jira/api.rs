@@ -371,6 +371,10 @@ fn dispatch(
             allow(req, &[get])?;
             endpoints::project(store, need_user(caller)?, key)
         }
+        ["project", key, "statuses"] => {
+            allow(req, &[get])?;
+            endpoints::project_statuses(store, need_user(caller)?, key)
+        }
         ["mypermissions"] => {
             allow(req, &[get])?;
             endpoints::my_permissions(store, need_user(caller)?, req)

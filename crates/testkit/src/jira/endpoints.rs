@@ -76,6 +76,32 @@ pub(crate) fn project(store: &Store, user: usize, key: &str) -> Result<Reply, Ap
     }
 }
 
+/// `GET project/{key}/statuses`: every issue type with the statuses of its workflow (one workflow
+/// for all types here).
+pub(crate) fn project_statuses(store: &Store, user: usize, key: &str) -> Result<Reply, ApiError> {
+    match store.project_index(key) {
+        Some(_) if store.users[user].has(Permission::BrowseProjects) => {
+            let statuses: Vec<serde_json::Value> = (0..store.statuses.len())
+                .map(|s| store.status_json(s))
+                .collect();
+            let types: Vec<serde_json::Value> = (0..store.issue_types.len())
+                .map(|t| {
+                    let mut issue_type = store.issue_type_json(t);
+                    if let Some(obj) = issue_type.as_object_mut() {
+                        obj.insert(
+                            "statuses".into(),
+                            serde_json::Value::Array(statuses.clone()),
+                        );
+                    }
+                    issue_type
+                })
+                .collect();
+            Ok(Reply::ok(serde_json::Value::Array(types)))
+        }
+        _ => Err(ApiError::project_not_found(key)),
+    }
+}
+
 pub(crate) fn my_permissions(store: &Store, user: usize, req: &Req<'_>) -> Result<Reply, ApiError> {
     if let Some(key) = req.param("projectKey").or(req.param("projectId"))
         && store.project_index(key).is_none()

@@ -15,18 +15,52 @@ fn view<'a>(roles: &'a [String], reason: &'a str) -> RequestView<'a> {
         reason,
         created: Some(datetime!(2026-11-25 07:51:17.069592 UTC)),
         link: None,
+        resources: &[],
+        access_expires: None,
+        suggested_reviewers: &[],
     }
 }
 
 #[test]
-fn description_matches_the_go_plugins_golden_body() {
+fn description_matches_the_go_plugins_golden_body_with_user_text_escaped() {
     let roles = roles(&["editor", "auditor"]);
     let reason =
         "Need to fix the *prod* outage; see [runbook|https://example.com/rb] {code}rm -rf{code}";
     assert_eq!(
         description(&view(&roles, reason)),
-        "User *alice@example.com* requested an access on *25 Nov 26 07:51 UTC* with the following roles:\n\n* editor\n\n* auditor\n\n\nReason: *Need to fix the *prod* outage; see [runbook|https://example.com/rb] {code}rm -rf{code}*\n\nRequest ID: *8bdbda57-6f72-44b5-ae66-f8f7d8578ec3*\n"
+        "User *alice@example.com* requested an access on *25 Nov 26 07:51 UTC* with the following roles:\n\n* editor\n\n* auditor\n\n\nReason: *Need to fix the \\*prod\\* outage; see \\[runbook\\|https\\://example.com/rb\\] \\{code\\}rm \\-rf\\{code\\}*\n\nRequest ID: *8bdbda57-6f72-44b5-ae66-f8f7d8578ec3*\n"
     );
+}
+
+#[test]
+fn description_of_plain_input_is_the_go_plugins_byte_for_byte() {
+    let roles = roles(&["editor", "auditor"]);
+    assert_eq!(
+        description(&view(&roles, "Need to fix the prod outage")),
+        "User *alice@example.com* requested an access on *25 Nov 26 07:51 UTC* with the following roles:\n\n* editor\n\n* auditor\n\n\nReason: *Need to fix the prod outage*\n\nRequest ID: *8bdbda57-6f72-44b5-ae66-f8f7d8578ec3*\n"
+    );
+}
+
+#[test]
+fn description_lists_resources_expiry_and_reviewers_after_the_go_text() {
+    let roles = roles(&["node-access"]);
+    let resources = [teleport_proto::types::ResourceId {
+        cluster_name: "prod".into(),
+        kind: "node".into(),
+        name: "db-1".into(),
+        sub_resource_name: String::new(),
+    }];
+    let reviewers = ["bob@example.com".to_owned()];
+    let mut v = view(&roles, "");
+    v.resources = &resources;
+    v.access_expires = Some(datetime!(2026-11-25 19:51:00 UTC));
+    v.suggested_reviewers = &reviewers;
+    let text = description(&v);
+    let go_part = "with the following roles:\n\n* node-access\n\n\nRequest ID: *8bdbda57-6f72-44b5-ae66-f8f7d8578ec3*\n";
+    assert!(text.contains(go_part), "{text}");
+    assert!(text.ends_with(
+        "\nRequested resources:\n* node: db-1 (cluster prod)\n\nAccess until: *25 Nov 26 19:51 UTC*\n\nSuggested reviewers: bob@example.com\n"
+    ), "{text}");
 }
 
 #[test]

@@ -1,0 +1,227 @@
+//! `teleport-jira check` against fakes that are misconfigured in each way an operator can get wrong:
+//! one failing line each, naming the fix, and exit code 1; all OK and exit 0 otherwise.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use testkit::jira::{FakeJiraOptions, Permission, StatusCategory, StatusSpec};
+use testkit::teleport::{IdentityOptions, UserSpec};
+
+use crate::support::*;
+
+/// Runs `check` on the sandbox's config; returns (exit code, the OK lines, the FAIL lines).
+async fn check(sandbox: &Sandbox) -> (Option<i32>, Vec<String>, Vec<String>) {
+    let output = tokio::process::Command::new(BINARY)
+        .args(["check", "--insecure-no-tls", "--config"])
+        .arg(&sandbox.config_path)
+        .env("SSL_CERT_FILE", sandbox.path("jira-ca.pem"))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let lines = |prefix: &str| {
+        stdout
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    (output.status.code(), lines("OK "), lines("FAIL "))
+}
+
+fn edit_config(sandbox: &Sandbox, from: &str, to: &str) {
+    let config = std::fs::read_to_string(&sandbox.config_path).unwrap();
+    assert!(config.contains(from), "{from:?} not in config");
+    std::fs::write(&sandbox.config_path, config.replace(from, to)).unwrap();
+}
+
+fn only_failure(failures: &[String]) -> &str {
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    &failures[0]
+}
+
+#[tokio::test]
+async fn a_correct_setup_passes_every_check_and_changes_nothing() {
+    let sandbox = Sandbox::new().await;
+    let (code, ok, failures) = check(&sandbox).await;
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(code, Some(0));
+    assert!(
+        ok.iter()
+            .any(|l| l.contains("credentials") && l.contains("valid until")),
+        "{ok:#?}"
+    );
+    assert!(
+        ok.iter()
+            .any(|l| l.contains("jira workflow") && l.contains("Expired")),
+        "{ok:#?}"
+    );
+    assert_eq!(sandbox.jira.created_issue_count(), 0);
+    assert!(
+        sandbox.jira.call_log().iter().all(|c| c.method == "GET"),
+        "{:?}",
+        sandbox.jira.call_log()
+    );
+    assert!(sandbox.teleport.audit_events().is_empty());
+}
+
+#[tokio::test]
+async fn wrong_jira_token_fails_one_check_naming_the_keys() {
+    let sandbox = Sandbox::new().await;
+    edit_config(&sandbox, "api_token = \"xyz\"", "api_token = \"wrong\"");
+    let (code, _, failures) = check(&sandbox).await;
+    assert_eq!(code, Some(1));
+    let line = only_failure(&failures);
+    assert!(
+        line.starts_with("FAIL jira:") && line.contains("jira.api_token"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_project_fails_one_check() {
+    let sandbox = Sandbox::new().await;
+    edit_config(&sandbox, "project = \"PROJ\"", "project = \"NOPE\"");
+    let (code, _, failures) = check(&sandbox).await;
+    assert_eq!(code, Some(1));
+    let line = only_failure(&failures);
+    assert!(
+        line.starts_with("FAIL jira project:") && line.contains("jira.project"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_issue_type_fails_one_check_listing_the_types() {
+    let sandbox = Sandbox::with(SandboxOptions {
+        issue_type: Some("Incident".into()),
+        ..Default::default()
+    })
+    .await;
+    let (code, _, failures) = check(&sandbox).await;
+    assert_eq!(code, Some(1));
+    let line = only_failure(&failures);
+    assert!(
+        line.starts_with("FAIL jira issue type:") && line.contains("Task"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn missing_jira_permission_fails_one_check() {
+    let sandbox = Sandbox::new().await;
+    let plugin = sandbox.jira.plugin_user();
+    sandbox
+        .jira
+        .set_user_permissions(
+            &plugin.account_id,
+            [
+                Permission::BrowseProjects,
+                Permission::CreateIssues,
+                Permission::TransitionIssues,
+            ],
+        )
+        .unwrap();
+    let (code, _, failures) = check(&sandbox).await;
+    assert_eq!(code, Some(1));
+    let line = only_failure(&failures);
+    assert!(
+        line.contains("ADD_COMMENTS") && line.contains("permission scheme"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn workflow_without_a_mapped_status_fails_one_check_naming_the_mapping() {
+    let statuses = vec![
+        StatusSpec::new("Pending", StatusCategory::ToDo),
+        StatusSpec::new("Approved", StatusCategory::Done),
+        StatusSpec::new("Declined", StatusCategory::Done),
+        StatusSpec::new("Expired", StatusCategory::Done),
+    ];
+    let sandbox = Sandbox::with(SandboxOptions {
+        jira: FakeJiraOptions {
+            tls: true,
+            statuses,
+            ..FakeJiraOptions::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let (code, _, failures) = check(&sandbox).await;
+    assert_eq!(code, Some(1));
+    let line = only_failure(&failures);
+    assert!(
+        line.contains("\"Denied\"") && line.contains("[jira.statuses] denied"),
+        "{line}"
+    );
+
+    // Mapping the status fixes it.
+    edit_config(
+        &sandbox,
+        "project = \"PROJ\"",
+        "project = \"PROJ\"\n\n[jira.statuses]\ndenied = \"Declined\"\n",
+    );
+    let (code, _, failures) = check(&sandbox).await;
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test]
+async fn plugin_role_without_update_rights_fails_the_role_checks() {
+    let sandbox = Sandbox::new().await;
+    sandbox
+        .teleport
+        .add_user("reader", UserSpec::reviewer(&["editor"]));
+    let identity = sandbox.path("reader_id");
+    sandbox
+        .teleport
+        .write_identity_file("reader", &identity, IdentityOptions::default())
+        .unwrap();
+    edit_config(
+        &sandbox,
+        &sandbox.path("auth_id").display().to_string(),
+        &identity.display().to_string(),
+    );
+    let (code, _, failures) = check(&sandbox).await;
+    assert_eq!(code, Some(1));
+    assert!(!failures.is_empty());
+    assert!(
+        failures.iter().all(
+            |l| l.starts_with("FAIL teleport role:") && l.contains("access_plugin_data update")
+        ),
+        "{failures:#?}"
+    );
+}
+
+#[tokio::test]
+async fn expired_credentials_fail_one_check() {
+    let sandbox = Sandbox::new().await;
+    sandbox
+        .teleport
+        .write_identity_file(
+            PLUGIN_USER,
+            &sandbox.path("auth_id"),
+            IdentityOptions::expired(),
+        )
+        .unwrap();
+    let (code, _, failures) = check(&sandbox).await;
+    assert_eq!(code, Some(1));
+    let line = only_failure(&failures);
+    assert!(
+        line.starts_with("FAIL credentials:") && line.contains("tctl auth sign"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_teleport_fails_one_check() {
+    let sandbox = Sandbox::new().await;
+    sandbox.teleport.stop().await;
+    let (code, _, failures) = check(&sandbox).await;
+    assert_eq!(code, Some(1));
+    let line = only_failure(&failures);
+    assert!(
+        line.starts_with("FAIL teleport:") && line.contains("teleport.addr"),
+        "{line}"
+    );
+}
