@@ -25,5 +25,5 @@ clippy:
 unit:
 	@mkdir -p target
 	set -o pipefail; $(CARGO) test --workspace --all-targets --locked -- --skip chaos 2>&1 | tee target/test-output.log
-	set -o pipefail; $(CARGO) test -p teleport-jira --test it --locked -- chaos --show-output 2>&1 | tee -a target/test-output.log | grep -E '^(chaos|test )'
+	set -o pipefail; $(CARGO) test -p teleport-jira --test it --locked -- chaos --show-output 2>&1 | tee -a target/test-output.log
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }' target/test-output.log

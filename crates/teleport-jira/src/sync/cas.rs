@@ -116,6 +116,33 @@ impl PluginDataStore {
             .is_some_and(|lease| lease.owner == self.owner)
     }
 
+    /// Renews this process's lease every third of its time-to-live, for as long as it is polled.
+    pub async fn keep_renewed(&self, id: &str) -> std::convert::Infallible {
+        loop {
+            tokio::time::sleep(self.lease_ttl / 3).await;
+            let renewed = self
+                .modify(id, |current| {
+                    let current = current.filter(|c| self.holds_lease(Some(c)))?;
+                    let lease = current.lease.clone().map(|lease| Lease {
+                        since: now(),
+                        ..lease
+                    });
+                    Some(PluginData {
+                        lease,
+                        ..current.clone()
+                    })
+                })
+                .await;
+            match renewed {
+                Ok(change) if change.wrote => {}
+                Ok(_) => tracing::warn!(
+                    "Lost the request's lease to another process while working on it"
+                ),
+                Err(err) => tracing::warn!(error = %err, "Failed to renew the request's lease"),
+            }
+        }
+    }
+
     /// Makes this process's lease expired at once but keeps it (and its issue-number mark), for
     /// work that may have had an effect Jira did not confirm. Best effort.
     pub async fn expire(&self, id: &str) {

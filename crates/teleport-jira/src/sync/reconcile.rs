@@ -261,7 +261,11 @@ impl Reconciler {
         let Some(leased) = taken.after else {
             return Ok(None);
         };
-        let result = work(leased, taken.before).await;
+        // A slow step keeps its lease alive; only a dead (or cut-off) holder lets it lapse.
+        let result = tokio::select! {
+            result = work(leased, taken.before) => result,
+            never = self.data.keep_renewed(id) => match never {},
+        };
         if result.is_err() && end == LeaseEnd::ExpireOnFailure {
             self.data.expire(id).await;
         } else {
@@ -304,7 +308,10 @@ impl Reconciler {
             // A brand-new record: no issue can exist yet.
             Some(leased) => {
                 drop(leased);
-                let result = self.create_issue(id, request, Lookup::Skip).await;
+                let result = tokio::select! {
+                    result = self.create_issue(id, request, Lookup::Skip) => result,
+                    never = self.data.keep_renewed(id) => match never {},
+                };
                 if result.is_err() {
                     // Keep the mark: an issue may exist that Jira did not confirm.
                     self.data.expire(id).await;

@@ -56,7 +56,7 @@ impl Fate {
 
 fn chaos_options() -> SandboxOptions {
     SandboxOptions {
-        extra_config: "\n[reconcile]\nscan_interval = \"2s\"\nlease_ttl = \"2s\"\nshutdown_grace_period = \"2s\"\n".into(),
+        extra_config: "\n[reconcile]\nscan_interval = \"2s\"\nlease_ttl = \"5s\"\nshutdown_grace_period = \"2s\"\n".into(),
         ..Default::default()
     }
 }
