@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Config, CredentialSource, JiraAuthMethod};
 use crate::jira::{JiraAuth, JiraClient, JiraClientOptions, JiraError};
 use crate::sync::Engine;
+use crate::sync::policy::ApproverPolicy;
 use crate::sync::reconcile::{IssueSettings, Reconciler};
 use crate::sync::store::RequestStore;
 use crate::teleport::identity::{self, IdentityError};
@@ -86,6 +87,39 @@ pub fn load_credentials(
         return Err(StartError::Expired);
     }
     Ok(loaded)
+}
+
+/// Files holding secrets should be readable by the service user only; say so when they are not.
+fn warn_about_open_secret_files(config: &Config) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut files: Vec<(&str, &std::path::Path)> = Vec::new();
+    match &config.teleport.credentials {
+        CredentialSource::IdentityFile { path, .. } => files.push(("teleport.identity", path)),
+        CredentialSource::KeyPair { key, .. } => files.push(("teleport.client_key", key)),
+    }
+    if let Some(tls) = &config.http.tls {
+        files.push(("http.https_key_file", &tls.key));
+    }
+    for source in [
+        &config.jira.api_token_file,
+        &config.http.webhook_secret_file,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        files.push(("secret file", source));
+    }
+    for (key, path) in files {
+        if let Ok(metadata) = std::fs::metadata(path)
+            && metadata.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{:o}", metadata.permissions().mode() & 0o777),
+                "{key} is readable by other users; restrict it to the service user (chmod 600)"
+            );
+        }
+    }
 }
 
 /// Checks that the webhook's certificate and key can be loaded, as the Go plugin does at start.
@@ -178,6 +212,7 @@ pub async fn run(
     tracing::info!(version = %crate::version::version_line(), "Starting Teleport Jira Plugin");
     let (credentials, identity_text) = load_credentials(&config.teleport.credentials)?;
     check_webhook_tls(&config)?;
+    warn_about_open_secret_files(&config);
     tracing::info!(
         user = %credentials.info.user,
         valid_until = %credentials.info.not_after,
@@ -227,6 +262,11 @@ pub async fn run(
         proxy_public_addr: Some(ping.proxy_public_addr.clone()).filter(|addr| !addr.is_empty()),
         labels: config.jira.labels.clone(),
         fields: config.jira.fields.clone(),
+        policy: ApproverPolicy {
+            approvers: config.jira.approvers.clone(),
+            users: config.jira.users.clone(),
+        },
+        resolve_with: config.jira.resolve_with,
     };
     let store = Arc::new(RequestStore::default());
     let reconciler = Reconciler::new(
@@ -263,10 +303,13 @@ pub async fn run(
             "Webhook disabled: decisions made in Jira are found by the periodic scan"
         );
     } else {
-        let router = webhook::router(WebhookState::new(
+        warn_if_unauthenticated(&config);
+        let state = WebhookState::new(
             engine.clone(),
             config.http.basic_auth.clone(),
-        ));
+            config.http.webhook_secret.clone(),
+        );
+        let router = webhook::router(state, config.http.max_body_bytes);
         start_webhook(&config, tls, router, &tasks, &shutdown).await?;
     }
 
@@ -322,6 +365,21 @@ pub async fn run(
     match watcher.now_or_never() {
         Some(Ok(Err(err))) => Err(err.into()),
         _ => Ok(()),
+    }
+}
+
+/// Anyone who can reach an unauthenticated webhook can make the plugin look at any issue; the
+/// anti-forgery checks hold, but an operator should know.
+fn warn_if_unauthenticated(config: &Config) {
+    let http = &config.http;
+    let authenticated =
+        http.webhook_secret.is_some() || http.basic_auth.is_some() || http.verify_client_cert;
+    if !authenticated && !http.listen_addr.ip().is_loopback() {
+        tracing::warn!(
+            listen_addr = %http.listen_addr,
+            "THE WEBHOOK ACCEPTS UNAUTHENTICATED REQUESTS: set http.webhook_secret to Jira's webhook secret \
+             (or http.basic_auth, or http.tls.verify_client_cert)"
+        );
     }
 }
 

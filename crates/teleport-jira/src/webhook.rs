@@ -23,12 +23,16 @@ use crate::config::BasicAuth;
 use crate::jira::JiraError;
 use crate::jira::types::REQUEST_ID_PROPERTY;
 use crate::plugin_data::{PLUGIN_NAME, PluginData};
+use crate::secret::Secret;
 use crate::sync::Engine;
 
-/// Webhook bodies larger than this are refused with 413.
-pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// How long a webhook reply waits for the reconcile step it triggered.
 const REPLY_WAIT: Duration = Duration::from_secs(5);
+/// A client gets this long to send its request headers, and this long for the whole exchange.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests handled at once; more wait their turn instead of exhausting the process.
+const MAX_CONCURRENT_REQUESTS: usize = 256;
 /// Delivery identifiers remembered to recognise Jira's re-deliveries.
 const SEEN_DELIVERIES: usize = 4096;
 
@@ -36,21 +40,24 @@ const SEEN_DELIVERIES: usize = 4096;
 pub struct WebhookState {
     engine: Arc<Engine>,
     basic_auth: Option<BasicAuth>,
+    secret: Option<Secret>,
     seen: Arc<Mutex<Deliveries>>,
 }
 
 impl WebhookState {
-    pub fn new(engine: Arc<Engine>, basic_auth: Option<BasicAuth>) -> Self {
+    pub fn new(engine: Arc<Engine>, basic_auth: Option<BasicAuth>, secret: Option<Secret>) -> Self {
         Self {
             engine,
             basic_auth,
+            secret,
             seen: Arc::default(),
         }
     }
 }
 
-/// The routes, with basic auth in front of all of them when configured (as in the Go plugin).
-pub fn router(state: WebhookState) -> Router {
+/// The routes, with basic auth in front of all of them when configured (as in the Go plugin), a
+/// body limit, a deadline per request and a ceiling on requests in flight.
+pub fn router(state: WebhookState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/", post(receive))
         .route("/status", get(|| async { StatusCode::OK }))
@@ -58,8 +65,42 @@ pub fn router(state: WebhookState) -> Router {
             state.clone(),
             require_basic_auth,
         ))
-        .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+        .layer(axum::middleware::from_fn(within_deadline))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(
+            MAX_CONCURRENT_REQUESTS,
+        ))
         .with_state(state)
+}
+
+/// A client that trickles its body is cut off instead of holding a connection forever.
+async fn within_deadline(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => reply(StatusCode::REQUEST_TIMEOUT, "request took too long"),
+    }
+}
+
+/// Checks Jira's `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>`, in constant time.
+fn signature_valid(secret: &Secret, headers: &HeaderMap, body: &[u8]) -> bool {
+    use hmac::{Hmac, Mac};
+    let presented = headers
+        .get("x-hub-signature")
+        .or_else(|| headers.get("x-hub-signature-256"))
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().strip_prefix("sha256=").map(str::to_owned))
+        .and_then(|hex_digest| hex::decode(hex_digest).ok());
+    let (Some(presented), Ok(mut mac)) = (
+        presented,
+        Hmac::<sha2::Sha256>::new_from_slice(secret.expose().as_bytes()),
+    ) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&presented).is_ok()
 }
 
 async fn require_basic_auth(
@@ -121,6 +162,15 @@ struct PayloadIssue {
 }
 
 async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(secret) = &state.secret
+        && !signature_valid(secret, &headers, &body)
+    {
+        tracing::warn!("Refused a webhook without a valid X-Hub-Signature");
+        return reply(
+            StatusCode::UNAUTHORIZED,
+            "missing or invalid X-Hub-Signature",
+        );
+    }
     let payload: Payload = match serde_json::from_slice(&body) {
         Ok(payload) => payload,
         Err(err) => {
@@ -328,18 +378,26 @@ pub async fn serve(
     let service = app.into_make_service();
     match tls {
         Some(tls) => {
-            axum_server::from_tcp_rustls(listener, tls)?
-                .handle(handle)
-                .serve(service)
-                .await
+            let mut server = axum_server::from_tcp_rustls(listener, tls)?;
+            slow_client_limits(server.http_builder());
+            server.handle(handle).serve(service).await
         }
         None => {
-            axum_server::from_tcp(listener)?
-                .handle(handle)
-                .serve(service)
-                .await
+            let mut server = axum_server::from_tcp(listener)?;
+            slow_client_limits(server.http_builder());
+            server.handle(handle).serve(service).await
         }
     }
+}
+
+/// A client that never finishes its headers is disconnected.
+fn slow_client_limits(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
 }
 
 #[cfg(test)]

@@ -32,6 +32,8 @@ const DEFAULT_POLLING_SCAN_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_WORKERS: usize = 64;
 const DEFAULT_JIRA_CONCURRENCY: usize = 16;
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+/// Jira's issue payloads are a few KiB; the Go plugin accepted 25 MiB.
+const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The Go plugin reads at most this many bytes of a token file.
 const MAX_SECRET_FILE_BYTES: u64 = 2000;
 
@@ -91,6 +93,8 @@ pub struct JiraConfig {
     pub api_token: Secret,
     pub project: String,
     pub issue_type: String,
+    /// The file `api_token` was read from, when it was given as a path.
+    pub api_token_file: Option<PathBuf>,
     /// Jira calls in flight at once.
     pub max_concurrent_calls: usize,
     /// Jira calls started per second; `None` means no limit beyond Jira's own 429s.
@@ -102,6 +106,22 @@ pub struct JiraConfig {
     /// Static fields added to every new issue (`priority = { name = "High" }`, custom fields).
     pub fields: serde_json::Map<String, serde_json::Value>,
     pub statuses: StatusNames,
+    /// Who may approve or deny from Jira (account ids or e-mails); empty means anyone who can
+    /// move the card, except the requester.
+    pub approvers: Vec<String>,
+    /// Jira users (account id or e-mail) to Teleport users, for the self-approval guard and
+    /// for review mode.
+    pub users: std::collections::BTreeMap<String, String>,
+    pub resolve_with: ResolveWith,
+}
+
+/// How a decision made in Jira reaches Teleport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResolveWith {
+    /// `SetAccessRequestState`, as the Go plugin does (thresholds are bypassed).
+    State,
+    /// `SubmitAccessReview` on behalf of the mapped Teleport user, so thresholds apply.
+    Review,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,6 +163,12 @@ pub struct HttpConfig {
     pub verify_client_cert: bool,
     /// No inbound webhook at all: decisions in Jira are found by the periodic scan alone.
     pub disable_webhook: bool,
+    /// Jira's webhook secret: deliveries must carry `X-Hub-Signature: sha256=<HMAC of the body>`.
+    pub webhook_secret: Option<Secret>,
+    /// The file `webhook_secret` was read from, when it was given as a path.
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Larger webhook bodies are refused with 413.
+    pub max_body_bytes: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -398,6 +424,9 @@ fn reconcile_section(
 
 fn jira_section(raw: raw::RawJira) -> Result<JiraConfig, ConfigError> {
     // As in the Go plugin, a token file is read before the values are validated.
+    let api_token_file = non_empty(raw.api_token.clone())
+        .filter(|v| v.starts_with('/'))
+        .map(PathBuf::from);
     let api_token = match non_empty(raw.api_token) {
         Some(value) if value.starts_with('/') => Some(read_secret_file(Path::new(&value))?),
         other => other,
@@ -442,6 +471,18 @@ fn jira_section(raw: raw::RawJira) -> Result<JiraConfig, ConfigError> {
                 .map_err(|err| invalid(format!("jira.fields.{key}: {err}")))
         })
         .collect::<Result<serde_json::Map<_, _>, _>>()?;
+    let resolve_with = match non_empty(raw.resolve_with)
+        .map(|r| r.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("state") => ResolveWith::State,
+        Some("review") => ResolveWith::Review,
+        Some(other) => {
+            return Err(invalid(format!(
+                "jira.resolve_with must be \"state\" or \"review\", not {other:?}"
+            )));
+        }
+    };
     let defaults = StatusNames::default();
     let status = |value: Option<String>, default: String| non_empty(value).unwrap_or(default);
     let statuses = StatusNames {
@@ -471,12 +512,20 @@ fn jira_section(raw: raw::RawJira) -> Result<JiraConfig, ConfigError> {
         api_token: Secret::new(api_token),
         project: raw.project.unwrap_or_default(),
         issue_type: non_empty(raw.issue_type).unwrap_or_else(|| DEFAULT_ISSUE_TYPE.to_owned()),
+        api_token_file,
         max_concurrent_calls,
         max_calls_per_second,
         auth,
         labels: raw.labels,
         fields,
         statuses,
+        approvers: raw
+            .approvers
+            .into_iter()
+            .filter(|a| !a.trim().is_empty())
+            .collect(),
+        users: raw.users,
+        resolve_with,
     })
 }
 
@@ -496,6 +545,21 @@ fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
 
 fn http_section(raw: raw::RawHttp, insecure_no_tls: bool) -> Result<HttpConfig, ConfigError> {
     let listen = non_empty(raw.listen_addr).unwrap_or_else(|| DEFAULT_LISTEN_ADDR.to_owned());
+    let webhook_secret_file = non_empty(raw.webhook_secret.clone())
+        .filter(|v| v.starts_with('/'))
+        .map(PathBuf::from);
+    let webhook_secret = match non_empty(raw.webhook_secret) {
+        Some(value) if value.starts_with('/') => {
+            Some(Secret::new(read_secret_file(Path::new(&value))?))
+        }
+        other => other.map(Secret::new),
+    };
+    let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    if max_body_bytes < 1024 {
+        return Err(invalid(
+            "http.max_body_bytes must be at least 1024 (Jira's payloads are several KiB)",
+        ));
+    }
     let listen_addr = parse_listen_addr(&listen)?;
 
     let mut basic_auth = match (
@@ -559,6 +623,9 @@ fn http_section(raw: raw::RawHttp, insecure_no_tls: bool) -> Result<HttpConfig, 
         basic_auth,
         verify_client_cert: raw.tls.verify_client_cert,
         disable_webhook: raw.disable_webhook,
+        webhook_secret,
+        webhook_secret_file,
+        max_body_bytes,
     })
 }
 

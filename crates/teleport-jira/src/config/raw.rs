@@ -58,6 +58,9 @@ pub(crate) struct RawJira {
     pub labels: Vec<String>,
     pub fields: std::collections::BTreeMap<String, toml::Value>,
     pub statuses: RawStatuses,
+    pub approvers: Vec<String>,
+    pub users: std::collections::BTreeMap<String, String>,
+    pub resolve_with: Option<String>,
 }
 
 /// The project's own names for the statuses the plugin uses.
@@ -81,6 +84,8 @@ pub(crate) struct RawHttp {
     pub basic_auth: RawBasicAuth,
     pub tls: RawHttpTls,
     pub disable_webhook: bool,
+    pub webhook_secret: Option<String>,
+    pub max_body_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

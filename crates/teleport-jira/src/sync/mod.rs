@@ -7,6 +7,7 @@
 //! outage delays work but never drops it.
 
 pub mod cas;
+pub mod policy;
 pub mod queue;
 pub mod reconcile;
 pub mod recovery;

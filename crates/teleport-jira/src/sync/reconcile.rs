@@ -15,17 +15,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use teleport_proto::types::{AccessRequestV3, RequestState};
+use teleport_proto::types::{AccessRequestV3, AccessReview, RequestState};
 use thiserror::Error;
 
 use super::cas::PluginDataStore;
+use super::policy::{ApproverPolicy, Verdict};
 use super::recovery::{self, issue_number, request_label};
 use super::store::RequestStore;
+use crate::config::ResolveWith;
 pub use crate::config::StatusNames;
 use crate::jira::render::{self, RequestView};
 use crate::jira::same_name;
 use crate::jira::types::{
-    EntityProperty, IssueFieldsInput, IssueInput, KeyRef, NamedRef, REQUEST_ID_PROPERTY, User,
+    EntityProperty, Issue, IssueFieldsInput, IssueInput, KeyRef, NamedRef, REQUEST_ID_PROPERTY,
+    User,
 };
 use crate::jira::{JiraClient, JiraError, decision};
 use crate::plugin_data::{IssueRef, PluginData, Resolution};
@@ -46,7 +49,7 @@ fn status_for(statuses: &StatusNames, resolution: &Resolution) -> String {
 }
 
 /// What the plugin writes into new issues.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct IssueSettings {
     pub project: String,
     pub issue_type: String,
@@ -57,6 +60,9 @@ pub struct IssueSettings {
     pub labels: Vec<String>,
     /// Static fields added to every new issue.
     pub fields: serde_json::Map<String, serde_json::Value>,
+    /// Who may decide from Jira.
+    pub policy: ApproverPolicy,
+    pub resolve_with: ResolveWith,
 }
 
 #[derive(Debug, Error)]
@@ -183,7 +189,7 @@ impl Reconciler {
                 Ok(RequestState::Pending) => {
                     let data = self.ensure_issue(id, &request, data).await?;
                     let data = self.comment_reviews(id, &request, data).await?;
-                    if self.apply_jira_decision(id, &data).await? {
+                    if self.apply_jira_decision(id, &request, &data).await? {
                         continue;
                     }
                     return Ok(());
@@ -618,18 +624,30 @@ impl Reconciler {
     }
 
     /// When the card of a pending request sits in Approved or Denied, resolves the request in
-    /// Teleport on behalf of the Jira user who moved it. Returns whether the request changed.
-    async fn apply_jira_decision(&self, id: &str, data: &PluginData) -> Result<bool, StepError> {
+    /// Teleport on behalf of the Jira user who moved it, if the approver policy allows them.
+    /// Returns whether the request may have changed.
+    async fn apply_jira_decision(
+        &self,
+        id: &str,
+        request: &AccessRequestV3,
+        data: &PluginData,
+    ) -> Result<bool, StepError> {
         let Some(issue_ref) = &data.issue else {
             return Ok(false);
         };
         let issue = self.jira.issue(&issue_ref.id).await?;
         let status = issue.status_name().to_owned();
         let statuses = &self.settings.statuses;
-        let (state, tag) = if same_name(&status, &statuses.approved) {
-            (RequestState::Approved, "approved")
+        let decision = if same_name(&status, &statuses.approved) {
+            Decision {
+                state: RequestState::Approved,
+                tag: "approved",
+            }
         } else if same_name(&status, &statuses.denied) {
-            (RequestState::Denied, "denied")
+            Decision {
+                state: RequestState::Denied,
+                tag: "denied",
+            }
         } else {
             return Ok(false);
         };
@@ -643,44 +661,55 @@ impl Reconciler {
             }
         }
         let author = decision::status_change_author(&issue, &status);
-        let reason = match &author {
-            Some(author) => self.reason_of(&issue.id, author).await.unwrap_or_else(|err| {
+        let requester = request
+            .spec
+            .as_ref()
+            .map(|s| s.user.as_str())
+            .unwrap_or_default();
+        let verdict = self.settings.policy.judge(author.as_ref(), requester);
+        let reason = match (&author, &verdict) {
+            (Some(author), Verdict::Allow { .. }) => self.reason_of(&issue.id, author).await.unwrap_or_else(|err| {
                 tracing::error!(error = %err, "Failed to load resolution info from the issue history");
                 None
             }),
-            None => None,
+            _ => None,
         }
         .unwrap_or_default();
-        let who = author
-            .as_ref()
-            .and_then(|a| {
-                a.email_address
-                    .clone()
-                    .filter(|e| !e.is_empty())
-                    .or_else(|| a.identity().map(str::to_owned))
-            })
-            .unwrap_or_default();
         let applied = self
-            .with_lease(id,
-                LeaseEnd::Release, |current| Some(current.clone()), |_, _| async {
-                // Under the lease, read the request from Teleport itself: the cache may lag a
-                // decision another replica already applied.
-                let fresh = self.teleport.access_request(id).await?;
-                let still_pending = fresh.as_ref().and_then(|r| r.spec.as_ref()).is_some_and(|s| s.state == RequestState::Pending as i32);
-                if still_pending {
-                    let delegator = format!("jira:{who}");
-                    match self.teleport.set_access_request_state(id, state, &reason, &delegator).await {
-                        Ok(()) => tracing::info!(resolution = tag, jira_user_email = %who, reason = %reason, "Jira user processed the request"),
-                        // Teleport refuses to change a denied request; its state wins and is mirrored next.
-                        Err(TeleportError::BadParameter(message)) if message.contains("already denied") => {
-                            tracing::info!(%message, "Teleport already denied the request; mirroring Teleport's state");
-                        }
-                        Err(TeleportError::NotFound(_)) => {}
-                        Err(err) => return Err(err.into()),
+            .with_lease(
+                id,
+                LeaseEnd::Release,
+                |current| Some(current.clone()),
+                |_, _| async {
+                    // Under the lease, read the request from Teleport itself: the cache may lag a
+                    // decision another replica already applied.
+                    let fresh = self.teleport.access_request(id).await?;
+                    let still_pending = fresh
+                        .as_ref()
+                        .and_then(|r| r.spec.as_ref())
+                        .is_some_and(|s| s.state == RequestState::Pending as i32);
+                    if !still_pending {
+                        return Ok(());
                     }
-                }
-                Ok(())
-            })
+                    match verdict {
+                        Verdict::Refuse(why) => self.send_back(&issue, decision.tag, &why).await,
+                        Verdict::Allow {
+                            delegator,
+                            teleport_user,
+                        } => {
+                            self.decide(
+                                id,
+                                &issue,
+                                decision,
+                                &reason,
+                                &delegator,
+                                teleport_user.as_deref(),
+                            )
+                            .await
+                        }
+                    }
+                },
+            )
             .await?;
         if applied.is_none() {
             return Ok(false);
@@ -692,6 +721,112 @@ impl Reconciler {
             None => self.store.remove(id),
         }
         Ok(true)
+    }
+
+    /// Applies an allowed decision: directly (`SetAccessRequestState`, the Go plugin's way) or as a
+    /// review by the mapped Teleport user, so that Teleport's thresholds and rules apply.
+    async fn decide(
+        &self,
+        id: &str,
+        issue: &Issue,
+        decision: Decision,
+        reason: &str,
+        delegator: &str,
+        teleport_user: Option<&str>,
+    ) -> Result<(), StepError> {
+        if self.settings.resolve_with == ResolveWith::State {
+            return match self
+                .teleport
+                .set_access_request_state(id, decision.state, reason, delegator)
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(
+                        resolution = decision.tag,
+                        delegator,
+                        reason,
+                        "Jira user processed the request"
+                    );
+                    Ok(())
+                }
+                // Teleport refuses to change a denied request; its state wins and is mirrored next.
+                Err(TeleportError::BadParameter(message)) if message.contains("already denied") => {
+                    tracing::info!(%message, "Teleport already denied the request; mirroring Teleport's state");
+                    Ok(())
+                }
+                Err(TeleportError::NotFound(_)) => Ok(()),
+                Err(err) => Err(err.into()),
+            };
+        }
+        let Some(reviewer) = teleport_user else {
+            let why = format!("no Teleport user is mapped to {delegator} (add it to [jira.users])");
+            return self.send_back(issue, decision.tag, &why).await;
+        };
+        let review = AccessReview {
+            author: reviewer.to_owned(),
+            proposed_state: decision.state as i32,
+            reason: reason.to_owned(),
+            ..AccessReview::default()
+        };
+        let after = match self.teleport.submit_access_review(id, review).await {
+            Ok(after) => Some(after),
+            Err(TeleportError::AlreadyReviewed(_)) => self.teleport.access_request(id).await?,
+            Err(
+                err @ (TeleportError::AccessDenied(_)
+                | TeleportError::BadParameter(_)
+                | TeleportError::NotImplemented(_)),
+            ) => {
+                return self
+                    .send_back(
+                        issue,
+                        decision.tag,
+                        &format!("Teleport refused the review by {reviewer}: {err}"),
+                    )
+                    .await;
+            }
+            Err(err) => return Err(err.into()),
+        };
+        tracing::info!(
+            resolution = decision.tag,
+            reviewer,
+            reason,
+            "Submitted a review on behalf of the Jira user"
+        );
+        let still_pending = after
+            .as_ref()
+            .and_then(|r| r.spec.as_ref())
+            .is_some_and(|s| s.state == RequestState::Pending as i32);
+        if still_pending {
+            let note = format!(
+                "the review by {reviewer} was recorded, and the request needs more reviews before it is {}",
+                decision.tag
+            );
+            self.send_back(issue, decision.tag, &note).await?;
+        }
+        Ok(())
+    }
+
+    /// Moves a card whose decision was not applied back to the pending status, saying why.
+    async fn send_back(&self, issue: &Issue, tag: &str, why: &str) -> Result<(), StepError> {
+        tracing::warn!(jira_issue_key = %issue.key, reason = %why, "Moving the issue back to pending");
+        let comment = format!(
+            "The request was not {tag} from Jira: {}.",
+            crate::jira::markup::escape(why)
+        );
+        self.jira.add_comment(&issue.id, &comment).await?;
+        let pending = &self.settings.statuses.pending;
+        let transition = issue
+            .transitions
+            .iter()
+            .find(|t| same_name(&t.to.name, pending))
+            .ok_or_else(|| {
+                StepError::Workflow(format!(
+                    "cannot find a {} status among possible transitions",
+                    pending.to_lowercase()
+                ))
+            })?;
+        self.jira.transition(&issue.id, &transition.id).await?;
+        Ok(())
     }
 
     /// The reason `author` gave in their newest comment that has one.
@@ -729,6 +864,13 @@ enum LeaseEnd {
     Release,
     /// Keep its record of the newest issue number, but let anyone take it over at once.
     ExpireOnFailure,
+}
+
+/// A decision read from the card.
+#[derive(Clone, Copy, Debug)]
+struct Decision {
+    state: RequestState,
+    tag: &'static str,
 }
 
 /// Whether to look for an existing issue before creating one.

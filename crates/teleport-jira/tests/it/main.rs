@@ -18,5 +18,7 @@ mod nothing_lost;
 mod jira_setups;
 // `teleport-jira check` against misconfigured fakes.
 mod check;
+// Signed webhooks, the self-approval guard, the approver allowlist, review mode.
+mod approvals;
 // A few hundred requests under dropped webhooks, Jira errors, restarts and SIGKILLs.
 mod chaos;

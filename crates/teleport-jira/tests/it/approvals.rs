@@ -1,0 +1,298 @@
+//! Approvals nobody can forge: signed webhooks, the self-approval guard, the approver allowlist,
+//! and review mode, where Teleport's own thresholds decide.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use teleport_proto::types::RequestState;
+use testkit::jira::{JiraUser, Permission, WebhookTarget};
+use testkit::teleport::UserSpec;
+
+use crate::support::*;
+
+const SECRET: &str = "It's a Secret to Everybody";
+const ALL: [Permission; 4] = [
+    Permission::BrowseProjects,
+    Permission::TransitionIssues,
+    Permission::AddComments,
+    Permission::EditIssues,
+];
+
+/// Appends keys to the `[http]` section and a table after `project` in `[jira]`.
+fn configure(sandbox: &Sandbox, http: &str, jira_tables: &str) {
+    let config = std::fs::read_to_string(&sandbox.config_path)
+        .unwrap()
+        .replace("[http]\n", &format!("[http]\n{http}"))
+        .replace(
+            "project = \"PROJ\"",
+            &format!("project = \"PROJ\"\n{jira_tables}"),
+        );
+    std::fs::write(&sandbox.config_path, config).unwrap();
+}
+
+#[tokio::test]
+async fn signed_webhooks_are_accepted_and_unsigned_ones_refused_without_effect() {
+    let mut sandbox = Sandbox::new().await;
+    configure(&sandbox, &format!("webhook_secret = {SECRET:?}\n"), "");
+    sandbox.jira.clear_webhooks();
+    sandbox
+        .jira
+        .register_webhook(WebhookTarget::new(sandbox.webhook_url.clone()).with_secret(SECRET))
+        .unwrap();
+    sandbox.start_plugin().await;
+
+    let id = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&id).await;
+    // A forged delivery: right shape, Approved in the payload, no or a wrong signature.
+    sandbox
+        .jira
+        .transition_as_without_webhook(&issue.id, "Approved", JIRA_REVIEWER)
+        .unwrap();
+    let body = sandbox
+        .jira
+        .status_webhook_payload(&issue.id, JIRA_REVIEWER)
+        .unwrap()
+        .to_string();
+    let json = ("content-type", "application/json");
+    assert_eq!(
+        sandbox
+            .jira
+            .deliver_raw_webhook(body.clone(), &[json])
+            .await
+            .unwrap(),
+        401
+    );
+    let wrong = testkit::jira::sign_webhook_body("not the secret", body.as_bytes());
+    assert_eq!(
+        sandbox
+            .jira
+            .deliver_raw_webhook(body.clone(), &[json, ("x-hub-signature", &wrong)])
+            .await
+            .unwrap(),
+        401
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sandbox.state_of(&id),
+        Some(RequestState::Pending),
+        "an unsigned webhook changes nothing"
+    );
+
+    // The genuine, signed delivery does the job, and replaying it changes nothing more.
+    let good = testkit::jira::sign_webhook_body(SECRET, body.as_bytes());
+    let headers = [
+        json,
+        ("x-hub-signature", good.as_str()),
+        ("x-atlassian-webhook-identifier", "delivery-1"),
+    ];
+    assert_eq!(
+        sandbox
+            .jira
+            .deliver_raw_webhook(body.clone(), &headers)
+            .await
+            .unwrap(),
+        200
+    );
+    sandbox.wait_for_state(&id, RequestState::Approved).await;
+    assert_eq!(
+        sandbox
+            .jira
+            .deliver_raw_webhook(body, &headers)
+            .await
+            .unwrap(),
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sandbox.teleport.audit_events().len(),
+        1,
+        "a replayed delivery changes nothing"
+    );
+    assert!(
+        sandbox
+            .log()
+            .contains("Refused a webhook without a valid X-Hub-Signature")
+    );
+}
+
+#[tokio::test]
+async fn requester_cannot_approve_their_own_request_from_jira() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.jira.add_user(
+        JiraUser::new("REQUESTER", "The Requester")
+            .with_email(REQUESTER)
+            .with_permissions(ALL),
+    );
+    sandbox.start_plugin().await;
+    let id = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&id).await;
+    sandbox
+        .jira
+        .transition_as(&issue.id, "Approved", "REQUESTER")
+        .unwrap();
+    let issue = sandbox
+        .wait_for_comment(&issue.id, "cannot decide their own request")
+        .await;
+    let issue = sandbox.wait_for_status(&issue.id, "Pending").await;
+    assert_eq!(sandbox.state_of(&id), Some(RequestState::Pending));
+    assert!(sandbox.teleport.audit_events().is_empty());
+    assert!(
+        issue
+            .comment_bodies()
+            .iter()
+            .any(|b| b.starts_with("The request was not approved from Jira"))
+    );
+}
+
+#[tokio::test]
+async fn self_approval_is_refused_through_the_user_mapping_when_email_is_hidden() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.jira.add_user(
+        JiraUser::new("HIDDEN", "Hidden Requester")
+            .with_hidden_email(REQUESTER)
+            .with_permissions(ALL),
+    );
+    configure(
+        &sandbox,
+        "",
+        &format!("\n[jira.users]\nHIDDEN = {REQUESTER:?}\n"),
+    );
+    sandbox.start_plugin().await;
+    let id = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&id).await;
+    sandbox
+        .jira
+        .transition_as(&issue.id, "Denied", "HIDDEN")
+        .unwrap();
+    sandbox
+        .wait_for_comment(&issue.id, "cannot decide their own request")
+        .await;
+    assert_eq!(sandbox.state_of(&id), Some(RequestState::Pending));
+}
+
+#[tokio::test]
+async fn only_allowlisted_approvers_decide() {
+    let mut sandbox = Sandbox::new().await;
+    configure(
+        &sandbox,
+        "",
+        &format!("approvers = [{JIRA_REVIEWER_EMAIL:?}]\n"),
+    );
+    sandbox.start_plugin().await;
+    let id = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&id).await;
+    sandbox
+        .jira
+        .transition_as(&issue.id, "Approved", RANDOM_USER)
+        .unwrap();
+    sandbox
+        .wait_for_comment(&issue.id, "not among the configured approvers")
+        .await;
+    sandbox.wait_for_status(&issue.id, "Pending").await;
+    assert_eq!(sandbox.state_of(&id), Some(RequestState::Pending));
+
+    sandbox
+        .jira
+        .transition_as(&issue.id, "Approved", JIRA_REVIEWER)
+        .unwrap();
+    sandbox.wait_for_state(&id, RequestState::Approved).await;
+    let event = sandbox
+        .teleport
+        .audit_events()
+        .into_iter()
+        .find(|e| e.request_id == id)
+        .unwrap();
+    assert_eq!(event.delegator, format!("jira:{JIRA_REVIEWER_EMAIL}"));
+}
+
+#[tokio::test]
+async fn review_mode_resolves_only_when_teleport_thresholds_are_met() {
+    let mut sandbox = Sandbox::new().await;
+    // Submitting reviews on behalf of users needs Teleport's permission to do so.
+    sandbox.teleport.add_user(
+        PLUGIN_USER,
+        UserSpec {
+            admin: true,
+            ..UserSpec::plugin()
+        },
+    );
+    configure(
+        &sandbox,
+        "",
+        &format!(
+            "resolve_with = \"review\"\n\n[jira.users]\n{JIRA_REVIEWER_EMAIL:?} = {REVIEWER1:?}\n\"randomfolk@example.com\" = {REVIEWER2:?}\n"
+        ),
+    );
+    sandbox.start_plugin().await;
+    let id = sandbox
+        .teleport
+        .create_access_request(REQUESTER1, &["editor"], REASON);
+    let issue = sandbox.issue_of(&id).await;
+
+    sandbox
+        .jira
+        .comment_as(&issue.id, JIRA_REVIEWER, "reason: first look is fine")
+        .unwrap();
+    sandbox
+        .jira
+        .transition_as(&issue.id, "Approved", JIRA_REVIEWER)
+        .unwrap();
+    sandbox
+        .wait_for_comment(&issue.id, "needs more reviews before it is approved")
+        .await;
+    sandbox.wait_for_status(&issue.id, "Pending").await;
+    assert_eq!(
+        sandbox.state_of(&id),
+        Some(RequestState::Pending),
+        "thresholds 2/2: one approval is not enough"
+    );
+    let reviews = sandbox
+        .teleport
+        .access_request(&id)
+        .unwrap()
+        .spec
+        .unwrap()
+        .reviews;
+    assert_eq!(reviews.len(), 1);
+    assert_eq!(reviews[0].author, REVIEWER1);
+    assert_eq!(reviews[0].reason, "first look is fine");
+
+    sandbox
+        .jira
+        .transition_as(&issue.id, "Approved", RANDOM_USER)
+        .unwrap();
+    sandbox.wait_for_state(&id, RequestState::Approved).await;
+    sandbox
+        .wait_for_comment(&issue.id, "Access request has been approved")
+        .await;
+    sandbox.wait_for_status(&issue.id, "Approved").await;
+    assert!(
+        sandbox.teleport.audit_events().is_empty(),
+        "no direct state change in review mode"
+    );
+}
+
+#[tokio::test]
+async fn review_mode_refuses_jira_users_without_a_teleport_mapping() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.teleport.add_user(
+        PLUGIN_USER,
+        UserSpec {
+            admin: true,
+            ..UserSpec::plugin()
+        },
+    );
+    configure(&sandbox, "", "resolve_with = \"review\"\n");
+    sandbox.start_plugin().await;
+    let id = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&id).await;
+    sandbox
+        .jira
+        .transition_as(&issue.id, "Approved", JIRA_REVIEWER)
+        .unwrap();
+    sandbox
+        .wait_for_comment(&issue.id, "no Teleport user is mapped")
+        .await;
+    assert_eq!(sandbox.state_of(&id), Some(RequestState::Pending));
+}
