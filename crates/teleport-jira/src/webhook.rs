@@ -161,6 +161,42 @@ struct PayloadIssue {
     id: Option<serde_json::Value>,
 }
 
+/// What a webhook body asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// An event that never carries a decision (issue created, deleted, …).
+    Ignored,
+    /// Something happened to this issue.
+    Issue(String),
+}
+
+/// Why a webhook body was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadDelivery {
+    #[error("malformed JSON payload")]
+    Malformed,
+    #[error("got webhook without issue info")]
+    NoIssue,
+}
+
+/// Reads a webhook body. Only the event name and the issue id are taken from it: everything else
+/// is read from Jira itself.
+pub fn parse_delivery(body: &[u8]) -> Result<Delivery, BadDelivery> {
+    let payload: Payload = serde_json::from_slice(body).map_err(|_| BadDelivery::Malformed)?;
+    // Comment, assignment and transition events all arrive as `jira:issue_updated`; what changed
+    // is read from Jira, so any of them may carry a decision.
+    if payload.webhook_event != "jira:issue_updated" {
+        return Ok(Delivery::Ignored);
+    }
+    match payload.issue.and_then(|issue| issue.id) {
+        Some(serde_json::Value::String(id)) if !id.is_empty() && id.len() <= 64 => {
+            Ok(Delivery::Issue(id))
+        }
+        Some(serde_json::Value::Number(id)) => Ok(Delivery::Issue(id.to_string())),
+        _ => Err(BadDelivery::NoIssue),
+    }
+}
+
 async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(secret) = &state.secret
         && !signature_valid(secret, &headers, &body)
@@ -171,22 +207,13 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
             "missing or invalid X-Hub-Signature",
         );
     }
-    let payload: Payload = match serde_json::from_slice(&body) {
-        Ok(payload) => payload,
+    let issue_id = match parse_delivery(&body) {
+        Ok(Delivery::Issue(id)) => id,
+        Ok(Delivery::Ignored) => return StatusCode::OK.into_response(),
         Err(err) => {
             tracing::error!(error = %err, "Failed to parse webhook payload");
-            return reply(StatusCode::BAD_REQUEST, "malformed JSON payload");
+            return reply(StatusCode::BAD_REQUEST, &err.to_string());
         }
-    };
-    // Comment, assignment and transition events all arrive as `jira:issue_updated`; what changed is
-    // read from Jira itself, so any of them may carry a decision.
-    if payload.webhook_event != "jira:issue_updated" {
-        return StatusCode::OK.into_response();
-    }
-    let issue_id = match payload.issue.and_then(|issue| issue.id) {
-        Some(serde_json::Value::String(id)) if !id.is_empty() => id,
-        Some(serde_json::Value::Number(id)) => id.to_string(),
-        _ => return reply(StatusCode::BAD_REQUEST, "got webhook without issue info"),
     };
     let delivery = headers
         .get("x-atlassian-webhook-identifier")

@@ -20,5 +20,7 @@ mod jira_setups;
 mod check;
 // Signed webhooks, the self-approval guard, the approver allowlist, review mode.
 mod approvals;
+// Property tests of the parsers fed by others: webhook bodies, identity files, comments, markup.
+mod hostile_input;
 // A few hundred requests under dropped webhooks, Jira errors, restarts and SIGKILLs.
 mod chaos;
