@@ -215,7 +215,7 @@ pub async fn run(
     warn_about_open_secret_files(&config);
     tracing::info!(
         user = %credentials.info.user,
-        valid_until = %credentials.info.not_after,
+        valid_until = %credentials.info.valid_until(),
         "Loaded Teleport credentials"
     );
 

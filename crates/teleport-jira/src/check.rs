@@ -93,11 +93,7 @@ async fn check_teleport(config: &Config, report: &mut Report) {
         }
     };
     let left = credentials.info.not_after - OffsetDateTime::now_utc();
-    let until = credentials
-        .info
-        .not_after
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let until = credentials.info.valid_until();
     let expiry = format!(
         "{} valid until {until} (in {} min)",
         credentials.info.user,

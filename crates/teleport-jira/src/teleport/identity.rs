@@ -58,6 +58,13 @@ impl CertificateInfo {
     pub fn is_expired_at(&self, now: OffsetDateTime) -> bool {
         self.not_after <= now
     }
+
+    /// The expiry as RFC 3339, for logs and `check`.
+    pub fn valid_until(&self) -> String {
+        self.not_after
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| self.not_after.to_string())
+    }
 }
 
 #[derive(Debug, Error)]

@@ -48,7 +48,7 @@ pub async fn run(
             Ok(()) => {
                 tracing::info!(
                     path = %path.display(),
-                    valid_until = %credentials.info.not_after,
+                    valid_until = %credentials.info.valid_until(),
                     "Loaded renewed Teleport credentials"
                 );
                 applied = text;
