@@ -603,17 +603,7 @@ impl Reconciler {
             self.jira.add_comment(&issue.id, &comment).await?;
         }
         if !same_name(issue.status_name(), &target) {
-            let transition = issue
-                .transitions
-                .iter()
-                .find(|t| same_name(&t.to.name, &target))
-                .ok_or_else(|| {
-                    StepError::Workflow(format!(
-                        "cannot find a {} status among possible transitions",
-                        target.to_lowercase()
-                    ))
-                })?;
-            self.jira.transition(&issue.id, &transition.id).await?;
+            self.move_issue(&issue, &target).await?;
             tracing::debug!(target_status = %target, "Successfully moved the issue to the target status");
         }
         tracing::info!(
@@ -815,14 +805,20 @@ impl Reconciler {
         );
         self.jira.add_comment(&issue.id, &comment).await?;
         let pending = &self.settings.statuses.pending;
+        self.move_issue(issue, pending).await
+    }
+
+    /// Moves the issue along the transition that leads to `status` (matched by name, as the Go
+    /// plugin does: transition names do not matter, only where they lead).
+    async fn move_issue(&self, issue: &Issue, status: &str) -> Result<(), StepError> {
         let transition = issue
             .transitions
             .iter()
-            .find(|t| same_name(&t.to.name, pending))
+            .find(|t| same_name(&t.to.name, status))
             .ok_or_else(|| {
                 StepError::Workflow(format!(
                     "cannot find a {} status among possible transitions",
-                    pending.to_lowercase()
+                    status.to_lowercase()
                 ))
             })?;
         self.jira.transition(&issue.id, &transition.id).await?;
