@@ -344,7 +344,7 @@ pub async fn run(
                 Some(event) => engine.on_watch_event(event).await,
                 None => break,
             },
-            _ = scan.tick() => engine.scan().await,
+            _ = scan.tick() => engine.scan(),
         }
     }
     // Intake stops first (webhook, watch, scan); steps already running get the grace period.

@@ -35,6 +35,8 @@ pub struct Engine {
     pub store: Arc<RequestStore>,
     queue: Arc<WorkQueue>,
     retries: Mutex<HashMap<String, Backoff>>,
+    /// Set while a sweep of open issues runs, so sweeps never pile up.
+    sweeping: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -50,6 +52,7 @@ impl Engine {
             reconciler: Arc::new(reconciler),
             queue: queue.clone(),
             retries: Mutex::new(HashMap::new()),
+            sweeping: std::sync::atomic::AtomicBool::new(false),
         });
         let worker = engine.clone();
         let driver = tokio::spawn(queue::drive(
@@ -78,7 +81,7 @@ impl Engine {
 
     /// Feeds a watch event: keeps the request cache current and asks for a step. On INIT every
     /// request is listed again, because Teleport does not replay what happened while disconnected.
-    pub async fn on_watch_event(&self, event: WatchEvent) {
+    pub async fn on_watch_event(self: &Arc<Self>, event: WatchEvent) {
         match event {
             WatchEvent::Put(request) => {
                 if let Some(id) = self.store.put(*request) {
@@ -95,7 +98,7 @@ impl Engine {
 
     /// Lists every request and asks for a step for each, and for those that vanished meanwhile
     /// (including, through their open issues, those deleted before this process started).
-    pub async fn catch_up(&self) {
+    pub async fn catch_up(self: &Arc<Self>) {
         match self
             .reconciler
             .teleport
@@ -112,7 +115,7 @@ impl Engine {
                     self.enqueue(&id);
                 }
                 // Requests deleted while nobody watched are in no listing; their open issues are.
-                self.sweep_open_issues().await;
+                self.spawn_sweep();
             }
             Err(err) => {
                 tracing::error!(error = %err, "Failed to list access requests; the periodic scan will retry")
@@ -123,11 +126,24 @@ impl Engine {
     /// Asks for a step for every pending request, so a decision in Jira whose webhook was lost is
     /// still seen; and for every request whose issue is still pending in Jira although Teleport no
     /// longer has the request (deleted or expired while no plugin was watching).
-    pub async fn scan(&self) {
+    pub fn scan(self: &Arc<Self>) {
         for id in self.store.pending_ids() {
             self.enqueue(&id);
         }
-        self.sweep_open_issues().await;
+        self.spawn_sweep();
+    }
+
+    /// Sweeps in the background: a large board must not hold up watch events.
+    fn spawn_sweep(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            engine.sweep_open_issues().await;
+            engine.sweeping.store(false, Ordering::Release);
+        });
     }
 
     async fn sweep_open_issues(&self) {
