@@ -1,0 +1,466 @@
+//! The scenarios. Each run gets fresh fakes and a fresh plugin process, so figures of one run
+//! never include another's backlog or memory.
+//!
+//! - [`burst_then_decisions`]: start the plugin on an empty cluster (ready time, idle RSS), set
+//!   FakeJira's latency, create N pending requests at once and wait for every `issue_id`
+//!   (**burst**); then move all N cards to Approved and wait for every request to be approved in
+//!   Teleport (**decisions**).
+//! - [`catch_up`]: create N pending requests, then start the plugin and wait for every
+//!   `issue_id` (**startup catch-up**).
+//!
+//! A phase ends when the last milestone is seen; its CPU and call tallies include the follow-up
+//! work the phase caused (read once the plugin has made no Teleport RPC and used no CPU tick for
+//! [`QUIET`] plus four Jira latencies).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use teleport_proto::types::RequestState;
+use testkit::jira::Delivery;
+
+use crate::calls::{JiraCalls, JiraMark, TeleportRpcs};
+use crate::measure::{self, Proc, Sample, Summary};
+use crate::probe;
+use crate::sandbox::{LogCounts, Plugin, REVIEWER_ACCOUNT, Sandbox, Tuning};
+
+/// How long the plugin must stay idle to count as settled, on top of [`Params::quiet`]'s
+/// allowance for Jira latency.
+const QUIET: Duration = Duration::from_millis(300);
+/// Longest wait for the plugin to settle after a phase.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What every run shares.
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub binary: PathBuf,
+    pub n: usize,
+    pub latency: Duration,
+    pub tuning: Tuning,
+    pub ticks_per_second: f64,
+}
+
+impl Params {
+    /// Idle time that ends a phase: a step may make a few Jira calls in a row without touching
+    /// Teleport or accruing a CPU tick.
+    fn quiet(&self) -> Duration {
+        QUIET + self.latency * 4
+    }
+
+    /// Generous: the ideal time at a pessimistic 8 Jira calls per request, plus a minute.
+    fn timeout(&self) -> Duration {
+        let per_request =
+            self.latency * 8 / self.tuning.effective_jira_concurrency() as u32 + POLL_ALLOWANCE;
+        Duration::from_secs(60) + per_request * self.n as u32
+    }
+}
+
+/// Per-request slack in the timeout for everything that is not Jira latency.
+const POLL_ALLOWANCE: Duration = Duration::from_millis(5);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    Burst,
+    Decisions,
+    CatchUp,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Burst => "burst",
+            Self::Decisions => "decisions",
+            Self::CatchUp => "catch-up",
+        }
+    }
+}
+
+/// The plugin on an empty cluster (Jira latency 0), from spawn until it went quiet.
+#[derive(Clone, Debug)]
+pub struct Startup {
+    /// Spawn to "Plugin is ready" on stderr.
+    pub ready: Duration,
+    /// Spawn to the first line on stderr.
+    pub first_log: Option<Duration>,
+    pub idle_rss_kib: u64,
+    pub cpu_secs: f64,
+    pub jira: JiraCalls,
+    pub teleport: TeleportRpcs,
+}
+
+/// Webhook deliveries FakeJira made during a phase.
+#[derive(Clone, Debug, Default)]
+pub struct Webhooks {
+    pub attempts: usize,
+    /// Attempts that got no 2xx (timeouts, refusals, 5xx).
+    pub failed: usize,
+    /// Failed attempts by HTTP status or error, e.g. `503` or `error: operation timed out`.
+    pub failures: BTreeMap<String, usize>,
+    /// Attempts by event, e.g. `jira:issue_updated/issue_generic`.
+    pub events: BTreeMap<String, usize>,
+}
+
+impl Webhooks {
+    fn tally(deliveries: &[Delivery]) -> Self {
+        let mut tally = Self {
+            attempts: deliveries.len(),
+            ..Self::default()
+        };
+        for delivery in deliveries {
+            *tally.events.entry(delivery.event.clone()).or_default() += 1;
+            let why = match (delivery.status_code, &delivery.error) {
+                (Some(code), _) if (200..300).contains(&code) => continue,
+                (Some(code), _) => code.to_string(),
+                (None, Some(error)) => {
+                    format!("error: {}", error.chars().take(80).collect::<String>())
+                }
+                (None, None) => "no answer".to_owned(),
+            };
+            tally.failed += 1;
+            *tally.failures.entry(why).or_default() += 1;
+        }
+        tally
+    }
+}
+
+/// How many warning and error lines of a phase are kept for the report.
+const NOTABLE_PER_PHASE: usize = 3;
+
+/// The figures of one phase.
+#[derive(Clone, Debug)]
+pub struct Phase {
+    pub scenario: Scenario,
+    pub n: usize,
+    pub latency: Duration,
+    pub concurrency: usize,
+    /// First request (or card move, or process start) to the last milestone.
+    pub elapsed: Duration,
+    /// Per-request latency to the milestone, in ms (see the README for each scenario's clock).
+    pub latency_ms: Option<Summary>,
+    /// Jira calls until the last milestone: the ones that bound the phase's time.
+    pub calls: JiraCalls,
+    /// Jira calls after the last milestone, until the plugin settled.
+    pub tail_calls: JiraCalls,
+    pub teleport: TeleportRpcs,
+    pub plugin_cpu_secs: f64,
+    /// The harness's CPU in the same window: the fakes, the polling and the request creation.
+    pub bench_cpu_secs: f64,
+    pub peak_rss_kib: u64,
+    pub rss_after_kib: u64,
+    pub log: LogCounts,
+    /// The phase's first warning and error lines.
+    pub notable: Vec<String>,
+    /// Whether the plugin went quiet after the phase (else CPU figures are cut off).
+    pub settled: bool,
+    /// Catch-up only: spawn to "Plugin is ready" with N requests pending.
+    pub ready: Option<Duration>,
+    /// Burst and decisions: how long the harness took to create the N requests (move the N cards).
+    pub issued_in: Option<Duration>,
+    pub webhooks: Option<Webhooks>,
+}
+
+impl Phase {
+    /// N × (Jira calls per request before the last milestone) × latency / concurrency: the time
+    /// the fake's latency alone forces at the configured concurrency.
+    pub fn ideal(&self) -> Duration {
+        self.latency
+            .mul_f64(self.calls.total as f64 / self.concurrency.max(1) as f64)
+    }
+
+    pub fn throughput(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.n as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    pub fn plugin_cpu_ms_per_request(&self) -> f64 {
+        if self.n == 0 {
+            0.0
+        } else {
+            self.plugin_cpu_secs * 1000.0 / self.n as f64
+        }
+    }
+}
+
+/// Counters read at the start of a phase.
+struct Before {
+    jira: JiraMark,
+    teleport: TeleportRpcs,
+    plugin: Sample,
+    bench: Sample,
+    log: LogCounts,
+    deliveries: usize,
+}
+
+impl Before {
+    fn read(sandbox: &Sandbox, plugin: Option<&Plugin>) -> Result<Self> {
+        Ok(Self {
+            jira: JiraMark::now(&sandbox.jira),
+            teleport: TeleportRpcs::now(&sandbox.teleport),
+            plugin: match plugin {
+                Some(plugin) => measure::sample(Proc::Pid(plugin.pid()))?,
+                None => Sample::default(),
+            },
+            bench: measure::sample(Proc::SelfProcess)?,
+            log: plugin.map(Plugin::log_counts).unwrap_or_default(),
+            deliveries: sandbox.jira.deliveries().len(),
+        })
+    }
+}
+
+/// Closes a phase: the calls until the last milestone, then settling, then everything else.
+async fn finish(
+    scenario: Scenario,
+    params: &Params,
+    sandbox: &Sandbox,
+    plugin: &Plugin,
+    before: Before,
+    elapsed: Duration,
+    latency_ms: Option<Summary>,
+) -> Result<Phase> {
+    let (calls, at_milestone) = before.jira.since(&sandbox.jira);
+    let pid = Proc::Pid(plugin.pid());
+    let settled = probe::settle(sandbox, plugin, params.quiet(), SETTLE_TIMEOUT).await?;
+    let (tail_calls, _) = at_milestone.since(&sandbox.jira);
+    let after = measure::sample(pid)?;
+    let bench = measure::sample(Proc::SelfProcess)?;
+    let ticks = |from: u64, to: u64| to.saturating_sub(from) as f64 / params.ticks_per_second;
+    let deliveries = sandbox.jira.deliveries();
+    let window = deliveries.get(before.deliveries..).unwrap_or_default();
+    let webhooks = (scenario == Scenario::Decisions).then(|| Webhooks::tally(window));
+    Ok(Phase {
+        scenario,
+        n: params.n,
+        latency: params.latency,
+        concurrency: params.tuning.effective_jira_concurrency(),
+        elapsed,
+        latency_ms,
+        calls,
+        tail_calls,
+        teleport: TeleportRpcs::now(&sandbox.teleport).since(&before.teleport),
+        plugin_cpu_secs: ticks(before.plugin.cpu_ticks, after.cpu_ticks),
+        bench_cpu_secs: ticks(before.bench.cpu_ticks, bench.cpu_ticks),
+        peak_rss_kib: after.hwm_kib,
+        rss_after_kib: after.rss_kib,
+        log: plugin.log_counts().since(before.log),
+        notable: plugin.notable_since(before.log, NOTABLE_PER_PHASE),
+        settled,
+        ready: None,
+        issued_in: None,
+        webhooks,
+    })
+}
+
+/// Wall-clock now, in Unix nanoseconds (the clock of FakeJira's `created`).
+fn unix_nanos() -> i128 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+}
+
+/// Per-request latency in ms from `start_ns[i]` to the `created` time FakeJira stored for
+/// `issues[i]` (millisecond precision, as Jira's).
+fn issue_latencies(
+    sandbox: &Sandbox,
+    issues: &[probe::IssueRecorded],
+    start_ns: &[i128],
+) -> Result<Summary> {
+    let created: HashMap<String, i128> = sandbox
+        .jira
+        .issues()
+        .into_iter()
+        .map(|issue| (issue.id, issue.created.unix_timestamp_nanos()))
+        .collect();
+    let mut latencies = Vec::with_capacity(issues.len());
+    for (issue, start) in issues.iter().zip(start_ns) {
+        let created = created.get(&issue.issue_id).with_context(|| {
+            format!(
+                "plugin data names issue {} which FakeJira does not have",
+                issue.issue_id
+            )
+        })?;
+        latencies.push((created - start) as f64 / 1e6);
+    }
+    measure::summarize(latencies).context("no latencies measured")
+}
+
+/// Starts the plugin on an empty cluster, runs the burst, then (if asked) the decisions.
+pub async fn burst_then_decisions(
+    params: &Params,
+    with_decisions: bool,
+) -> Result<(Startup, Phase, Option<Phase>)> {
+    let sandbox = Sandbox::start(&params.tuning).await?;
+    let (mut plugin, startup) = start_idle(params, &sandbox).await?;
+    sandbox.jira.faults().set_latency(params.latency);
+
+    let (burst, tickets) = burst(params, &sandbox, &mut plugin).await?;
+    let decisions = if with_decisions {
+        Some(decisions(params, &sandbox, &mut plugin, &tickets).await?)
+    } else {
+        None
+    };
+    plugin.stop().await?;
+    Ok((startup, burst, decisions))
+}
+
+/// Starts the plugin `count` times in a row on one empty cluster (Jira latency 0), stopping it
+/// after each start has settled: a steadier figure for the start-up time than single starts.
+pub async fn startups(params: &Params, count: usize) -> Result<Vec<Startup>> {
+    let sandbox = Sandbox::start(&params.tuning).await?;
+    let mut startups = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (plugin, startup) = start_idle(params, &sandbox).await?;
+        plugin.stop().await?;
+        startups.push(startup);
+    }
+    Ok(startups)
+}
+
+/// Spawns the plugin, waits for "Plugin is ready" and for it to go idle.
+async fn start_idle(params: &Params, sandbox: &Sandbox) -> Result<(Plugin, Startup)> {
+    let jira = JiraMark::now(&sandbox.jira);
+    let rpcs = TeleportRpcs::now(&sandbox.teleport);
+    let mut plugin = sandbox.spawn_plugin(&params.binary)?;
+    let ready = plugin.wait_ready(READY_TIMEOUT).await?;
+    probe::settle(sandbox, &plugin, QUIET, SETTLE_TIMEOUT).await?;
+    let idle = measure::sample(Proc::Pid(plugin.pid()))?;
+    let startup = Startup {
+        ready,
+        first_log: plugin.first_line_after(),
+        idle_rss_kib: idle.rss_kib,
+        cpu_secs: idle.cpu_ticks as f64 / params.ticks_per_second,
+        jira: jira.since(&sandbox.jira).0,
+        teleport: TeleportRpcs::now(&sandbox.teleport).since(&rpcs),
+    };
+    Ok((plugin, startup))
+}
+
+/// A request and the issue the plugin made for it.
+struct Ticket {
+    request_id: String,
+    issue_id: String,
+}
+
+/// Creates N pending requests at once and waits for all their issues.
+async fn burst(
+    params: &Params,
+    sandbox: &Sandbox,
+    plugin: &mut Plugin,
+) -> Result<(Phase, Vec<Ticket>)> {
+    let before = Before::read(sandbox, Some(plugin))?;
+    let start = Instant::now();
+    let mut ids = Vec::with_capacity(params.n);
+    let mut created_ns = Vec::with_capacity(params.n);
+    for index in 0..params.n {
+        created_ns.push(unix_nanos());
+        ids.push(sandbox.create_request(index)?);
+    }
+    let issued_in = start.elapsed();
+    let issues = probe::wait_for_issues(sandbox, plugin, &ids, params.timeout()).await?;
+    let last = issues.iter().map(|i| i.seen_at).max().unwrap_or(start);
+    let latencies = issue_latencies(sandbox, &issues, &created_ns)?;
+    let mut phase = finish(
+        Scenario::Burst,
+        params,
+        sandbox,
+        plugin,
+        before,
+        last.duration_since(start),
+        Some(latencies),
+    )
+    .await?;
+    phase.issued_in = Some(issued_in);
+    let tickets = ids
+        .into_iter()
+        .zip(issues)
+        .map(|(request_id, issue)| Ticket {
+            request_id,
+            issue_id: issue.issue_id,
+        })
+        .collect();
+    Ok((phase, tickets))
+}
+
+/// Moves every card to Approved as a Jira user (each move delivers a webhook to the plugin) and
+/// waits until every request is approved in Teleport.
+async fn decisions(
+    params: &Params,
+    sandbox: &Sandbox,
+    plugin: &mut Plugin,
+    tickets: &[Ticket],
+) -> Result<Phase> {
+    let before = Before::read(sandbox, Some(plugin))?;
+    let start = Instant::now();
+    let mut moved_at = Vec::with_capacity(tickets.len());
+    for ticket in tickets {
+        sandbox
+            .jira
+            .transition_as(&ticket.issue_id, "Approved", REVIEWER_ACCOUNT)
+            .with_context(|| format!("moving issue {} to Approved", ticket.issue_id))?;
+        moved_at.push(Instant::now());
+    }
+    let issued_in = start.elapsed();
+    let ids: Vec<String> = tickets.iter().map(|t| t.request_id.clone()).collect();
+    let seen = probe::wait_for_states(
+        sandbox,
+        plugin,
+        &ids,
+        RequestState::Approved,
+        params.timeout(),
+    )
+    .await?;
+    let last = seen.iter().copied().max().unwrap_or(start);
+    let latencies = seen
+        .iter()
+        .zip(&moved_at)
+        .map(|(seen, moved)| seen.saturating_duration_since(*moved).as_secs_f64() * 1000.0)
+        .collect();
+    let mut phase = finish(
+        Scenario::Decisions,
+        params,
+        sandbox,
+        plugin,
+        before,
+        last.duration_since(start),
+        measure::summarize(latencies),
+    )
+    .await?;
+    phase.issued_in = Some(issued_in);
+    Ok(phase)
+}
+
+/// Creates N pending requests, then starts the plugin and waits for all their issues.
+pub async fn catch_up(params: &Params) -> Result<Phase> {
+    let sandbox = Sandbox::start(&params.tuning).await?;
+    sandbox.jira.faults().set_latency(params.latency);
+    let ids = (0..params.n)
+        .map(|index| sandbox.create_request(index))
+        .collect::<Result<Vec<_>>>()?;
+    let before = Before::read(&sandbox, None)?;
+    let spawned_ns = unix_nanos();
+    let mut plugin = sandbox.spawn_plugin(&params.binary)?;
+    let ready = plugin.wait_ready(params.timeout()).await?;
+    let issues = probe::wait_for_issues(&sandbox, &mut plugin, &ids, params.timeout()).await?;
+    let last = issues
+        .iter()
+        .map(|i| i.seen_at)
+        .max()
+        .unwrap_or_else(|| plugin.spawned_at());
+    let latencies = issue_latencies(&sandbox, &issues, &vec![spawned_ns; issues.len()])?;
+    let mut phase = finish(
+        Scenario::CatchUp,
+        params,
+        &sandbox,
+        &plugin,
+        before,
+        last.duration_since(plugin.spawned_at()),
+        Some(latencies),
+    )
+    .await?;
+    phase.ready = Some(ready);
+    plugin.stop().await?;
+    Ok(phase)
+}

@@ -1,0 +1,264 @@
+//! The targets of the benchmark issue, judged against a [`Report`]: reported as PASS, MISS or
+//! n/a (not measured by this run), never asserted.
+
+use std::time::Duration;
+
+use crate::measure;
+use crate::report::{Report, label, mib, over_ideal};
+use crate::scenario::{Phase, Scenario};
+
+/// The goals, from the benchmark issue.
+const CPU_MS_PER_REQUEST: f64 = 1.0;
+const BURST_IDEAL_SLACK: f64 = 0.10;
+const IDLE_RSS_MIB: f64 = 15.0;
+const PEAK_RSS_MIB: f64 = 64.0;
+const READY_MS: f64 = 100.0;
+
+/// One target's verdict.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub name: &'static str,
+    pub goal: String,
+    pub measured: String,
+    /// `None`: not measured in this mode.
+    pub pass: Option<bool>,
+    pub value: Option<f64>,
+}
+
+/// Every target, in the issue's order.
+pub fn evaluate(report: &Report) -> Vec<Target> {
+    let mut targets = Vec::new();
+
+    // A phase's CPU is read in whole clock ticks (10 ms): judge only phases long enough
+    // for that to be within 5%.
+    let min_cpu = 20.0 / report.ticks_per_second;
+    let worst = |eligible: bool| {
+        report
+            .phases
+            .iter()
+            .filter(|p| !eligible || p.plugin_cpu_secs >= min_cpu)
+            .max_by(|a, b| {
+                a.plugin_cpu_ms_per_request()
+                    .total_cmp(&b.plugin_cpu_ms_per_request())
+            })
+            .map(|p| (p.plugin_cpu_ms_per_request(), label(p)))
+    };
+    let (measured, pass, value) = match (worst(true), worst(false)) {
+        (Some((v, l)), _) => (
+            format!("{v:.3} ms ({l})"),
+            Some(v < CPU_MS_PER_REQUEST),
+            Some(v),
+        ),
+        (None, Some((v, l))) => (
+            format!("n/a (every phase under 20 CPU ticks; {l}: {v:.3} ms)"),
+            None,
+            None,
+        ),
+        (None, None) => ("n/a".into(), None, None),
+    };
+    targets.push(Target {
+        name: "plugin CPU per request",
+        goal: format!("< {CPU_MS_PER_REQUEST} ms (worst phase)"),
+        measured,
+        pass,
+        value,
+    });
+
+    let bursts = |pred: &dyn Fn(&Phase) -> bool| {
+        report
+            .phases
+            .iter()
+            .filter(|p| p.scenario == Scenario::Burst && pred(p))
+            .filter_map(|p| over_ideal(p).map(|o| (o, label(p))))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+    };
+    let exact = bursts(&|p| p.n == 1000 && p.latency == Duration::from_millis(100));
+    let (measured, pass, value) = match (&exact, bursts(&|_| true)) {
+        (Some((over, _)), _) => (
+            format!("{:+.1}% of ideal", over * 100.0),
+            Some(*over <= BURST_IDEAL_SLACK),
+            Some(*over),
+        ),
+        (None, Some((over, l))) => (
+            format!("n/a (needs N=1000, 100 ms; {l}: {:+.1}%)", over * 100.0),
+            None,
+            None,
+        ),
+        (None, None) => ("n/a (needs N=1000, 100 ms)".into(), None, None),
+    };
+    targets.push(Target {
+        name: "burst 1,000 @ 100 ms vs ideal",
+        goal: format!("within {:.0}%", BURST_IDEAL_SLACK * 100.0),
+        measured,
+        pass,
+        value,
+    });
+
+    let idle = report.startups.iter().map(|s| s.idle_rss_kib).max();
+    targets.push(Target {
+        name: "idle RSS",
+        goal: format!("< {IDLE_RSS_MIB} MiB (worst start)"),
+        measured: idle.map_or_else(|| "n/a".into(), |kib| format!("{:.1} MiB", mib(kib))),
+        pass: idle.map(|kib| mib(kib) < IDLE_RSS_MIB),
+        value: idle.map(mib),
+    });
+
+    let peak_at = |min_n: usize| {
+        report
+            .phases
+            .iter()
+            .filter(|p| p.n >= min_n && p.scenario != Scenario::Decisions)
+            .max_by_key(|p| p.peak_rss_kib)
+    };
+    let (measured, pass, value) = match (peak_at(10_000), peak_at(0)) {
+        (Some(p), _) => (
+            format!(
+                "{:.1} MiB ({}){}",
+                mib(p.peak_rss_kib),
+                label(p),
+                report
+                    .phases
+                    .iter()
+                    .filter(|o| {
+                        o.n >= 10_000 && o.scenario != Scenario::Decisions && !std::ptr::eq(*o, p)
+                    })
+                    .map(|o| format!("; {}: {:.1} MiB", label(o), mib(o.peak_rss_kib)))
+                    .collect::<String>()
+            ),
+            Some(mib(p.peak_rss_kib) < PEAK_RSS_MIB),
+            Some(mib(p.peak_rss_kib)),
+        ),
+        (None, Some(p)) => (
+            format!(
+                "n/a (needs N=10000; {}: {:.1} MiB)",
+                label(p),
+                mib(p.peak_rss_kib)
+            ),
+            None,
+            None,
+        ),
+        (None, None) => ("n/a".into(), None, None),
+    };
+    targets.push(Target {
+        name: "peak RSS at 10,000 pending",
+        goal: format!("< {PEAK_RSS_MIB} MiB"),
+        measured,
+        pass,
+        value,
+    });
+
+    let ready = report.ready_ms();
+    let median = measure::median(&ready);
+    let max = ready.iter().copied().reduce(f64::max);
+    targets.push(Target {
+        name: "start to ready",
+        goal: format!("< {READY_MS} ms (median of starts)"),
+        measured: match (median, max) {
+            (Some(median), Some(max)) => format!(
+                "{median:.1} ms (max {max:.1} ms over {} starts)",
+                ready.len()
+            ),
+            _ => "n/a".into(),
+        },
+        pass: median.map(|m| m < READY_MS),
+        value: median,
+    });
+    targets
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::calls::{JiraCalls, TeleportRpcs};
+    use crate::sandbox::{LogCounts, Tuning};
+    use crate::scenario::Startup;
+
+    fn phase(scenario: Scenario, n: usize, latency_ms: u64, secs: f64, calls: usize) -> Phase {
+        Phase {
+            scenario,
+            n,
+            latency: Duration::from_millis(latency_ms),
+            concurrency: 16,
+            elapsed: Duration::from_secs_f64(secs),
+            latency_ms: None,
+            calls: JiraCalls {
+                total: calls,
+                ..JiraCalls::default()
+            },
+            tail_calls: JiraCalls::default(),
+            teleport: TeleportRpcs::default(),
+            plugin_cpu_secs: 0.5,
+            bench_cpu_secs: 0.0,
+            peak_rss_kib: 70 * 1024,
+            rss_after_kib: 0,
+            log: LogCounts::default(),
+            notable: Vec::new(),
+            settled: true,
+            ready: None,
+            issued_in: None,
+            webhooks: None,
+        }
+    }
+
+    fn report(phases: Vec<Phase>, ready_ms: &[u64]) -> Report {
+        Report {
+            mode: "test",
+            binary: PathBuf::from("teleport-jira"),
+            binary_bytes: 0,
+            tuning: Tuning::default(),
+            ticks_per_second: 100.0,
+            startups: ready_ms
+                .iter()
+                .map(|ms| Startup {
+                    ready: Duration::from_millis(*ms),
+                    first_log: None,
+                    idle_rss_kib: 12 * 1024,
+                    cpu_secs: 0.0,
+                    jira: JiraCalls::default(),
+                    teleport: TeleportRpcs::default(),
+                })
+                .collect(),
+            phases,
+            failures: Vec::new(),
+            wall: Duration::ZERO,
+        }
+    }
+
+    fn verdicts(report: &Report) -> Vec<Option<bool>> {
+        evaluate(report).into_iter().map(|t| t.pass).collect()
+    }
+
+    #[test]
+    fn judges_each_target_only_when_measured() {
+        // 2,000 calls x 100 ms / 16 = 12.5 s ideal; 13.5 s is 8% over.
+        let burst = phase(Scenario::Burst, 1000, 100, 13.5, 2000);
+        assert_eq!(
+            verdicts(&report(vec![burst], &[40, 90, 120])),
+            // CPU 0.5 ms/request, within 10%, 12 MiB idle, no N = 10,000 run, median 90 ms.
+            vec![Some(true), Some(true), Some(true), None, Some(true)]
+        );
+
+        let slow = phase(Scenario::Burst, 1000, 100, 14.0, 2000);
+        let big = phase(Scenario::CatchUp, 10_000, 0, 5.0, 20_000);
+        assert_eq!(
+            verdicts(&report(vec![slow, big], &[150])),
+            vec![
+                Some(true),
+                Some(false),
+                Some(true),
+                Some(false),
+                Some(false)
+            ]
+        );
+
+        // Too few CPU ticks to judge; no burst at 100 ms.
+        let mut tiny = phase(Scenario::Burst, 50, 0, 0.1, 100);
+        tiny.plugin_cpu_secs = 0.01;
+        assert_eq!(
+            verdicts(&report(vec![tiny], &[])),
+            vec![None, None, None, None, None]
+        );
+    }
+}
