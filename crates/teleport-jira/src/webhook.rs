@@ -152,6 +152,8 @@ struct Payload {
     #[serde(default, rename = "webhookEvent")]
     webhook_event: String,
     #[serde(default)]
+    issue_event_type_name: String,
+    #[serde(default)]
     issue: Option<PayloadIssue>,
 }
 
@@ -186,6 +188,14 @@ pub fn parse_delivery(body: &[u8]) -> Result<Delivery, BadDelivery> {
     // Comment, assignment and transition events all arrive as `jira:issue_updated`; what changed
     // is read from Jira, so any of them may carry a decision.
     if payload.webhook_event != "jira:issue_updated" {
+        return Ok(Delivery::Ignored);
+    }
+    // A comment never moves a card; the plugin's own comments would otherwise echo back as a
+    // second step for every decision.
+    if matches!(
+        payload.issue_event_type_name.as_str(),
+        "issue_commented" | "issue_comment_edited" | "issue_comment_deleted"
+    ) {
         return Ok(Delivery::Ignored);
     }
     match payload.issue.and_then(|issue| issue.id) {
@@ -442,6 +452,27 @@ mod tests {
         assert!(!basic_auth_matches(Some("Basic amlyYTpwdXg="), &expected));
         assert!(!basic_auth_matches(Some("Bearer x"), &expected));
         assert!(!basic_auth_matches(None, &expected));
+    }
+
+    #[test]
+    fn comment_events_are_ignored_and_transitions_of_any_type_are_not() {
+        let event = |kind: &str| {
+            format!(
+                r#"{{"webhookEvent":"jira:issue_updated","issue_event_type_name":"{kind}","issue":{{"id":"7"}}}}"#
+            )
+        };
+        assert_eq!(
+            parse_delivery(event("issue_commented").as_bytes()),
+            Ok(Delivery::Ignored)
+        );
+        assert_eq!(
+            parse_delivery(event("issue_generic").as_bytes()),
+            Ok(Delivery::Issue("7".into()))
+        );
+        assert_eq!(
+            parse_delivery(event("issue_resolved").as_bytes()),
+            Ok(Delivery::Issue("7".into()))
+        );
     }
 
     #[test]

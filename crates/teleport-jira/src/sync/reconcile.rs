@@ -187,9 +187,12 @@ impl Reconciler {
             let spec = request.spec.clone().unwrap_or_default();
             let resolution = match RequestState::try_from(spec.state) {
                 Ok(RequestState::Pending) => {
+                    let had_issue = data.as_ref().is_some_and(|d| d.issue.is_some());
                     let data = self.ensure_issue(id, &request, data).await?;
                     let data = self.comment_reviews(id, &request, data).await?;
-                    if self.apply_jira_decision(id, &request, &data).await? {
+                    // An issue made in this very step is still in its first status; reading it
+                    // back would cost a Jira call per request for nothing.
+                    if had_issue && self.apply_jira_decision(id, &request, &data).await? {
                         continue;
                     }
                     return Ok(());
