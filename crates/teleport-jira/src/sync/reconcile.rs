@@ -34,6 +34,9 @@ use crate::jira::{JiraClient, JiraError, decision};
 use crate::plugin_data::{IssueRef, PluginData, Resolution};
 use crate::teleport::{TeleportClient, TeleportError};
 
+/// Resolved requests remembered as done; past this many the memory is cleared and refilled.
+const MAX_SETTLED: usize = 50_000;
+
 /// How long another process's lease is respected after it was taken.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 
@@ -850,10 +853,15 @@ impl Reconciler {
     }
 
     fn settle(&self, id: &str) {
-        self.settled
+        let mut settled = self
+            .settled
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id.to_owned());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Forgetting is safe (a forgotten request is only checked again), so the set stays bounded.
+        if settled.len() >= MAX_SETTLED {
+            settled.clear();
+        }
+        settled.insert(id.to_owned());
     }
 }
 
