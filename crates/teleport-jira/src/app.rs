@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, CredentialSource, JiraAuthMethod};
+use crate::config::{Config, CredentialSource};
 use crate::jira::{JiraAuth, JiraClient, JiraClientOptions, JiraError};
 use crate::sync::Engine;
 use crate::sync::policy::ApproverPolicy;
@@ -239,15 +239,7 @@ pub async fn run(
 
     let jira = JiraClient::new(JiraClientOptions {
         base_url: config.jira.url.clone(),
-        auth: match config.jira.auth {
-            JiraAuthMethod::Basic => JiraAuth::Basic {
-                username: config.jira.username.clone(),
-                token: config.jira.api_token.clone(),
-            },
-            JiraAuthMethod::Bearer => JiraAuth::Bearer {
-                token: config.jira.api_token.clone(),
-            },
-        },
+        auth: JiraAuth::from_config(&config.jira),
         max_concurrent_calls: config.jira.max_concurrent_calls,
         max_calls_per_second: config.jira.max_calls_per_second,
     })

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
-use crate::config::{Config, JiraAuthMethod};
+use crate::config::Config;
 use crate::jira::{JiraAuth, JiraClient, JiraClientOptions, JiraError};
 use crate::teleport::{TeleportClient, TeleportError};
 
@@ -195,15 +195,7 @@ async fn check_teleport_permissions(client: &TeleportClient, report: &mut Report
 }
 
 async fn check_jira(config: &Config, report: &mut Report) {
-    let auth = match config.jira.auth {
-        JiraAuthMethod::Basic => JiraAuth::Basic {
-            username: config.jira.username.clone(),
-            token: config.jira.api_token.clone(),
-        },
-        JiraAuthMethod::Bearer => JiraAuth::Bearer {
-            token: config.jira.api_token.clone(),
-        },
-    };
+    let auth = JiraAuth::from_config(&config.jira);
     let options = JiraClientOptions {
         base_url: config.jira.url.clone(),
         auth,

@@ -49,6 +49,21 @@ pub enum JiraAuth {
     Bearer { token: Secret },
 }
 
+impl JiraAuth {
+    /// The authentication `[jira]` asks for.
+    pub fn from_config(jira: &crate::config::JiraConfig) -> Self {
+        match jira.auth {
+            crate::config::JiraAuthMethod::Basic => Self::Basic {
+                username: jira.username.clone(),
+                token: jira.api_token.clone(),
+            },
+            crate::config::JiraAuthMethod::Bearer => Self::Bearer {
+                token: jira.api_token.clone(),
+            },
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct JiraClientOptions {
     pub base_url: String,
