@@ -5,8 +5,8 @@ CARGO ?= cargo
 .PHONY: demo test toolchain fmt clippy unit fuzz bench-ci
 
 demo:
-	$(CARGO) build --release --locked -p teleport-jira -p testkit
-	./target/release/teleport-jira-demo ./target/release/teleport-jira
+	$(CARGO) build --release --locked -p teleport-jira
+	./target/release/teleport-jira demo $(DEMO_FLAGS)
 
 test: toolchain fmt clippy fuzz bench-ci unit
 

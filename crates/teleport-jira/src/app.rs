@@ -16,7 +16,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, CredentialSource};
+use crate::health::{self, HealthState};
 use crate::jira::{JiraAuth, JiraClient, JiraClientOptions, JiraError};
+use crate::metrics::Metrics;
+use crate::reload;
 use crate::sync::Engine;
 use crate::sync::policy::ApproverPolicy;
 use crate::sync::reconcile::{IssueSettings, Reconciler};
@@ -43,8 +46,9 @@ pub enum StartError {
     WebhookTls(String),
     #[error("{0}")]
     Jira(String),
-    #[error("webhook server: {0}")]
-    Webhook(String),
+    /// A listener (the webhook's or the metrics one) could not start.
+    #[error("{0}")]
+    Listener(String),
 }
 
 /// What the process needs besides the config.
@@ -53,17 +57,16 @@ pub struct RunOptions {
     pub fail_fast: bool,
 }
 
-/// Loads the credentials the config names, with the file name in every error.
-pub fn load_credentials(
-    source: &CredentialSource,
-) -> Result<(Credentials, Option<String>), StartError> {
-    let loaded = match source {
+/// Reads the credentials the config names, with the file name in every error; also returns the
+/// text they were read from, so a reload can tell whether anything changed.
+fn read_credentials(source: &CredentialSource) -> Result<(Credentials, String), StartError> {
+    match source {
         CredentialSource::IdentityFile { path, .. } => {
             let text = std::fs::read_to_string(path).map_err(|err| {
                 StartError::Credentials(format!("reading identity file {}: {err}", path.display()))
             })?;
             identity::parse_identity_file(&text)
-                .map(|credentials| (credentials, Some(text)))
+                .map(|credentials| (credentials, text))
                 .map_err(|err: IdentityError| {
                     StartError::Credentials(err.in_file(path).to_string())
                 })
@@ -72,10 +75,22 @@ pub fn load_credentials(
             key,
             cert,
             root_cas,
-        } => identity::read_key_pair(key, cert, root_cas)
-            .map(|credentials| (credentials, None))
-            .map_err(|err| StartError::Credentials(format!("teleport client credentials: {err}"))),
-    }?;
+        } => {
+            let credentials = identity::read_key_pair(key, cert, root_cas).map_err(|err| {
+                StartError::Credentials(format!("teleport client credentials: {err}"))
+            })?;
+            let text = [key, cert, root_cas]
+                .iter()
+                .map(|path| std::fs::read_to_string(path).unwrap_or_default())
+                .collect();
+            Ok((credentials, text))
+        }
+    }
+}
+
+/// Loads the credentials the config names and refuses expired ones; see [`read_credentials`].
+pub fn load_credentials(source: &CredentialSource) -> Result<(Credentials, String), StartError> {
+    let loaded = read_credentials(source)?;
     let info = &loaded.0.info;
     if info.is_expired_at(OffsetDateTime::now_utc()) {
         tracing::warn!(
@@ -210,7 +225,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
     tracing::info!(version = %crate::version::version_line(), "Starting Teleport Jira Plugin");
-    let (credentials, identity_text) = load_credentials(&config.teleport.credentials)?;
+    // Installed first: until then SIGHUP's default action would end the process.
+    let sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|err| StartError::Credentials(format!("installing the SIGHUP handler: {err}")))?;
+    let (credentials, credentials_text) = load_credentials(&config.teleport.credentials)?;
     check_webhook_tls(&config)?;
     warn_about_open_secret_files(&config);
     tracing::info!(
@@ -235,7 +253,8 @@ pub async fn run(
         route = %client.route(),
         "Connected to Teleport"
     );
-    let client = Arc::new(client);
+    let metrics = Arc::new(Metrics::new());
+    let client = Arc::new(client.with_metrics(metrics.clone()));
 
     let jira = JiraClient::new(JiraClientOptions {
         base_url: config.jira.url.clone(),
@@ -243,7 +262,8 @@ pub async fn run(
         max_concurrent_calls: config.jira.max_concurrent_calls,
         max_calls_per_second: config.jira.max_calls_per_second,
     })
-    .map_err(|err| StartError::Jira(err.to_string()))?;
+    .map_err(|err| StartError::Jira(err.to_string()))?
+    .with_metrics(metrics.clone());
     check_jira_patiently(&jira, &config.jira.project).await?;
     let tls = webhook_tls(&config)?;
 
@@ -263,30 +283,53 @@ pub async fn run(
     let store = Arc::new(RequestStore::default());
     let reconciler = Reconciler::new(
         client.clone(),
-        jira,
+        jira.clone(),
         store,
         settings,
         config.reconcile.lease_ttl,
+        metrics.clone(),
     );
     reconciler.learn_latest_issue().await;
     let (engine, driver) = Engine::start(reconciler, config.reconcile.workers, shutdown.clone());
 
     let tasks = TaskTracker::new();
-    if let (
-        CredentialSource::IdentityFile {
-            path,
-            refresh: Some(interval),
+    let reload_credentials = Arc::new(tokio::sync::Notify::new());
+    let source = config.teleport.credentials.clone();
+    tasks.spawn(refresh::run(
+        refresh::Renewal {
+            client: client.clone(),
+            load: Box::new(move || read_credentials(&source).map_err(|err| err.to_string())),
+            interval: match &config.teleport.credentials {
+                CredentialSource::IdentityFile { refresh, .. } => *refresh,
+                CredentialSource::KeyPair { .. } => None,
+            },
+            applied: credentials_text,
+            reload_now: reload_credentials.clone(),
         },
-        Some(text),
-    ) = (&config.teleport.credentials, identity_text)
-    {
-        tasks.spawn(refresh::run(
-            client.clone(),
-            path.clone(),
-            *interval,
-            text,
-            shutdown.clone(),
-        ));
+        shutdown.clone(),
+    ));
+    tasks.spawn(health::keep_jira_checked(
+        jira,
+        metrics.clone(),
+        shutdown.clone(),
+    ));
+    let health = {
+        let engine = engine.clone();
+        HealthState::new(
+            metrics.clone(),
+            Arc::new(move |metrics: &Metrics| engine.publish_gauges(metrics)),
+        )
+    };
+    if let Some(addr) = config.metrics.listen_addr {
+        start_listener(
+            "metrics",
+            addr,
+            None,
+            health::routes(health.clone()),
+            &tasks,
+            &shutdown,
+        )
+        .await?;
     }
 
     if config.http.disable_webhook {
@@ -300,10 +343,33 @@ pub async fn run(
             engine.clone(),
             config.http.basic_auth.clone(),
             config.http.webhook_secret.clone(),
+            metrics.clone(),
         );
-        let router = webhook::router(state, config.http.max_body_bytes);
-        start_webhook(&config, tls, router, &tasks, &shutdown).await?;
+        let router = webhook::router(state, config.http.max_body_bytes, health);
+        start_listener(
+            "webhook",
+            config.http.listen_addr,
+            tls.clone(),
+            router,
+            &tasks,
+            &shutdown,
+        )
+        .await?;
     }
+    tasks.spawn(reload::on_sighup(
+        sighup,
+        reload::Targets {
+            webhook_tls: tls
+                .zip(config.http.tls.clone())
+                .map(|(live, files)| reload::WebhookTls {
+                    live,
+                    files,
+                    verify_client_cert: config.http.verify_client_cert,
+                }),
+            credentials: reload_credentials,
+        },
+        shutdown.clone(),
+    ));
 
     let (events_tx, mut events) = mpsc::channel(1024);
     let (connected_tx, mut connected) = watch::channel(false);
@@ -327,7 +393,9 @@ pub async fn run(
             () = shutdown.cancelled() => break,
             changed = connected.changed() => {
                 if changed.is_err() { break; }
-                if *connected.borrow() && !ready_logged {
+                let up = *connected.borrow();
+                metrics.watch_connected.set(i64::from(up));
+                if up && !ready_logged {
                     tracing::info!("Plugin is ready");
                     ready_logged = true;
                 }
@@ -375,17 +443,19 @@ fn warn_if_unauthenticated(config: &Config) {
     }
 }
 
-/// Binds the webhook listener (a bind failure is a start-up error) and serves it until shutdown.
-async fn start_webhook(
-    config: &Config,
+/// Binds a listener (a bind failure is a start-up error) and serves it until shutdown.
+async fn start_listener(
+    name: &str,
+    listen_addr: std::net::SocketAddr,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
     router: axum::Router,
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> Result<(), StartError> {
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let with_tls = tls.is_some();
     let server = tasks.spawn(webhook::serve(
-        config.http.listen_addr,
+        listen_addr,
         tls,
         router,
         shutdown.clone(),
@@ -393,7 +463,7 @@ async fn start_webhook(
     ));
     match bound_rx.await {
         Ok(addr) => {
-            tracing::info!(listen_addr = %addr, tls = config.http.tls.is_some(), "Webhook server listening");
+            tracing::info!(listen_addr = %addr, tls = with_tls, "{} server listening", capitalized(name));
             Ok(())
         }
         Err(_) => {
@@ -402,10 +472,17 @@ async fn start_webhook(
                 Ok(Err(err)) => err.to_string(),
                 _ => "the server ended".to_owned(),
             };
-            Err(StartError::Webhook(format!(
-                "listening on {}: {reason}",
-                config.http.listen_addr
+            Err(StartError::Listener(format!(
+                "{name} server listening on {listen_addr}: {reason}"
             )))
         }
     }
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }

@@ -12,9 +12,14 @@ pub mod app;
 pub mod backoff;
 pub mod check;
 pub mod config;
+#[cfg(feature = "demo")]
+pub mod demo;
+pub mod health;
 pub mod jira;
 pub mod logging;
+pub mod metrics;
 pub mod plugin_data;
+pub mod reload;
 pub mod secret;
 pub mod sync;
 pub mod teleport;

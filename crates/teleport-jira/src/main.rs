@@ -1,4 +1,5 @@
-//! The `teleport-jira` command: `configure`, `version` and `start`, as in the Go plugin.
+//! The `teleport-jira` command: `configure`, `version` and `start`, as in the Go plugin; `check`
+//! before going live, and `demo`, a sandbox with a fake Teleport and a fake Jira.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,14 @@ enum Command {
         /// The webhook will be served without TLS (its certificate is then not checked).
         #[arg(long)]
         insecure_no_tls: bool,
+    },
+    /// Runs the plugin against a fake Teleport cluster and a fake Jira site on this machine and
+    /// walks a request through its life.
+    #[cfg(feature = "demo")]
+    Demo {
+        /// Stay up after the walk-through, with a board page to create requests and move cards.
+        #[arg(long)]
+        keep_running: bool,
     },
     /// Starts the plugin.
     Start {
@@ -81,6 +90,28 @@ fn main() -> ExitCode {
             config,
             insecure_no_tls,
         } => check(&config, insecure_no_tls),
+        #[cfg(feature = "demo")]
+        Command::Demo { keep_running } => demo(keep_running),
+    }
+}
+
+#[cfg(feature = "demo")]
+fn demo(keep_running: bool) -> ExitCode {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&format!("starting the async runtime: {err}")),
+    };
+    let options = teleport_jira::demo::DemoOptions { keep_running };
+    match runtime.block_on(teleport_jira::demo::run(options)) {
+        Ok(()) => {
+            println!("\nThe demo finished: every step above went through the real plugin.");
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(&format!("demo: {err}")),
     }
 }
 

@@ -1,5 +1,6 @@
-//! The HTTP(S) server Jira calls: `POST /` (the webhook) and `GET /status`, behind optional basic
-//! auth, as the Go plugin serves them.
+//! The HTTP(S) server Jira calls: `POST /` (the webhook), with `GET /status`, `/readyz` and
+//! `/metrics` beside it (see [`crate::health`]), all behind optional basic auth as the Go plugin
+//! serves them.
 //!
 //! A webhook is only a hint: it names an issue, the issue names a request, and that request gets a
 //! reconcile step, which reads the truth from Jira and Teleport itself. The reply waits for that
@@ -16,12 +17,14 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use serde::Deserialize;
 
 use crate::config::BasicAuth;
+use crate::health::HealthState;
 use crate::jira::JiraError;
 use crate::jira::types::REQUEST_ID_PROPERTY;
+use crate::metrics::Metrics;
 use crate::plugin_data::{PLUGIN_NAME, PluginData};
 use crate::secret::Secret;
 use crate::sync::Engine;
@@ -42,25 +45,33 @@ pub struct WebhookState {
     basic_auth: Option<BasicAuth>,
     secret: Option<Secret>,
     seen: Arc<Mutex<Deliveries>>,
+    metrics: Arc<Metrics>,
 }
 
 impl WebhookState {
-    pub fn new(engine: Arc<Engine>, basic_auth: Option<BasicAuth>, secret: Option<Secret>) -> Self {
+    pub fn new(
+        engine: Arc<Engine>,
+        basic_auth: Option<BasicAuth>,
+        secret: Option<Secret>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             engine,
             basic_auth,
             secret,
             seen: Arc::default(),
+            metrics,
         }
     }
 }
 
 /// The routes, with basic auth in front of all of them when configured (as in the Go plugin), a
 /// body limit, a deadline per request and a ceiling on requests in flight.
-pub fn router(state: WebhookState, max_body_bytes: usize) -> Router {
+pub fn router(state: WebhookState, max_body_bytes: usize, health: HealthState) -> Router {
     Router::new()
         .route("/", post(receive))
-        .route("/status", get(|| async { StatusCode::OK }))
+        .with_state(state.clone())
+        .merge(crate::health::routes(health))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_basic_auth,
@@ -70,7 +81,6 @@ pub fn router(state: WebhookState, max_body_bytes: usize) -> Router {
         .layer(tower::limit::ConcurrencyLimitLayer::new(
             MAX_CONCURRENT_REQUESTS,
         ))
-        .with_state(state)
 }
 
 /// A client that trickles its body is cut off instead of holding a connection forever.
@@ -114,6 +124,9 @@ async fn require_basic_auth(
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         if !basic_auth_matches(presented, expected) {
+            if request.method() == axum::http::Method::POST {
+                state.metrics.webhook_delivery("unauthorized");
+            }
             return (
                 StatusCode::UNAUTHORIZED,
                 [
@@ -212,6 +225,7 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
         && !signature_valid(secret, &headers, &body)
     {
         tracing::warn!("Refused a webhook without a valid X-Hub-Signature");
+        state.metrics.webhook_delivery("unauthorized");
         return reply(
             StatusCode::UNAUTHORIZED,
             "missing or invalid X-Hub-Signature",
@@ -219,9 +233,13 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
     }
     let issue_id = match parse_delivery(&body) {
         Ok(Delivery::Issue(id)) => id,
-        Ok(Delivery::Ignored) => return StatusCode::OK.into_response(),
+        Ok(Delivery::Ignored) => {
+            state.metrics.webhook_delivery("ignored");
+            return StatusCode::OK.into_response();
+        }
         Err(err) => {
             tracing::error!(error = %err, "Failed to parse webhook payload");
+            state.metrics.webhook_delivery("malformed");
             return reply(StatusCode::BAD_REQUEST, &err.to_string());
         }
     };
@@ -237,22 +255,29 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
             .insert(delivery)
     {
         tracing::debug!(delivery = %delivery, "Ignoring a re-delivered webhook");
+        state.metrics.webhook_delivery("redelivered");
         return StatusCode::OK.into_response();
     }
     tracing::debug!(jira_issue_id = %issue_id, "Processing incoming webhook event");
     match signal_issue(&state.engine, &issue_id).await {
         Ok(Some(done)) => {
+            state.metrics.webhook_delivery("accepted");
             let _ = tokio::time::timeout(REPLY_WAIT, done).await;
             StatusCode::OK.into_response()
         }
-        Ok(None) => StatusCode::OK.into_response(),
+        Ok(None) => {
+            state.metrics.webhook_delivery("ignored");
+            StatusCode::OK.into_response()
+        }
         Err(SignalError::Refused(message)) => {
+            state.metrics.webhook_delivery("refused");
             forget(&state, delivery.as_deref());
             tracing::warn!(jira_issue_id = %issue_id, reason = %message, "Refused webhook");
             reply(StatusCode::BAD_REQUEST, &message)
         }
         Err(SignalError::Unavailable(message)) => {
             // Let Jira deliver it again; the periodic scan would also catch the change.
+            state.metrics.webhook_delivery("unavailable");
             forget(&state, delivery.as_deref());
             tracing::error!(jira_issue_id = %issue_id, error = %message, "Failed to process webhook");
             reply(
@@ -352,13 +377,23 @@ impl Deliveries {
     }
 }
 
-/// The webhook's TLS configuration: its certificate and key, and when `verify_client_cert` is set,
-/// a client certificate required and verified against the system trust store (as the Go plugin).
+/// The webhook's TLS configuration, ready to serve; see [`server_config`].
 pub fn tls_config(
     cert: &std::path::Path,
     key: &std::path::Path,
     verify_client_cert: bool,
 ) -> Result<axum_server::tls_rustls::RustlsConfig, String> {
+    server_config(cert, key, verify_client_cert)
+        .map(axum_server::tls_rustls::RustlsConfig::from_config)
+}
+
+/// The webhook's TLS settings: its certificate and key, and when `verify_client_cert` is set,
+/// a client certificate required and verified against the system trust store (as the Go plugin).
+pub fn server_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    verify_client_cert: bool,
+) -> Result<Arc<rustls::ServerConfig>, String> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let chain = CertificateDer::pem_file_iter(cert)
@@ -389,9 +424,7 @@ pub fn tls_config(
         format!("http.https_cert_file and http.https_key_file do not form a key pair: {err}")
     })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(axum_server::tls_rustls::RustlsConfig::from_config(
-        Arc::new(config),
-    ))
+    Ok(Arc::new(config))
 }
 
 /// Serves the router on `addr` (TLS when `tls` is given) until `shutdown`; returns the bound address

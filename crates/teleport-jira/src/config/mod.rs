@@ -45,6 +45,14 @@ pub struct Config {
     pub http: HttpConfig,
     pub log: LogConfig,
     pub reconcile: ReconcileConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Where health and metrics are served besides the webhook listener (a key of this plugin only).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// A plain-HTTP listener without authentication for `/status`, `/readyz` and `/metrics`.
+    pub listen_addr: Option<SocketAddr>,
 }
 
 /// How reconciliation is paced (keys of this plugin only; the defaults suit most sites).
@@ -285,12 +293,23 @@ impl Config {
         let http = http_section(raw.http, insecure_no_tls)?;
         let log = log_section(raw.log)?;
         let reconcile = reconcile_section(raw.reconcile, http.disable_webhook)?;
+        let metrics = MetricsConfig {
+            listen_addr: non_empty(raw.metrics.listen_addr)
+                .map(|addr| parse_addr("metrics.listen_addr", &addr))
+                .transpose()?,
+        };
+        if metrics.listen_addr.is_some() && metrics.listen_addr == Some(http.listen_addr) {
+            return Err(invalid(
+                "metrics.listen_addr must differ from http.listen_addr (the webhook listener already serves /metrics)",
+            ));
+        }
         Ok(Self {
             teleport,
             jira,
             http,
             log,
             reconcile,
+            metrics,
         })
     }
 }
@@ -629,11 +648,15 @@ fn http_section(raw: raw::RawHttp, insecure_no_tls: bool) -> Result<HttpConfig, 
     })
 }
 
-/// Accepts Go's `[host]:port` forms: `:8081`, `0.0.0.0:8081`, `[::1]:8081`, `localhost:8081`.
 fn parse_listen_addr(text: &str) -> Result<SocketAddr, ConfigError> {
+    parse_addr("http.listen_addr", text)
+}
+
+/// Accepts Go's `[host]:port` forms: `:8081`, `0.0.0.0:8081`, `[::1]:8081`, `localhost:8081`.
+fn parse_addr(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
     let bad = || {
         invalid(format!(
-            "http.listen_addr {text:?} is not a valid [host]:port address, e.g. \":8081\" or \"127.0.0.1:8081\""
+            "{key} {text:?} is not a valid [host]:port address, e.g. \":8081\" or \"127.0.0.1:8081\""
         ))
     };
     let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;

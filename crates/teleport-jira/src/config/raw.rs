@@ -15,6 +15,14 @@ pub(crate) struct RawConfig {
     pub http: RawHttp,
     pub log: RawLog,
     pub reconcile: RawReconcile,
+    pub metrics: RawMetrics,
+}
+
+/// A listener of its own for `/status`, `/readyz` and `/metrics` (a key of this plugin only).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawMetrics {
+    pub listen_addr: Option<String>,
 }
 
 /// Keys this plugin adds; none is needed, each only tunes.

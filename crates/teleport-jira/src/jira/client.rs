@@ -19,6 +19,7 @@ use super::types::{
     Comment, CommentPage, CreatedIssue, Issue, IssueInput, IssueTypeStatuses, Permissions, Project,
     REQUEST_ID_PROPERTY, SearchHit, SearchPage,
 };
+use crate::metrics::{CallOutcome, Metrics};
 use crate::secret::Secret;
 
 /// Per-request timeout, as in the Go plugin.
@@ -81,6 +82,7 @@ pub struct JiraClient {
     auth: JiraAuth,
     in_flight: Arc<Semaphore>,
     pace: Option<Arc<Pace>>,
+    metrics: Arc<Metrics>,
 }
 
 /// Spaces call starts evenly, so the plugin stays under a site's per-second limits instead of
@@ -129,7 +131,14 @@ impl JiraClient {
             pace: options
                 .max_calls_per_second
                 .map(|rate| Arc::new(Pace::new(rate))),
+            metrics: Arc::default(),
         })
+    }
+
+    /// Records every call attempt (duration, errors, Jira's last answer) in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -149,6 +158,7 @@ impl JiraClient {
     /// only those Jira surely did not act on); returns the successful response.
     async fn send(
         &self,
+        call: &'static str,
         retry: Retry,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<reqwest::Response, JiraError> {
@@ -165,7 +175,7 @@ impl JiraClient {
                 if let Some(pace) = &self.pace {
                     pace.wait_turn().await;
                 }
-                self.send_once(build()).await
+                self.send_once(call, build()).await
             };
             match result {
                 Err(err)
@@ -188,7 +198,27 @@ impl JiraClient {
         }
     }
 
-    async fn send_once(&self, request: RequestBuilder) -> Result<reqwest::Response, JiraError> {
+    async fn send_once(
+        &self,
+        call: &'static str,
+        request: RequestBuilder,
+    ) -> Result<reqwest::Response, JiraError> {
+        let started = std::time::Instant::now();
+        let result = self.attempt(request).await;
+        let outcome = match &result {
+            Ok(_) => CallOutcome::Succeeded,
+            Err(err) => CallOutcome::Failed {
+                code: err
+                    .status()
+                    .map_or_else(|| "transport".to_owned(), |status| status.to_string()),
+                answered: err.status().is_some_and(|status| status < 500),
+            },
+        };
+        self.metrics.jira_call(call, started.elapsed(), outcome);
+        result
+    }
+
+    async fn attempt(&self, request: RequestBuilder) -> Result<reqwest::Response, JiraError> {
         let response = request.send().await.map_err(|err| {
             let text = crate::teleport::dial::error_chain(&err);
             if err.is_connect() {
@@ -212,10 +242,11 @@ impl JiraClient {
 
     async fn json<T: DeserializeOwned>(
         &self,
+        call: &'static str,
         retry: Retry,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<T, JiraError> {
-        let response = self.send(retry, build).await?;
+        let response = self.send(call, retry, build).await?;
         let bytes = response
             .bytes()
             .await
@@ -228,7 +259,9 @@ impl JiraClient {
     pub async fn myself(&self) -> Result<(), JiraError> {
         // The Go plugin's hints, kept inside the status error so callers can still tell 401 from 404.
         let response = self
-            .send(Retry::Always, || self.request(Method::GET, "myself"))
+            .send("myself", Retry::Always, || {
+                self.request(Method::GET, "myself")
+            })
             .await
             .map_err(|err| match err {
                 JiraError::Status {
@@ -265,8 +298,10 @@ impl JiraClient {
 
     pub async fn project(&self, key: &str) -> Result<Project, JiraError> {
         let path = format!("project/{}", escape_path(key));
-        self.json(Retry::Always, || self.request(Method::GET, &path))
-            .await
+        self.json("project", Retry::Always, || {
+            self.request(Method::GET, &path)
+        })
+        .await
     }
 
     /// The status names of the workflow that issues of `issue_type` follow in `project` (of
@@ -278,7 +313,9 @@ impl JiraClient {
     ) -> Result<Vec<String>, JiraError> {
         let path = format!("project/{}/statuses", escape_path(project));
         let types: Vec<IssueTypeStatuses> = self
-            .json(Retry::Always, || self.request(Method::GET, &path))
+            .json("project_statuses", Retry::Always, || {
+                self.request(Method::GET, &path)
+            })
             .await?;
         let matching: Vec<&IssueTypeStatuses> = types
             .iter()
@@ -304,7 +341,7 @@ impl JiraClient {
         permissions: &[&str],
     ) -> Result<Permissions, JiraError> {
         let permissions = permissions.join(",");
-        self.json(Retry::Always, || {
+        self.json("my_permissions", Retry::Always, || {
             self.request(Method::GET, "mypermissions").query(&[
                 ("permissions", permissions.as_str()),
                 ("projectKey", project),
@@ -314,7 +351,7 @@ impl JiraClient {
     }
 
     pub async fn create_issue(&self, input: &IssueInput) -> Result<CreatedIssue, JiraError> {
-        self.json(Retry::IfNotProcessed, || {
+        self.json("create_issue", Retry::IfNotProcessed, || {
             self.request(Method::POST, "issue").json(input)
         })
         .await
@@ -324,7 +361,7 @@ impl JiraClient {
     /// Reads the issue itself, not the search index, so it sees a fresh write at once.
     pub async fn issue(&self, id: &str) -> Result<Issue, JiraError> {
         let path = format!("issue/{}", escape_path(id));
-        self.json(Retry::Always, || {
+        self.json("get_issue", Retry::Always, || {
             self.request(Method::GET, &path).query(&[
                 ("expand", "changelog,transitions"),
                 ("fields", "status,labels"),
@@ -337,7 +374,7 @@ impl JiraClient {
     pub async fn add_comment(&self, issue_id: &str, body: &str) -> Result<(), JiraError> {
         let path = format!("issue/{}/comment", escape_path(issue_id));
         let payload = serde_json::json!({ "body": body });
-        self.send(Retry::IfNotProcessed, || {
+        self.send("add_comment", Retry::IfNotProcessed, || {
             self.request(Method::POST, &path).json(&payload)
         })
         .await
@@ -354,7 +391,7 @@ impl JiraClient {
         let mut start_at = 0usize;
         loop {
             let page: CommentPage = self
-                .json(Retry::Always, || {
+                .json("get_comments", Retry::Always, || {
                     let request = self
                         .request(Method::GET, &path)
                         .query(&[("orderBy", "-created")]);
@@ -385,7 +422,7 @@ impl JiraClient {
     pub async fn transition(&self, issue_id: &str, transition_id: &str) -> Result<(), JiraError> {
         let path = format!("issue/{}/transitions", escape_path(issue_id));
         let payload = serde_json::json!({ "transition": { "id": transition_id } });
-        self.send(Retry::IfNotProcessed, || {
+        self.send("transition", Retry::IfNotProcessed, || {
             self.request(Method::POST, &path).json(&payload)
         })
         .await
@@ -413,7 +450,7 @@ impl JiraClient {
                 body["nextPageToken"] = serde_json::Value::String(token.clone());
             }
             let page: SearchPage = self
-                .json(Retry::Always, || {
+                .json("search", Retry::Always, || {
                     self.request(Method::POST, "search/jql").json(&body)
                 })
                 .await?;
@@ -434,7 +471,7 @@ impl JiraClient {
                 "jql": jql, "fields": ["status", "labels"], "startAt": hits.len(), "maxResults": limit.min(100)
             });
             let page: SearchPage = self
-                .json(Retry::Always, || {
+                .json("search", Retry::Always, || {
                     self.request(Method::POST, "search").json(&body)
                 })
                 .await?;

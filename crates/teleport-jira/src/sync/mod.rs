@@ -15,12 +15,13 @@ pub mod store;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::jira::types::REQUEST_ID_PROPERTY;
+use crate::metrics::{Metrics, StateLabel, set_gauge};
 use crate::teleport::watch::WatchEvent;
 use queue::WorkQueue;
 use reconcile::{Reconciler, StepError};
@@ -37,6 +38,8 @@ pub struct Engine {
     retries: Mutex<HashMap<String, Backoff>>,
     /// Set while a sweep of open issues runs, so sweeps never pile up.
     sweeping: std::sync::atomic::AtomicBool,
+    /// When each request waiting for a step was first signalled, for the reconcile lag.
+    signalled: Mutex<HashMap<String, Instant>>,
 }
 
 impl Engine {
@@ -53,6 +56,7 @@ impl Engine {
             queue: queue.clone(),
             retries: Mutex::new(HashMap::new()),
             sweeping: std::sync::atomic::AtomicBool::new(false),
+            signalled: Mutex::default(),
         });
         let worker = engine.clone();
         let driver = tokio::spawn(queue::drive(
@@ -71,7 +75,23 @@ impl Engine {
 
     /// Asks for a step for request `id`; resolves when a step that started after the call ended.
     pub fn enqueue(&self, id: &str) -> tokio::sync::oneshot::Receiver<()> {
+        lock(&self.signalled)
+            .entry(id.to_owned())
+            .or_insert_with(Instant::now);
         self.queue.enqueue(id)
+    }
+
+    /// Sets the gauges that are read rather than counted; called before each scrape.
+    pub fn publish_gauges(&self, metrics: &Metrics) {
+        set_gauge(&metrics.queue_depth, self.backlog());
+        for (state, count) in self.store.count_by_state() {
+            set_gauge(
+                &metrics.requests.get_or_create(&StateLabel {
+                    state: state_name(state),
+                }),
+                count,
+            );
+        }
     }
 
     /// Requests waiting for or in a step.
@@ -84,11 +104,22 @@ impl Engine {
     pub async fn on_watch_event(self: &Arc<Self>, event: WatchEvent) {
         match event {
             WatchEvent::Put(request) => {
+                let state = request.spec.as_ref().map_or(0, |spec| spec.state);
+                self.metrics()
+                    .requests_seen
+                    .get_or_create(&StateLabel {
+                        state: state_name(state),
+                    })
+                    .inc();
                 if let Some(id) = self.store.put(*request) {
                     self.enqueue(&id);
                 }
             }
             WatchEvent::Delete { id } => {
+                self.metrics()
+                    .requests_seen
+                    .get_or_create(&StateLabel { state: "deleted" })
+                    .inc();
                 self.store.remove(&id);
                 self.enqueue(&id);
             }
@@ -191,14 +222,24 @@ impl Engine {
     }
 
     async fn run_step(self: Arc<Self>, id: String, shutdown: CancellationToken) {
-        let span = tracing::info_span!("reconcile", request_id = %id);
+        let span = tracing::info_span!(
+            "reconcile",
+            request_id = %id,
+            jira_issue_key = tracing::field::Empty
+        );
         let result = tracing::Instrument::instrument(self.reconciler.step(&id), span.clone()).await;
         let _entered = span.enter();
         match result {
             Ok(()) => {
                 self.retry_lock().remove(&id);
+                if let Some(first_signal) = lock(&self.signalled).remove(&id) {
+                    self.metrics()
+                        .reconcile_lag
+                        .observe(first_signal.elapsed().as_secs_f64());
+                }
             }
             Err(err) => {
+                self.metrics().retries.inc();
                 let delay = self.retry_delay(&id, &err);
                 if matches!(err, StepError::Busy) {
                     tracing::debug!("Another process holds this request's lease; retrying shortly");
@@ -237,8 +278,30 @@ impl Engine {
     }
 
     fn retry_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Backoff>> {
-        self.retries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.retries)
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.reconciler.metrics
+    }
+}
+
+/// Each update under these locks is one statement, so a poisoned lock is still consistent.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The label for a request state in metrics.
+fn state_name(state: i32) -> &'static str {
+    use teleport_proto::types::RequestState;
+    match RequestState::try_from(state) {
+        Ok(RequestState::None) => "none",
+        Ok(RequestState::Pending) => "pending",
+        Ok(RequestState::Approved) => "approved",
+        Ok(RequestState::Denied) => "denied",
+        Ok(RequestState::Promoted) => "promoted",
+        Err(_) => "unknown",
     }
 }

@@ -31,6 +31,7 @@ use crate::jira::types::{
     User,
 };
 use crate::jira::{JiraClient, JiraError, decision};
+use crate::metrics::Metrics;
 use crate::plugin_data::{IssueRef, PluginData, Resolution};
 use crate::teleport::{TeleportClient, TeleportError};
 
@@ -114,6 +115,7 @@ pub struct Reconciler {
     label_issues: std::sync::atomic::AtomicBool,
     /// Resolved requests whose issue was seen in its final state: nothing is left to do for them.
     settled: Mutex<HashSet<String>>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Reconciler {
@@ -123,6 +125,7 @@ impl Reconciler {
         store: Arc<RequestStore>,
         settings: IssueSettings,
         lease_ttl: Duration,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             data: PluginDataStore::new(teleport.clone(), lease_ttl),
@@ -134,6 +137,7 @@ impl Reconciler {
             latest_issue_known: std::sync::atomic::AtomicBool::new(false),
             label_issues: std::sync::atomic::AtomicBool::new(true),
             settled: Mutex::default(),
+            metrics,
         }
     }
 
@@ -174,12 +178,12 @@ impl Reconciler {
         // A decision applied from Jira changes the request; the second round mirrors that change.
         for _ in 0..2 {
             let data = self.data.load(id).await?;
-            if let Some(key) = data
-                .as_ref()
-                .and_then(|d| d.issue.as_ref())
-                .and_then(|i| issue_number(&i.key))
-            {
-                self.note_issue_number(key);
+            if let Some(issue) = data.as_ref().and_then(|d| d.issue.as_ref()) {
+                // Every later line of this step is about that issue too.
+                tracing::Span::current().record("jira_issue_key", issue.key.as_str());
+                if let Some(number) = issue_number(&issue.key) {
+                    self.note_issue_number(number);
+                }
             }
             let Some(request) = self.request(id).await? else {
                 return match data.filter(|d| d.issue.is_some()) {
@@ -392,10 +396,12 @@ impl Reconciler {
             }
             None => {
                 let created = self.post_issue(request).await?;
+                self.metrics.issues_created.inc();
                 tracing::info!(jira_issue_id = %created.id, jira_issue_key = %created.key, "Jira Issue created");
                 created
             }
         };
+        tracing::Span::current().record("jira_issue_key", issue.key.as_str());
         if let Some(number) = issue_number(&issue.key) {
             self.note_issue_number(number);
         }
@@ -828,6 +834,7 @@ impl Reconciler {
                 ))
             })?;
         self.jira.transition(&issue.id, &transition.id).await?;
+        self.metrics.issue_moved(&transition.to.name);
         Ok(())
     }
 

@@ -60,6 +60,17 @@ impl RequestStore {
             .collect()
     }
 
+    /// How many requests are in each state (by `RequestState` number).
+    pub fn count_by_state(&self) -> HashMap<i32, usize> {
+        let mut counts = HashMap::new();
+        for request in self.lock().values() {
+            *counts
+                .entry(request.spec.as_ref().map_or(0, |spec| spec.state))
+                .or_insert(0) += 1;
+        }
+        counts
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, AccessRequestV3>> {
         self.requests
             .lock()

@@ -2,6 +2,7 @@
 //! [`TeleportError`], and a connection that can be replaced when the identity is renewed.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -19,6 +20,7 @@ use tonic::transport::Channel;
 use super::dial::{self, Route};
 use super::error::TeleportError;
 use super::identity::Credentials;
+use crate::metrics::Metrics;
 
 /// The resource kind of access requests, in watches and plugin data.
 pub const ACCESS_REQUEST_KIND: &str = "access_request";
@@ -35,6 +37,7 @@ pub struct TeleportClient {
     rpc: ArcSwap<AuthServiceClient<Channel>>,
     /// Bumped each time new credentials replace the connection, so long-lived streams reopen on it.
     generation: watch::Sender<u64>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for TeleportClient {
@@ -74,6 +77,7 @@ impl TeleportClient {
                         route,
                         rpc: ArcSwap::from_pointee(rpc),
                         generation: watch::Sender::new(0),
+                        metrics: Arc::default(),
                     };
                     return Ok((client, ping));
                 }
@@ -109,9 +113,15 @@ impl TeleportClient {
         credentials: &Credentials,
     ) -> Result<(), TeleportError> {
         let (rpc, _) = Self::connect_route(&self.addr, credentials, &self.route).await?;
-        self.rpc.store(std::sync::Arc::new(rpc));
+        self.rpc.store(Arc::new(rpc));
         self.generation.send_modify(|generation| *generation += 1);
         Ok(())
+    }
+
+    /// Records every call (duration, error codes) in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Changes each time the connection is replaced; streams should reopen when it does.
@@ -128,7 +138,7 @@ impl TeleportClient {
     }
 
     pub async fn ping(&self) -> Result<PingResponse, TeleportError> {
-        unary(self.rpc().ping(PingRequest {})).await
+        self.unary("ping", self.rpc().ping(PingRequest {})).await
     }
 
     /// Opens a watch on access requests. The first event is INIT, then PUT and DELETE follow.
@@ -140,7 +150,8 @@ impl TeleportClient {
             }],
             allow_partial_success: false,
         };
-        unary(self.rpc().watch_events(watch)).await
+        self.unary("watch_events", self.rpc().watch_events(watch))
+            .await
     }
 
     /// Every access request matching `filter`, following pagination. Servers older than
@@ -158,7 +169,13 @@ impl TeleportClient {
                 start_key: std::mem::take(&mut start_key),
                 ..Default::default()
             };
-            match unary(self.rpc().list_access_requests(page)).await {
+            match self
+                .unary(
+                    "list_access_requests",
+                    self.rpc().list_access_requests(page),
+                )
+                .await
+            {
                 Ok(page) => {
                     requests.extend(page.access_requests);
                     if page.next_key.is_empty() {
@@ -178,7 +195,12 @@ impl TeleportClient {
         &self,
         filter: AccessRequestFilter,
     ) -> Result<Vec<AccessRequestV3>, TeleportError> {
-        let mut stream = unary(self.rpc().get_access_requests_v2(filter)).await?;
+        let mut stream = self
+            .unary(
+                "get_access_requests_v2",
+                self.rpc().get_access_requests_v2(filter),
+            )
+            .await?;
         let mut requests = Vec::new();
         while let Some(request) = stream.message().await? {
             requests.push(request);
@@ -213,7 +235,11 @@ impl TeleportClient {
             reason: reason.to_owned(),
             ..Default::default()
         };
-        unary(self.rpc().set_access_request_state(setter)).await
+        self.unary(
+            "set_access_request_state",
+            self.rpc().set_access_request_state(setter),
+        )
+        .await
     }
 
     /// Submits a review; Teleport applies its thresholds and answers with the request after the review.
@@ -226,7 +252,11 @@ impl TeleportClient {
             request_id: id.to_owned(),
             review: Some(review),
         };
-        unary(self.rpc().submit_access_review(submission)).await
+        self.unary(
+            "submit_access_review",
+            self.rpc().submit_access_review(submission),
+        )
+        .await
     }
 
     /// The data `plugin` keeps for access request `id`; `None` when there is none.
@@ -240,7 +270,9 @@ impl TeleportClient {
             resource: id.to_owned(),
             plugin: plugin.to_owned(),
         };
-        let seq = unary(self.rpc().get_plugin_data(filter)).await?;
+        let seq = self
+            .unary("get_plugin_data", self.rpc().get_plugin_data(filter))
+            .await?;
         Ok(seq
             .plugin_data
             .into_iter()
@@ -265,18 +297,31 @@ impl TeleportClient {
             set,
             expect,
         };
-        unary(self.rpc().update_plugin_data(params)).await
+        self.unary("update_plugin_data", self.rpc().update_plugin_data(params))
+            .await
     }
-}
 
-/// Runs one call with a deadline and unwraps the response.
-async fn unary<T>(
-    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-) -> Result<T, TeleportError> {
-    match tokio::time::timeout(CALL_TIMEOUT, call).await {
-        Ok(result) => Ok(result?.into_inner()),
-        Err(_) => Err(TeleportError::Unavailable(format!(
-            "no answer from Teleport within {CALL_TIMEOUT:?}"
-        ))),
+    /// Runs one call with a deadline, records it, and unwraps the response.
+    async fn unary<T>(
+        &self,
+        name: &'static str,
+        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, TeleportError> {
+        let started = std::time::Instant::now();
+        let (result, failure) = match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok(response)) => (Ok(response.into_inner()), None),
+            Ok(Err(status)) => {
+                let code = format!("{:?}", status.code());
+                (Err(status.into()), Some(code))
+            }
+            Err(_) => (
+                Err(TeleportError::Unavailable(format!(
+                    "no answer from Teleport within {CALL_TIMEOUT:?}"
+                ))),
+                Some("DeadlineExceeded".to_owned()),
+            ),
+        };
+        self.metrics.teleport_call(name, started.elapsed(), failure);
+        result
     }
 }

@@ -1,57 +1,77 @@
-//! `refresh_identity`: re-reads the identity file on an interval and, when it changed and parses,
-//! replaces the connection's credentials without a restart. Unlike the Go plugin, whose reload
-//! stops after start-up, this task lives as long as the process.
+//! Credential renewal without a restart: the credential files are read again on SIGHUP and, with
+//! `refresh_identity`, on an interval; when they changed and parse, the connection's credentials are
+//! replaced. Unlike the Go plugin, whose reload stops after start-up, this task lives as long as the
+//! process.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::client::TeleportClient;
-use super::identity::parse_identity_file;
+use super::identity::Credentials;
 
-pub async fn run(
-    client: Arc<TeleportClient>,
-    path: PathBuf,
-    interval: Duration,
-    initial_text: String,
-    shutdown: CancellationToken,
-) {
-    let mut applied = initial_text;
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// Reads the credential files: the credentials, and the text they came from (to tell a change).
+pub type LoadCredentials = Box<dyn Fn() -> Result<(Credentials, String), String> + Send + Sync>;
+
+pub struct Renewal {
+    pub client: Arc<TeleportClient>,
+    pub load: LoadCredentials,
+    /// `refresh_identity_interval` when `refresh_identity` is on.
+    pub interval: Option<Duration>,
+    /// The text of the credentials in use.
+    pub applied: String,
+    /// Notified on SIGHUP.
+    pub reload_now: Arc<Notify>,
+}
+
+pub async fn run(mut renewal: Renewal, shutdown: CancellationToken) {
+    let mut ticker = renewal.interval.map(|interval| {
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker
+    });
     loop {
-        tokio::select! {
+        let asked = tokio::select! {
             () = shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        let text = match tokio::fs::read_to_string(&path).await {
-            Ok(text) => text,
+            () = renewal.reload_now.notified() => true,
+            _ = async {
+                match ticker.as_mut() {
+                    Some(ticker) => ticker.tick().await,
+                    None => std::future::pending().await,
+                }
+            } => false,
+        };
+        renewal.apply_if_changed(asked).await;
+    }
+}
+
+impl Renewal {
+    /// `asked` is whether an operator asked (SIGHUP): then "nothing changed" is worth saying too.
+    async fn apply_if_changed(&mut self, asked: bool) {
+        let (credentials, text) = match (self.load)() {
+            Ok(loaded) => loaded,
+            // tbot may be half-way through writing the file; the next tick will see all of it.
             Err(err) => {
-                tracing::warn!(path = %path.display(), error = %err, "Failed to reload identity file from disk.");
-                continue;
+                tracing::warn!(error = %err, "Failed to reload identity file from disk.");
+                return;
             }
         };
-        if text == applied {
-            continue;
-        }
-        let credentials = match parse_identity_file(&text) {
-            Ok(credentials) => credentials,
-            // tbot may be half-way through writing it; the next tick will see the whole file.
-            Err(err) => {
-                tracing::warn!(path = %path.display(), error = %err, "Failed to reload identity file from disk.");
-                continue;
+        if text == self.applied {
+            if asked {
+                tracing::info!("Teleport credentials unchanged on disk; keeping the connection");
             }
-        };
-        match client.replace_credentials(&credentials).await {
+            return;
+        }
+        match self.client.replace_credentials(&credentials).await {
             Ok(()) => {
                 tracing::info!(
-                    path = %path.display(),
+                    user = %credentials.info.user,
                     valid_until = %credentials.info.valid_until(),
                     "Loaded renewed Teleport credentials"
                 );
-                applied = text;
+                self.applied = text;
             }
             Err(err) => {
                 tracing::warn!(error = %err, "Renewed identity could not connect to Teleport; keeping the current one");

@@ -292,11 +292,20 @@ async fn renewed_identity_file_replaces_the_credentials_in_use() {
     let client = Arc::new(client);
     let mut changes = client.connection_changes();
     let shutdown = CancellationToken::new();
+    let reread = path.clone();
     let task = tokio::spawn(refresh::run(
-        client.clone(),
-        path.clone(),
-        Duration::from_millis(50),
-        text,
+        refresh::Renewal {
+            client: client.clone(),
+            load: Box::new(move || {
+                let text = std::fs::read_to_string(&reread).map_err(|err| err.to_string())?;
+                let credentials =
+                    identity::parse_identity_file(&text).map_err(|err| err.to_string())?;
+                Ok((credentials, text))
+            }),
+            interval: Some(Duration::from_millis(50)),
+            applied: text,
+            reload_now: Arc::default(),
+        },
         shutdown.clone(),
     ));
 
