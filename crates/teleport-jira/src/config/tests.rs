@@ -440,3 +440,23 @@ fn polling_only_needs_no_webhook_certificate_and_scans_more_often() {
     assert!(config.http.tls.is_none());
     assert_eq!(config.reconcile.scan_interval, Duration::from_secs(30));
 }
+
+#[test]
+fn metrics_listener_is_off_unless_asked_for_and_its_address_is_checked() {
+    let (config, _) = parse(MINIMAL).unwrap();
+    assert_eq!(config.metrics.listen_addr, None);
+    let (config, warnings) =
+        parse(&format!("{MINIMAL}\n[metrics]\nlisten_addr = \":9090\"\n")).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        config.metrics.listen_addr,
+        Some("0.0.0.0:9090".parse().unwrap())
+    );
+    let err = error_of(&format!("{MINIMAL}\n[metrics]\nlisten_addr = \"9090\"\n"));
+    assert!(
+        err.starts_with("metrics.listen_addr \"9090\" is not a valid"),
+        "{err}"
+    );
+    let err = error_of(&format!("{MINIMAL}\n[metrics]\nlisten_addr = \":8081\"\n"));
+    assert!(err.contains("must differ from http.listen_addr"), "{err}");
+}

@@ -22,5 +22,7 @@ mod check;
 mod approvals;
 // Property tests of the parsers fed by others: webhook bodies, identity files, comments, markup.
 mod hostile_input;
+// Readiness, metrics, SIGHUP reloads, JSON logs and the demo sandbox.
+mod operable;
 // A few hundred requests under dropped webhooks, Jira errors, restarts and SIGKILLs.
 mod chaos;

@@ -1,0 +1,523 @@
+//! What an operator runs the plugin with: readiness, metrics, SIGHUP reloads, JSON logs, `demo`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use teleport_proto::types::RequestState;
+use testkit::pki::KeyFlavour;
+use testkit::teleport::IdentityOptions;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::support::{
+    BINARY, JIRA_REVIEWER, PLUGIN_USER, Sandbox, SandboxOptions, WAIT, eventually, free_port,
+};
+
+/// A sandbox whose plugin also serves health and metrics on a listener of their own.
+async fn sandbox_with_metrics_listener() -> (Sandbox, String) {
+    let port = free_port();
+    let sandbox = Sandbox::with(SandboxOptions {
+        extra_config: format!("\n[metrics]\nlisten_addr = \"127.0.0.1:{port}\"\n"),
+        ..SandboxOptions::default()
+    })
+    .await;
+    (sandbox, format!("http://127.0.0.1:{port}"))
+}
+
+async fn get(url: &str) -> (u16, String) {
+    match reqwest::get(url).await {
+        Ok(answer) => {
+            let status = answer.status().as_u16();
+            (status, answer.text().await.unwrap_or_default())
+        }
+        Err(err) => (0, err.to_string()),
+    }
+}
+
+async fn wait_for_readyz(base: &str, status: u16, sandbox: &Sandbox) -> String {
+    let url = format!("{base}/readyz");
+    let reached = eventually(|| async { get(&url).await.0 == status }).await;
+    let (now, body) = get(&url).await;
+    assert!(
+        reached,
+        "/readyz answered {now} ({body:?}), wanted {status}; plugin log:\n{}",
+        sandbox.log()
+    );
+    body
+}
+
+#[tokio::test]
+async fn readiness_drops_while_teleport_is_unreachable_and_returns_when_it_is_back() {
+    let (mut sandbox, metrics_base) = sandbox_with_metrics_listener().await;
+    sandbox.start_plugin().await;
+    let webhook_base = sandbox.webhook_url.trim_end_matches('/').to_owned();
+
+    wait_for_readyz(&metrics_base, 200, &sandbox).await;
+    wait_for_readyz(&webhook_base, 200, &sandbox).await;
+    assert_eq!(get(&format!("{metrics_base}/status")).await.0, 200);
+
+    sandbox.teleport.set_refuse_connections(true);
+    let why = wait_for_readyz(&metrics_base, 503, &sandbox).await;
+    assert!(why.contains("watch"), "{why}");
+    // Liveness is not readiness: the process is fine, it only waits for Teleport.
+    assert_eq!(get(&format!("{metrics_base}/status")).await.0, 200);
+    let scraped = get(&format!("{metrics_base}/metrics")).await.1;
+    assert_eq!(sample(&scraped, "teleport_jira_ready"), Some(0.0));
+    assert_eq!(sample(&scraped, "teleport_jira_watch_connected"), Some(0.0));
+
+    sandbox.teleport.set_refuse_connections(false);
+    wait_for_readyz(&metrics_base, 200, &sandbox).await;
+    wait_for_readyz(&webhook_base, 200, &sandbox).await;
+}
+
+#[tokio::test]
+async fn readiness_drops_when_jira_stops_answering() {
+    let (mut sandbox, metrics_base) = sandbox_with_metrics_listener().await;
+    sandbox.start_plugin().await;
+    wait_for_readyz(&metrics_base, 200, &sandbox).await;
+    // Jira answers nothing but 503 from now on; the probe notices within the silence limit.
+    sandbox.jira.faults().fail_next(u32::MAX, 503);
+    let url = format!("{metrics_base}/readyz");
+    let dropped = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            let (status, body) = get(&url).await;
+            if status == 503 {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+    .await
+    .expect("/readyz noticed that Jira stopped answering");
+    assert!(dropped.contains("Jira has not answered"), "{dropped}");
+    sandbox.jira.faults().clear();
+    wait_for_readyz(&metrics_base, 200, &sandbox).await;
+}
+
+/// Samples of an OpenMetrics text, keyed by `name{labels}`; panics on a malformed line.
+fn parse_metrics(text: &str) -> HashMap<String, f64> {
+    let mut samples = HashMap::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line == "# EOF" {
+            assert!(lines.peek().is_none(), "text after # EOF");
+            return samples;
+        }
+        if line.starts_with("# HELP ") || line.starts_with("# TYPE ") || line.starts_with("# UNIT ")
+        {
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("malformed sample line {line:?}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("malformed value in {line:?}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        assert!(
+            series[..name_end]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "malformed metric name in {line:?}"
+        );
+        if name_end < series.len() {
+            assert!(series.ends_with('}'), "malformed labels in {line:?}");
+        }
+        samples.insert(series.to_owned(), value);
+    }
+    panic!("no # EOF at the end of the metrics text:\n{text}");
+}
+
+fn sample(text: &str, series: &str) -> Option<f64> {
+    parse_metrics(text).get(series).copied()
+}
+
+#[tokio::test]
+async fn metrics_move_as_a_request_goes_through_its_life() {
+    let (mut sandbox, metrics_base) = sandbox_with_metrics_listener().await;
+    sandbox.start_plugin().await;
+    let scrape = || async { parse_metrics(&get(&format!("{metrics_base}/metrics")).await.1) };
+    let before = scrape().await;
+    let delta = |after: &HashMap<String, f64>, series: &str| {
+        after.get(series).copied().unwrap_or(0.0) - before.get(series).copied().unwrap_or(0.0)
+    };
+
+    // A Jira and a Teleport failure on the way: both are counted, and the step is retried.
+    sandbox.jira.faults().fail_next_matching("/issue", 1, 503);
+    sandbox
+        .teleport
+        .fail_next("GetPluginData", tonic::Code::Unavailable, 1);
+    let approved = sandbox.create_request("metrics");
+    let issue = sandbox.issue_of(&approved).await;
+    sandbox
+        .jira
+        .transition_as(&issue.id, "Approved", JIRA_REVIEWER)
+        .unwrap();
+    sandbox
+        .wait_for_state(&approved, RequestState::Approved)
+        .await;
+    let denied = sandbox.create_request("metrics");
+    let denied_issue = sandbox.issue_of(&denied).await;
+    sandbox
+        .teleport
+        .set_state_as("admin", &denied, RequestState::Denied, "no", "")
+        .unwrap();
+    sandbox.wait_for_status(&denied_issue.id, "Denied").await;
+
+    let settled = eventually(|| async {
+        let after = scrape().await;
+        delta(
+            &after,
+            "teleport_jira_issue_transitions_total{status=\"Denied\"}",
+        ) == 1.0
+            && delta(&after, "teleport_jira_issues_created_total") == 2.0
+    })
+    .await;
+    let after = scrape().await;
+    assert!(settled, "counters did not settle: {after:#?}");
+    for (series, at_least) in [
+        ("teleport_jira_requests_seen_total{state=\"pending\"}", 2.0),
+        ("teleport_jira_requests_seen_total{state=\"approved\"}", 1.0),
+        ("teleport_jira_requests_seen_total{state=\"denied\"}", 1.0),
+        (
+            "teleport_jira_webhook_deliveries_total{outcome=\"accepted\"}",
+            1.0,
+        ),
+        (
+            "teleport_jira_jira_call_duration_seconds_count{call=\"create_issue\"}",
+            3.0,
+        ),
+        (
+            "teleport_jira_jira_call_errors_total{call=\"create_issue\",code=\"503\"}",
+            1.0,
+        ),
+        (
+            "teleport_jira_teleport_call_errors_total{call=\"get_plugin_data\",code=\"Unavailable\"}",
+            1.0,
+        ),
+        (
+            "teleport_jira_teleport_call_duration_seconds_count{call=\"set_access_request_state\"}",
+            1.0,
+        ),
+        (
+            "teleport_jira_teleport_call_duration_seconds_count{call=\"update_plugin_data\"}",
+            2.0,
+        ),
+        ("teleport_jira_retries_total", 1.0),
+        ("teleport_jira_reconcile_lag_seconds_count", 2.0),
+    ] {
+        assert!(
+            delta(&after, series) >= at_least,
+            "{series} moved by {}, wanted at least {at_least}; scraped:\n{after:#?}",
+            delta(&after, series)
+        );
+    }
+    assert_eq!(
+        after.get("teleport_jira_requests{state=\"approved\"}"),
+        Some(&1.0)
+    );
+    assert_eq!(after.get("teleport_jira_queue_depth"), Some(&0.0));
+    assert_eq!(after.get("teleport_jira_ready"), Some(&1.0));
+}
+
+#[tokio::test]
+async fn metrics_on_the_webhook_listener_sit_behind_its_basic_auth() {
+    let mut sandbox = Sandbox::with(SandboxOptions {
+        extra_config: String::new(),
+        ..SandboxOptions::default()
+    })
+    .await;
+    let config = std::fs::read_to_string(&sandbox.config_path)
+        .unwrap()
+        .replace(
+            "[http]\n",
+            "[http]\nbasic_auth = { user = \"jira\", password = \"s3cret\" }\n",
+        );
+    std::fs::write(&sandbox.config_path, config).unwrap();
+    sandbox.start_plugin().await;
+    let base = sandbox.webhook_url.trim_end_matches('/').to_owned();
+    assert_eq!(get(&format!("{base}/metrics")).await.0, 401);
+    let answer = reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .basic_auth("jira", Some("s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let text = answer.text().await.unwrap();
+    assert!(parse_metrics(&text).contains_key("teleport_jira_issues_created_total"));
+}
+
+/// The leaf certificate the webhook presents in a fresh TLS handshake, checked against `ca_pem`.
+async fn presented_certificate(port: u16, ca_pem: &str) -> Result<Vec<u8>, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|err| err.to_string())?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|err| err.to_string())?;
+    Ok(tls.get_ref().1.peer_certificates().unwrap()[0].to_vec())
+}
+
+fn send_signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn sighup_makes_new_handshakes_present_the_new_certificate_on_the_same_listener() {
+    let mut sandbox = Sandbox::with(SandboxOptions {
+        webhook_tls: true,
+        ..SandboxOptions::default()
+    })
+    .await;
+    sandbox.start_plugin().await;
+    let port: u16 = sandbox
+        .webhook_url
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let old_ca = std::fs::read_to_string(sandbox.path("webhook-ca.pem")).unwrap();
+    let old = presented_certificate(port, &old_ca).await.unwrap();
+
+    let renewed = testkit::pki::WebPki::localhost().unwrap();
+    std::fs::write(sandbox.path("webhook.crt"), renewed.server().cert_pem()).unwrap();
+    std::fs::write(sandbox.path("webhook.key"), renewed.server().key_pem()).unwrap();
+    assert!(
+        presented_certificate(port, &renewed.ca_pem())
+            .await
+            .is_err(),
+        "nothing is reloaded before the signal"
+    );
+    send_signal(sandbox.plugin().pid(), "-HUP");
+    sandbox
+        .wait_for_log("Reloaded the webhook's TLS certificate")
+        .await;
+
+    let new = presented_certificate(port, &renewed.ca_pem())
+        .await
+        .unwrap();
+    assert_ne!(new, old);
+    assert_eq!(new, renewed.server().cert_der().to_vec());
+    // The plugin still works end to end over the same listener.
+    let request = sandbox.create_request("after reload");
+    sandbox.issue_of(&request).await;
+}
+
+#[tokio::test]
+async fn sighup_with_broken_tls_files_keeps_the_old_certificate() {
+    let mut sandbox = Sandbox::with(SandboxOptions {
+        webhook_tls: true,
+        ..SandboxOptions::default()
+    })
+    .await;
+    sandbox.start_plugin().await;
+    let port: u16 = sandbox
+        .webhook_url
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ca = std::fs::read_to_string(sandbox.path("webhook-ca.pem")).unwrap();
+    let before = presented_certificate(port, &ca).await.unwrap();
+    std::fs::write(sandbox.path("webhook.key"), "not a key").unwrap();
+    send_signal(sandbox.plugin().pid(), "-HUP");
+    sandbox
+        .wait_for_log("Keeping the current webhook TLS certificate")
+        .await;
+    assert_eq!(presented_certificate(port, &ca).await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn sighup_loads_a_renewed_identity_without_refresh_identity() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    sandbox
+        .teleport
+        .write_identity_file(
+            PLUGIN_USER,
+            &sandbox.path("auth_id"),
+            IdentityOptions::default().with_key(KeyFlavour::Pkcs8Ecdsa),
+        )
+        .unwrap();
+    send_signal(sandbox.plugin().pid(), "-HUP");
+    sandbox
+        .wait_for_log("Loaded renewed Teleport credentials")
+        .await;
+    let request = sandbox.create_request("after identity reload");
+    sandbox.issue_of(&request).await;
+}
+
+#[tokio::test]
+async fn json_logs_parse_and_lines_about_a_request_carry_its_id_and_issue_key() {
+    let mut sandbox = Sandbox::with(SandboxOptions {
+        extra_config: "format = \"json\"\n".into(),
+        ..SandboxOptions::default()
+    })
+    .await;
+    sandbox.start_plugin().await;
+    let request = sandbox.create_request("json");
+    let issue = sandbox.issue_of(&request).await;
+    sandbox
+        .teleport
+        .set_state_as("admin", &request, RequestState::Denied, "no", "")
+        .unwrap();
+    sandbox.wait_for_status(&issue.id, "Denied").await;
+    sandbox.plugin().terminate().await;
+
+    let log = sandbox.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"))
+        })
+        .collect();
+    assert!(lines.len() > 5, "{log}");
+    for line in &lines {
+        for field in ["timestamp", "level", "message"] {
+            assert!(line.get(field).is_some(), "no {field} in {line}");
+        }
+    }
+    let about_request: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|line| line["span"]["request_id"] == request.as_str())
+        .collect();
+    assert!(!about_request.is_empty(), "no line names {request}:\n{log}");
+    let resolution = about_request
+        .iter()
+        .find(|line| {
+            line["message"]
+                .as_str()
+                .is_some_and(|m| m == "Successfully resolved the issue")
+        })
+        .unwrap_or_else(|| panic!("no resolution line about {request}:\n{log}"));
+    assert_eq!(resolution["span"]["jira_issue_key"], issue.key.as_str());
+    assert!(
+        lines
+            .iter()
+            .any(|line| line["message"] == "Jira Issue created"
+                && line["jira_issue_key"] == issue.key.as_str()
+                && line["span"]["request_id"] == request.as_str()),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn demo_walks_a_request_through_its_life_and_exits_zero() {
+    let output = tokio::time::timeout(
+        WAIT,
+        tokio::process::Command::new(BINARY)
+            .arg("demo")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the demo finishes")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "demo failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    for step in [
+        "answers 200",
+        "the plugin opened Jira issue PROJ-1 in status Pending",
+        "is now Approved, decided by jira:carol@example.com, reason \"approved for the incident\"",
+        "moved to Denied",
+        "moved to Expired",
+        "teleport_jira_issues_created_total 3",
+        "the plugin exited: exit status: 0",
+        "The demo finished",
+    ] {
+        assert!(stdout.contains(step), "no {step:?} in:\n{stdout}");
+    }
+}
+
+#[tokio::test]
+async fn demo_keeps_running_with_a_board_that_asks_for_access_and_moves_cards() {
+    let mut demo = tokio::process::Command::new(BINARY)
+        .args(["demo", "--keep-running"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let board = tokio::time::timeout(WAIT, async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("    the board (create requests, move cards):") {
+                return url.trim().to_owned();
+            }
+        }
+        panic!("the demo ended without offering its board");
+    })
+    .await
+    .expect("the demo offers its board");
+    let http = reqwest::Client::new();
+    let created = http
+        .post(format!("{board}/requests"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("roles=auditor&reason=board+%3Ctest%3E")
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{}", created.status());
+    // Three issues came from the walk-through; the board's request gets the fourth.
+    let page = |path: String| {
+        let http = http.clone();
+        async move { http.get(path).send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(
+        eventually(|| async { page(format!("{board}/")).await.contains("PROJ-4") }).await,
+        "the new request's card never showed on the board"
+    );
+    let moved = http
+        .post(format!("{board}/browse/PROJ-4/move"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("to=Approved&reason=fine+by+me")
+        .send()
+        .await
+        .unwrap();
+    assert!(moved.status().is_success(), "{}", moved.status());
+    assert!(
+        eventually(|| async { page(format!("{board}/")).await.matches("APPROVED").count() == 2 })
+            .await,
+        "the request decided on the board was never approved:\n{}",
+        page(format!("{board}/")).await
+    );
+    let issue = page(format!("{board}/browse/PROJ-4")).await;
+    assert!(issue.contains("Reason: fine by me"), "{issue}");
+    assert!(issue.contains("board &lt;test&gt;"), "{issue}");
+    assert!(!issue.contains("<test>"), "user text is escaped: {issue}");
+
+    send_signal(demo.id().unwrap(), "-INT");
+    let status = tokio::time::timeout(WAIT, demo.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
