@@ -9,6 +9,7 @@
 //! - `service`: the tonic `AuthService` (authentication, fault injection, call counting).
 //! - `net`: the Auth and Proxy listeners, TLS routing, `/webapi`, cutting and re-binding connections.
 //! - `identity`: identity files as `tctl auth sign` writes them.
+//! - `ssh`: the SSH user certificate and SSH Host CA line inside identity files.
 //! - `state`: the state behind one mutex, and clock helpers.
 //!
 //! This module is the only public face; tests drive the cluster through [`FakeTeleport`] methods and
@@ -19,6 +20,7 @@ mod net;
 mod plugin_data;
 mod requests;
 mod service;
+mod ssh;
 mod state;
 mod users;
 mod watch;
@@ -47,6 +49,7 @@ pub use users::UserSpec;
 
 use net::{Net, NetConfig};
 use service::AuthApi;
+use ssh::SshCa;
 use state::{ClusterInfo, Shared};
 use users::{Caller, access_denied};
 
@@ -100,6 +103,7 @@ pub struct FakeTeleport {
     net: Arc<Net>,
     host_ca: CertAuthority,
     user_ca: CertAuthority,
+    ssh_user_ca: SshCa,
     web: WebPki,
 }
 
@@ -131,6 +135,7 @@ impl FakeTeleport {
         let cluster = info.cluster_name.clone();
         let host_ca = CertAuthority::teleport(&cluster).expect("FakeTeleport: Host CA");
         let user_ca = CertAuthority::teleport(&cluster).expect("FakeTeleport: User CA");
+        let ssh_user_ca = SshCa::generate().expect("FakeTeleport: SSH User CA");
         let web = WebPki::localhost().expect("FakeTeleport: web PKI");
         let auth_tls = auth_tls_config(&host_ca, &user_ca).expect("FakeTeleport: Auth TLS config");
         let web_tls = web
@@ -150,6 +155,7 @@ impl FakeTeleport {
             net,
             host_ca,
             user_ca,
+            ssh_user_ca,
             web,
         }
     }
@@ -212,10 +218,14 @@ impl FakeTeleport {
             .get(user)
             .map(|spec| spec.roles.clone())
             .ok_or_else(|| FakeTeleportError::UnknownUser(user.to_owned()))?;
+        let authorities = identity::Authorities {
+            user_ca: &self.user_ca,
+            host_ca: &self.host_ca,
+            ssh_user_ca: &self.ssh_user_ca,
+        };
         Ok(identity::issue(
             self.cluster_name(),
-            &self.user_ca,
-            &self.host_ca,
+            &authorities,
             user,
             &roles,
             options,

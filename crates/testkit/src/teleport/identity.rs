@@ -2,17 +2,18 @@
 //! (key, certificate and CA bundle side by side), renewed in place through a temporary file and a
 //! rename, like tbot does.
 //!
-//! The TLS parts are real (a client certificate signed by the User CA, the Host CA certificates); the
-//! SSH certificate and SSH CA lines are well-formed but not usable for SSH, which no plugin needs.
+//! Every part is real: a TLS client certificate signed by the User CA, an SSH user certificate for the
+//! same key signed by the SSH User CA, the SSH Host CA line and the Host CA certificates (Teleport's Go
+//! client parses all of them when it loads the file).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine as _;
 use time::OffsetDateTime;
 
-use crate::pki::{CertAuthority, KeyFlavour, KeyKind, PkiError, Validity};
+use super::ssh::{self, SshCa};
+use crate::pki::{CertAuthority, KeyFlavour, PkiError, Validity};
 
 /// How to issue an identity.
 #[derive(Debug, Clone)]
@@ -110,50 +111,41 @@ pub struct TlsFiles {
     pub cas: PathBuf,
 }
 
-/// Issues an identity for `username` with `roles`, trusted through `host_ca`.
+/// The cluster authorities an identity is issued from.
+pub(crate) struct Authorities<'a> {
+    pub(crate) user_ca: &'a CertAuthority,
+    pub(crate) host_ca: &'a CertAuthority,
+    pub(crate) ssh_user_ca: &'a SshCa,
+}
+
+/// Issues an identity for `username` with `roles`, trusted through the Host CAs.
 pub(crate) fn issue(
     cluster_name: &str,
-    user_ca: &CertAuthority,
-    host_ca: &CertAuthority,
+    cas: &Authorities<'_>,
     username: &str,
     roles: &[String],
     options: &IdentityOptions,
 ) -> Result<Identity, PkiError> {
-    let cert = user_ca.issue_client(username, roles, options.key.kind(), options.validity())?;
-    let mut ca_pems = vec![host_ca.cert_pem()];
-    for _ in 0..options.extra_ca_count {
+    let validity = options.validity();
+    let cert = cas
+        .user_ca
+        .issue_client(username, roles, options.key.kind(), validity)?;
+    let ssh_cert_line = cas
+        .ssh_user_ca
+        .user_cert_line(&cert, username, roles, validity)?;
+    let mut ca_pems = vec![cas.host_ca.cert_pem()];
+    let mut ssh_ca_lines = vec![ssh::host_ca_line(cluster_name, 0)?];
+    for extra in 1..=options.extra_ca_count {
         ca_pems.push(CertAuthority::teleport(cluster_name)?.cert_pem());
+        ssh_ca_lines.push(ssh::host_ca_line(cluster_name, extra)?);
     }
-    let ssh_ca_lines = ca_pems
-        .iter()
-        .map(|_| {
-            let blob = fake_ssh_blob("ssh-rsa");
-            format!("@cert-authority {cluster_name},*.{cluster_name} ssh-rsa {blob} type=host")
-        })
-        .collect();
-    let cert_type = match options.key.kind() {
-        KeyKind::Rsa2048 => "ssh-rsa-cert-v01@openssh.com",
-        KeyKind::EcdsaP256 => "ecdsa-sha2-nistp256-cert-v01@openssh.com",
-        KeyKind::Ed25519 => "ssh-ed25519-cert-v01@openssh.com",
-    };
     Ok(Identity {
         key_pem: cert.key().pem_as(options.key)?,
-        ssh_cert_line: format!("{cert_type} {}", fake_ssh_blob(cert_type)),
+        ssh_cert_line,
         cert_pem: cert.cert_pem(),
         ssh_ca_lines,
         ca_pems,
     })
-}
-
-/// An SSH wire blob that starts with its type string, as real keys and certificates do, followed by
-/// random bytes: valid base64 that parses as far as the type, and no further.
-fn fake_ssh_blob(key_type: &str) -> String {
-    let mut blob = Vec::new();
-    let len = u32::try_from(key_type.len()).expect("invariant: SSH type names are short");
-    blob.extend_from_slice(&len.to_be_bytes());
-    blob.extend_from_slice(key_type.as_bytes());
-    blob.extend((0..64).map(|_| rand::random::<u8>()));
-    base64::engine::general_purpose::STANDARD.encode(blob)
 }
 
 /// Replaces `path` atomically: readers see the old file or the new one, never a partial write.
