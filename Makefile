@@ -52,3 +52,21 @@ bench-short:
 bench-ci:
 	$(CARGO) build --locked -p teleport-jira -p bench
 	./target/debug/teleport-jira-bench ./target/debug/teleport-jira --short
+
+# Deployment (deploy/). `make install` builds the release binary and installs
+# it with its systemd unit, the unit's account (sysusers.d) and, if there is none yet, an example
+# config at /etc/teleport-jira.toml (mode 600). DESTDIR stages it elsewhere; INSTALL_PROFILE=dev
+# installs the debug build.
+.PHONY: install
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSTEMD_UNIT_DIR ?= /etc/systemd/system
+SYSUSERS_DIR ?= /etc/sysusers.d
+INSTALL_PROFILE ?= release
+
+install:
+	$(CARGO) build --locked -p teleport-jira --profile $(INSTALL_PROFILE)
+	DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" SYSTEMD_UNIT_DIR="$(SYSTEMD_UNIT_DIR)" SYSUSERS_DIR="$(SYSUSERS_DIR)" \
+		deploy/install.sh target/$(if $(filter dev,$(INSTALL_PROFILE)),debug,$(INSTALL_PROFILE))/teleport-jira
+
