@@ -8,7 +8,7 @@ demo:
 	$(CARGO) build --release --locked -p teleport-jira
 	./target/release/teleport-jira demo $(DEMO_FLAGS)
 
-test: toolchain fmt clippy fuzz bench-ci unit
+test: toolchain fmt clippy deploy-check fuzz bench-ci unit
 
 # CI starts from a fresh machine: make sure the formatter and linter are installed.
 toolchain:
@@ -53,11 +53,11 @@ bench-ci:
 	$(CARGO) build --locked -p teleport-jira -p bench
 	./target/debug/teleport-jira-bench ./target/debug/teleport-jira --short
 
-# Deployment (deploy/). `make install` builds the release binary and installs
+# Deployment (deploy/README.md). `make install` builds the release binary and installs
 # it with its systemd unit, the unit's account (sysusers.d) and, if there is none yet, an example
 # config at /etc/teleport-jira.toml (mode 600). DESTDIR stages it elsewhere; INSTALL_PROFILE=dev
 # installs the debug build.
-.PHONY: install
+.PHONY: install deploy-check helm-tool
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -70,3 +70,12 @@ install:
 	DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" SYSTEMD_UNIT_DIR="$(SYSTEMD_UNIT_DIR)" SYSUSERS_DIR="$(SYSUSERS_DIR)" \
 		deploy/install.sh target/$(if $(filter dev,$(INSTALL_PROFILE)),debug,$(INSTALL_PROFILE))/teleport-jira
 
+# The chart (helm lint and template, manifests decoded strictly into Kubernetes' types, the
+# generated config through `teleport-jira check`), the systemd unit (systemd-analyze) and the
+# install step, without a cluster or a container engine. helm is built once into
+# target/tools/bin (`make helm-tool`).
+deploy-check:
+	CARGO="$(CARGO)" deploy/check.sh
+
+helm-tool:
+	deploy/check.sh tools

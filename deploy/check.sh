@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# Checks what deploy/ ships, without a cluster, a container engine or a running systemd:
+#
+#   chart     helm lint --strict, then helm template with the default values and each
+#             deploy/helm/teleport-jira/ci/*-values.yaml; every rendered document is decoded
+#             strictly into its Kubernetes API type and the objects are checked against each
+#             other (deploy/helm/check); NOTES.txt renders; the generated TOML passes the
+#             plugin's own `teleport-jira check` up to the point where it needs a real Teleport
+#             and Jira (all addresses are on loopback, nothing leaves the machine).
+#   systemd   systemd-analyze verify and an offline security review of the unit.
+#   install   make install into a scratch DESTDIR, the files it leaves, and that a second run
+#             keeps an existing config.
+#   versions  the chart's appVersion and the Containerfile's Rust are the workspace's.
+#
+#   deploy/check.sh          all of the above
+#   deploy/check.sh tools    only install helm and build the validator (target/tools/bin)
+#
+# helm is built from source with `go install` at a pinned version, once; the validator is a Go
+# module of ours. Both land in target/tools/bin.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+helm_version=v3.19.0
+tools="$root/target/tools/bin"
+helm="$tools/helm"
+validator="$tools/deploy-check"
+chart=deploy/helm/teleport-jira
+work="$root/target/deploy-check"
+cargo=${CARGO:-cargo}
+# The exposure score (0-10) of the unit that the offline review may not exceed, times ten.
+max_exposure=20
+
+step() { printf '\n== %s\n' "$*"; }
+fail() { echo "deploy-check: $*" >&2; exit 1; }
+
+install_tools() {
+    command -v go >/dev/null || fail "Go is needed to build helm and the manifest validator"
+    mkdir -p "$tools"
+    if go version -m "$helm" 2>/dev/null | grep -Eq "^[[:space:]]+mod[[:space:]]+helm.sh/helm/v3[[:space:]]+$helm_version([[:space:]]|$)"; then
+        echo "helm $helm_version: already in target/tools/bin"
+    else
+        echo "helm $helm_version: building from source (go install), once"
+        local started=$SECONDS
+        GOBIN="$tools" go install "helm.sh/helm/v3/cmd/helm@$helm_version"
+        echo "helm $helm_version: built in $((SECONDS - started))s"
+    fi
+    go build -C deploy/helm/check -o "$validator" .
+}
+
+# check_config NAME TOML ARGS: runs `teleport-jira check` on the TOML the chart generated, with
+# the pod's files (/var/lib/teleport/plugins/jira) replaced by stand-ins in a scratch directory:
+# placeholder secrets, an identity file that is not one, and a throwaway TLS certificate.
+# Passing means: the config loads with no warning (no unknown key), the webhook's TLS files
+# load, and the only failures are those of the stand-in identity and of the absent Jira and
+# Teleport.
+check_config() {
+    local name=$1 toml=$2 args=$3
+    local files="$work/$name/files" config="$work/$name/teleport-jira.toml"
+    rm -rf "$files" && mkdir -p "$files/teleport-identity" "$files/tls"
+    sed "s|/var/lib/teleport/plugins/jira|$files|g" "$toml" >"$config"
+    # Only loopback addresses: the check must never reach out of the machine.
+    if grep -E '^[[:space:]]*(addr|url)[[:space:]]*=' "$config" | grep -Ev '"(https://)?(127\.0\.0\.1|localhost)(:[0-9]+)?(/[^"]*)?"'; then
+        fail "$name: the values file must use loopback addresses for Teleport and Jira"
+    fi
+    local key
+    for key in "$files/teleport-identity/auth_id" "$files/teleport-identity/identity"; do
+        echo "not an identity file" >"$key"
+    done
+    echo "not-a-real-token" >"$files/jira_api_token"
+    echo "not-a-real-secret" >"$files/webhook_secret"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+        -subj /CN=localhost -keyout "$files/tls/tls.key" -out "$files/tls/tls.crt" 2>/dev/null
+    chmod -R go-rwx "$files"
+    local flags=()
+    grep -qx -- --insecure-no-tls "$args" && flags+=(--insecure-no-tls)
+    local output
+    output=$(timeout 120 "$plugin" check -c "$config" "${flags[@]}" 2>&1) || true
+    # shellcheck disable=SC2001 # indent every line
+    sed 's/^/    /' <<<"$output"
+    grep -Eq "^OK +config: .* is valid$" <<<"$output" ||
+        fail "$name: the plugin does not accept the generated config as is (see above)"
+    grep -Eq "^OK +webhook:" <<<"$output" ||
+        fail "$name: the plugin cannot serve the webhook with the generated config (see above)"
+    local unexpected
+    unexpected=$(grep -E '^FAIL' <<<"$output" | grep -Ev '^FAIL (credentials|teleport|teleport role|jira): ' || true)
+    [[ -z $unexpected ]] || fail "$name: unexpected failures: $unexpected"
+    grep -E '^FAIL jira: ' <<<"$output" | grep -qv 'cannot connect' &&
+        fail "$name: Jira failed for another reason than the absent server"
+    return 0
+}
+
+# render_notes VALUES...: NOTES.txt is rendered only on install; render a copy of the chart in
+# which it is an ordinary template, and check the text.
+render_notes() {
+    local copy="$work/notes-chart"
+    rm -rf "$copy" && cp -R "$chart" "$copy"
+    mv "$copy/templates/NOTES.txt" "$copy/NOTES.src"
+    # shellcheck disable=SC2016
+    printf '%s\n' 'notes: {{ tpl (.Files.Get "NOTES.src") . | toJson }}' >"$copy/templates/zz-notes.yaml"
+    "$helm" template r "$copy" --namespace plugins "$@" --show-only templates/zz-notes.yaml >"$work/notes.yaml"
+    "$validator" notes "$work/notes.yaml" >"$work/notes.txt"
+}
+
+check_chart() {
+    step "chart: helm lint --strict, helm template, strict decoding, the plugin's config check"
+    cargo_build
+    ensure_debian_tool openssl openssl || fail "openssl is needed for a throwaway TLS certificate"
+    # name, values file ("" = defaults), then validator flags.
+    local scenarios=(
+        "defaults||-want-not=ServiceMonitor -expect=teleport.refresh_identity=true -expect=http.basic_auth.user=- -expect=metrics.listen_addr=0.0.0.0:9090 -expect=http.https_cert_file=/var/lib/teleport/plugins/jira/tls/tls.crt"
+        "go-chart|$chart/ci/go-chart-values.yaml|-want-not=ServiceMonitor -expect=teleport.identity=/var/lib/teleport/plugins/jira/teleport-identity/auth_id -expect=jira.issue_type=Bug -expect=jira.url=https://127.0.0.1:1/ -expect=http.public_addr=jira-plugin.example.com -expect=http.basic_auth.user=- -expect=log.severity=DEBUG -expect=log.format=-"
+        "secured|$chart/ci/secured-values.yaml|-want=ServiceMonitor -want-not=Secret -expect=http.basic_auth.user=jira -expect=http.basic_auth.password=p\"a\\ss#word -expect=http.webhook_secret=/var/lib/teleport/plugins/jira/webhook_secret -expect=jira.auth=bearer -expect=log.format=json -expect=reconcile.shutdown_grace_period=20s -expect=jira.statuses.approved=Granted -expect=metrics.listen_addr=0.0.0.0:9100"
+        "plain|$chart/ci/plain-values.yaml|-want-not=ServiceMonitor -expect=http.https_cert_file=- -expect=http.basic_auth=- -expect=metrics=- -expect=jira.issue_type=- -expect=teleport.identity=/var/lib/teleport/plugins/jira/teleport-identity/auth_id"
+    )
+    local scenario name values flags
+    for scenario in "${scenarios[@]}"; do
+        IFS='|' read -r name values flags <<<"$scenario"
+        local dir="$work/$name" values_args=()
+        mkdir -p "$dir"
+        [[ -n $values ]] && values_args=(-f "$values")
+        echo "-- $name${values:+ ($values)}"
+        "$helm" lint --strict "$chart" "${values_args[@]}" >"$dir/lint.txt" ||
+            { cat "$dir/lint.txt"; fail "$name: helm lint"; }
+        grep -E '^1 chart\(s\) linted, 0 chart\(s\) failed' "$dir/lint.txt" | sed 's/^/    lint: /'
+        "$helm" template r "$chart" --namespace plugins "${values_args[@]}" >"$dir/rendered.yaml"
+        # shellcheck disable=SC2086 # flags are words by design
+        "$validator" manifests -config-out "$dir/config.toml" -args-out "$dir/args.txt" $flags "$dir/rendered.yaml" |
+            sed 's/^/    /'
+        render_notes "${values_args[@]}"
+        echo "    NOTES.txt renders ($(wc -l <"$work/notes.txt") lines)"
+        if [[ $name == defaults ]]; then
+            # Nothing is set: the plugin rightly refuses the config (no Jira URL).
+            echo "    (no config check: the default values leave the required keys empty)"
+        else
+            check_config "$name" "$dir/config.toml" "$dir/args.txt"
+        fi
+    done
+    if "$helm" template r "$chart" --set tbot.enabled=true >/dev/null 2>"$work/tbot.txt" ||
+        ! grep -q 'tbot.enabled: this chart does not deploy tbot' "$work/tbot.txt"; then
+        fail "tbot.enabled (the Go chart's bundled tbot) is not refused with an explanation"
+    fi
+    echo "-- tbot.enabled: refused with an explanation"
+    self_test_validator "$work/defaults/rendered.yaml"
+}
+
+# The validator must reject manifests that are wrong: a few mutations of the default rendering.
+self_test_validator() {
+    local rendered=$1 mutation count=0
+    local mutations=(
+        's/^\(  *\)readOnly: true/\1readOnly: true\n\1readOnIy: true/'
+        's/port: metrics/port: metricz/'
+        's/targetPort: webhook/targetPort: hook/'
+        's/subPath: jiraApiToken/subPath: token/'
+        's/containerPort: 9090/containerPort: 9091/'
+        's/defaultMode: 0600/defaultMode: "0600"/'
+        's|mountPath: /var/lib/teleport/plugins/jira/tls|mountPath: /var/lib/teleport/plugins/jira/certs|'
+        's/^\(  *\)- --config/\1- --conf/'
+        's/^\(  *app.kubernetes.io\/instance:\) r$/\1 "r!"/'
+        's/value: "true"/value: "false"/'
+        's/readOnlyRootFilesystem: true/readOnlyRootFilesystem: false/'
+        's/path: \/readyz/path: readyz/'
+    )
+    for mutation in "${mutations[@]}"; do
+        sed "$mutation" "$rendered" >"$work/mutated.yaml"
+        cmp -s "$rendered" "$work/mutated.yaml" && fail "validator self-test: '$mutation' changed nothing"
+        if "$validator" manifests "$work/mutated.yaml" >/dev/null 2>&1; then
+            fail "validator self-test: '$mutation' was not rejected"
+        fi
+        count=$((count + 1))
+    done
+    echo "-- validator self-test: $count broken renderings, each rejected"
+}
+
+cargo_build() {
+    if [[ -z ${plugin:-} ]]; then
+        $cargo build --locked -p teleport-jira --quiet
+        plugin="$root/target/debug/teleport-jira"
+    fi
+}
+
+# ensure_debian_tool COMMAND PACKAGE: on CI, installs a missing command from Debian's packages;
+# elsewhere only says whether it is there.
+ensure_debian_tool() {
+    command -v "$1" >/dev/null && return 0
+    if [[ ${CI:-} == true ]]; then
+        echo "$1 is missing; installing Debian's $2 package (CI only)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+        command -v "$1" >/dev/null && return 0
+    fi
+    return 1
+}
+
+# verify_unit UNIT BINARY: systemd-analyze checks that the ExecStart binary exists, so the unit
+# is verified as a copy that points at BINARY (the staged one); nothing else differs.
+verify_unit() {
+    local unit=$1 binary=$2 installed_bin=$3
+    local copy="$work/verify/teleport-jira.service"
+    mkdir -p "$(dirname "$copy")"
+    sed "s|^ExecStart=$installed_bin |ExecStart=$binary |" "$unit" >"$copy"
+    grep -q "^ExecStart=$binary start" "$copy" || fail "systemd: ExecStart is not $installed_bin start ..."
+    # verify exits 0 on an unknown key or an unparsable value ("ignoring"): any output fails.
+    local findings
+    findings=$(systemd-analyze verify "$copy" 2>&1) || findings+=" (exit status $?)"
+    [[ -z $findings ]] || fail "systemd-analyze verify: $findings"
+    echo "    systemd-analyze verify: no findings"
+    local version
+    version=$(systemd-analyze --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p')
+    if ((${version:-0} < 250)); then
+        echo "    systemd $version has no offline security review (250 and later): skipped"
+        return 0
+    fi
+    systemd-analyze security --offline=yes --threshold="$max_exposure" "$copy" >"$work/verify/security.txt" 2>&1 ||
+        { cat "$work/verify/security.txt"; fail "systemd-analyze security: exposure above $((max_exposure / 10)).$((max_exposure % 10))"; }
+    echo "    systemd-analyze security --offline: $(grep -E 'Overall exposure level' "$work/verify/security.txt" | sed 's/.*: //')"
+}
+
+check_install() {
+    step "install: make install into a scratch DESTDIR, then the systemd unit"
+    local dest="$work/destdir" bindir=/usr/local/bin
+    rm -rf "$dest"
+    # The debug build: what is checked is the install step, not the optimiser.
+    make --no-print-directory install DESTDIR="$dest" INSTALL_PROFILE=dev >"$work/install.txt" 2>&1 ||
+        { cat "$work/install.txt"; fail "make install failed"; }
+    grep -E '^(installed|kept) ' "$work/install.txt" | sed 's/^/    /'
+    local binary="$dest$bindir/teleport-jira" unit="$dest/etc/systemd/system/teleport-jira.service"
+    local config="$dest/etc/teleport-jira.toml" sysusers="$dest/etc/sysusers.d/teleport-jira.conf"
+    [[ -x $binary ]] || fail "install: no executable $binary"
+    "$binary" version | grep -q '^teleport-jira v' || fail "install: the installed binary does not run"
+    [[ -f $unit && -f $sysusers && -f $config ]] || fail "install: a file is missing"
+    grep -q "^ExecStart=$bindir/teleport-jira start --config /etc/teleport-jira.toml$" "$unit" ||
+        fail "install: the unit's ExecStart is not $bindir/teleport-jira"
+    [[ $(stat -c %a "$config") == 600 ]] || fail "install: the config's mode is $(stat -c %a "$config"), not 600"
+    cmp -s "$config" <("$binary" configure) || fail "install: the config is not the example config"
+    echo "# kept" >>"$config"
+    make --no-print-directory install DESTDIR="$dest" INSTALL_PROFILE=dev >"$work/install.txt" 2>&1 ||
+        { cat "$work/install.txt"; fail "make install failed the second time"; }
+    tail -n1 "$config" | grep -qx '# kept' || fail "install: a second install replaced the existing config"
+    echo "    files in place; a second install kept the existing config"
+    if ensure_debian_tool systemd-analyze systemd; then
+        verify_unit "$unit" "$binary" "$bindir/teleport-jira"
+    else
+        echo "    systemd-analyze is not installed here: the unit was not verified"
+    fi
+}
+
+check_versions() {
+    step "versions"
+    local workspace rust chart_version
+    workspace=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+    rust=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+    chart_version=$(sed -n 's/^appVersion: "\(.*\)"/\1/p' "$chart/Chart.yaml")
+    [[ $chart_version == "$workspace" ]] || fail "Chart.yaml appVersion $chart_version is not the workspace version $workspace"
+    grep -q "^ARG RUST_VERSION=$rust$" deploy/container/Containerfile ||
+        fail "deploy/container/Containerfile does not build with the workspace's rust-version $rust"
+    echo "    chart appVersion $chart_version, Containerfile Rust $rust: as in Cargo.toml"
+}
+
+started=$SECONDS
+mkdir -p "$work"
+case ${1:-all} in
+    tools) install_tools ;;
+    all)
+        step "tools"
+        install_tools
+        check_chart
+        check_install
+        check_versions
+        echo
+        echo "deploy-check: all passed in $((SECONDS - started))s"
+        ;;
+    *) fail "unknown step ${1}; use tools or nothing" ;;
+esac
