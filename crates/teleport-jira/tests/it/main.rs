@@ -26,3 +26,5 @@ mod hostile_input;
 mod operable;
 // A few hundred requests under dropped webhooks, Jira errors, restarts and SIGKILLs.
 mod chaos;
+// The operator guide: its snippets load, its keys exist, its commands run.
+mod docs;
