@@ -193,13 +193,18 @@ func (s *suite) connect(identityPath, addr, routeCluster string) (*client.Client
 }
 
 func (s *suite) connectWith(creds client.Credentials, addr, routeCluster string) (*client.Client, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, 2*step)
+	return s.connectWithin(step, creds, addr, routeCluster)
+}
+
+// connectWithin dials with the given dial timeout (the client blocks until connected or timed out).
+func (s *suite) connectWithin(dialTimeout time.Duration, creds client.Credentials, addr, routeCluster string) (*client.Client, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, 2*dialTimeout)
 	defer cancel()
 	return client.New(ctx, client.Config{
 		Addrs:                      []string{addr},
 		Credentials:                []client.Credentials{creds},
 		DialInBackground:           false,
-		DialTimeout:                step,
+		DialTimeout:                dialTimeout,
 		ALPNSNIAuthDialClusterName: routeCluster,
 	})
 }
@@ -1127,7 +1132,8 @@ func (s *suite) foreignCA() error {
 // mustBeRefused: either the connection fails, or (Auth accepts TLS without a client certificate, as
 // Go's VerifyClientCertIfGiven does) the first RPC is refused as access denied. Nothing may succeed.
 func (s *suite) mustBeRefused(what string, creds client.Credentials) error {
-	clt, err := s.connectWith(creds, s.authAddr, "")
+	// A refused handshake never gets the connection ready: client.New waits out the dial timeout.
+	clt, err := s.connectWithin(2*time.Second, creds, s.authAddr, "")
 	if err != nil {
 		info("%s: client.New failed: %s", what, oneLine(err.Error()))
 		return nil
