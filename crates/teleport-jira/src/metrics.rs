@@ -44,6 +44,17 @@ pub struct CallErrorLabel {
     pub code: String,
 }
 
+/// Every outcome [`Metrics::webhook_delivery`] is called with.
+pub const WEBHOOK_OUTCOMES: [&str; 7] = [
+    "accepted",
+    "ignored",
+    "redelivered",
+    "unauthorized",
+    "malformed",
+    "refused",
+    "unavailable",
+];
+
 type Latencies = Family<CallLabel, Histogram, fn() -> Histogram>;
 type FloatGauge = Gauge<f64, AtomicU64>;
 
@@ -188,6 +199,16 @@ impl Metrics {
             "1 while /readyz answers 200",
             metrics.ready.clone(),
         );
+        // Series an alert rule would watch exist from the start, at zero, instead of appearing
+        // with the first event.
+        for outcome in WEBHOOK_OUTCOMES {
+            metrics
+                .webhook_deliveries
+                .get_or_create(&OutcomeLabel { outcome });
+        }
+        for state in ["pending", "approved", "denied", "promoted", "deleted"] {
+            metrics.requests_seen.get_or_create(&StateLabel { state });
+        }
         Self {
             registry,
             ..metrics
@@ -223,6 +244,7 @@ impl Metrics {
     }
 
     pub fn webhook_delivery(&self, outcome: &'static str) {
+        debug_assert!(WEBHOOK_OUTCOMES.contains(&outcome), "{outcome}");
         self.webhook_deliveries
             .get_or_create(&OutcomeLabel { outcome })
             .inc();
@@ -307,6 +329,10 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(
+            text.contains("teleport_jira_webhook_deliveries_total{outcome=\"refused\"} 0"),
+            "outcomes exist before they happen: {text}"
+        );
     }
 
     #[test]
