@@ -105,24 +105,29 @@ fn target_dir() -> PathBuf {
         .map_or_else(|| workspace_root().join("target"), Path::to_path_buf)
 }
 
-fn go_available() -> bool {
-    Command::new("go")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success())
+/// The Go toolchain: `go` on PATH, else under `$GOROOT` or the standard install in `/usr/local/go`
+/// (a non-login shell may not have it on PATH).
+fn go_command() -> Option<PathBuf> {
+    let candidates = [
+        Some(PathBuf::from("go")),
+        std::env::var_os("GOROOT").map(|root| Path::new(&root).join("bin/go")),
+        Some(PathBuf::from("/usr/local/go/bin/go")),
+    ];
+    candidates.into_iter().flatten().find(|go| {
+        Command::new(go)
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
 }
 
 /// Builds the Go program; Go downloads the pinned modules itself on a fresh machine.
-fn build_interop() -> PathBuf {
-    assert!(
-        go_available(),
-        "the interop suite needs the Go toolchain (`go` on PATH, Go 1.21 or newer); install Go to run it"
-    );
+fn build_interop(go: &Path) -> PathBuf {
     let out_dir = target_dir().join("interop");
     std::fs::create_dir_all(&out_dir).unwrap();
     let binary = out_dir.join("teleport-interop");
     let started = Instant::now();
-    let output = Command::new("go")
+    let output = Command::new(go)
         .args(["build", "-trimpath", "-buildvcs=false", "-o"])
         .arg(&binary)
         .arg(".")
@@ -284,7 +289,12 @@ fn run_interop(binary: &Path, fake: &FakeTeleport, dir: &Path) -> Report {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn teleports_go_client_accepts_fake_teleport() {
-    let binary = tokio::task::spawn_blocking(build_interop).await.unwrap();
+    let Some(go) = go_command() else {
+        panic!(
+            "the interop suite needs the Go toolchain (`go` on PATH, Go 1.21 or newer); install Go to run it"
+        );
+    };
+    let binary = tokio::task::block_in_place(|| build_interop(&go));
     let fake = cluster(options()).await;
     let dir = tempfile::tempdir().unwrap();
     write_identities(&fake, dir.path()).await;
