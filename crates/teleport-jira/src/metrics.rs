@@ -202,12 +202,14 @@ impl Metrics {
         // Series an alert rule would watch exist from the start, at zero, instead of appearing
         // with the first event.
         for outcome in WEBHOOK_OUTCOMES {
-            metrics
-                .webhook_deliveries
-                .get_or_create(&OutcomeLabel { outcome });
+            drop(
+                metrics
+                    .webhook_deliveries
+                    .get_or_create(&OutcomeLabel { outcome }),
+            );
         }
         for state in ["pending", "approved", "denied", "promoted", "deleted"] {
-            metrics.requests_seen.get_or_create(&StateLabel { state });
+            drop(metrics.requests_seen.get_or_create(&StateLabel { state }));
         }
         Self {
             registry,
