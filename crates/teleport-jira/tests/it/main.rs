@@ -28,3 +28,5 @@ mod operable;
 mod chaos;
 // The operator guide: its snippets load, its keys exist, its commands run.
 mod docs;
+// The demo's board in a real headless Chromium: ask for access, approve the card, see it approved.
+mod board_browser;
