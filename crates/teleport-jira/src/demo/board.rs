@@ -205,7 +205,7 @@ async fn move_card(
 
 fn header(title: &str) -> String {
     format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title><style>\
+        "<!doctype html><html><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\"><title>{}</title><style>\
          body{{font-family:sans-serif;margin:2em}} .board{{display:flex;gap:1em}} \
          section{{background:#f4f5f7;padding:.5em;min-width:12em}} article{{background:#fff;margin:.3em 0;padding:.3em}} \
          td,th{{padding:.2em .6em;text-align:left}} pre{{background:#f4f5f7;padding:.5em;white-space:pre-wrap}}\
