@@ -10,7 +10,8 @@
 #   systemd   systemd-analyze verify and an offline security review of the unit.
 #   install   make install into a scratch DESTDIR, the files it leaves, and that a second run
 #             keeps an existing config.
-#   versions  the chart's appVersion and the Containerfile's Rust are the workspace's.
+#   versions  the chart's appVersion, the Containerfile's Rust and what it copies follow
+#             Cargo.toml.
 #
 #   deploy/check.sh          all of the above
 #   deploy/check.sh tools    only install helm and build the validator (target/tools/bin)
@@ -253,7 +254,16 @@ check_versions() {
     [[ $chart_version == "$workspace" ]] || fail "Chart.yaml appVersion $chart_version is not the workspace version $workspace"
     grep -q "^ARG RUST_VERSION=$rust$" deploy/container/Containerfile ||
         fail "deploy/container/Containerfile does not build with the workspace's rust-version $rust"
-    echo "    chart appVersion $chart_version, Containerfile Rust $rust: as in Cargo.toml"
+    # The Containerfile copies the workspace's members by their top directory.
+    local member top members
+    members=$(sed -n 's/^members = \[\(.*\)\]/\1/p' Cargo.toml | tr -d '",')
+    [[ -n $members ]] || fail "cannot read the workspace members from Cargo.toml (one line expected)"
+    for member in $members; do
+        top=${member%%/*}
+        grep -Eq "^COPY $top \./$top\$" deploy/container/Containerfile ||
+            fail "deploy/container/Containerfile does not copy the workspace member $member"
+    done
+    echo "    chart appVersion $chart_version, Containerfile Rust $rust and members: as in Cargo.toml"
 }
 
 started=$SECONDS
