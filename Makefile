@@ -8,11 +8,17 @@ demo:
 	$(CARGO) build --release --locked -p teleport-jira
 	./target/release/teleport-jira demo $(DEMO_FLAGS)
 
-test: toolchain fmt clippy deploy-check fuzz bench-ci unit
+test: toolchain browser-deps fmt clippy deploy-check fuzz bench-ci unit
 
 # CI starts from a fresh machine: make sure the formatter and linter are installed.
 toolchain:
 	@if command -v rustup >/dev/null; then rustup component add rustfmt clippy; fi
+
+# The demo board's browser test drives Debian's chromium through chromedriver; installs them when
+# missing (as root).
+.PHONY: browser-deps
+browser-deps:
+	.ci/browser-deps.sh
 
 fmt:
 	$(CARGO) fmt --all -- --check
