@@ -104,7 +104,9 @@ pub fn load_credentials(source: &CredentialSource) -> Result<(Credentials, Strin
     Ok(loaded)
 }
 
-/// Files holding secrets should be readable by the service user only; say so when they are not.
+/// Files holding secrets must not be open to every user on the machine; say so when they are. A
+/// group may read them: tbot and the plugin often share one, and Kubernetes mounts Secrets
+/// group-readable under `fsGroup`.
 fn warn_about_open_secret_files(config: &Config) {
     use std::os::unix::fs::PermissionsExt;
     let mut files: Vec<(&str, &std::path::Path)> = Vec::new();
@@ -126,12 +128,12 @@ fn warn_about_open_secret_files(config: &Config) {
     }
     for (key, path) in files {
         if let Ok(metadata) = std::fs::metadata(path)
-            && metadata.permissions().mode() & 0o077 != 0
+            && metadata.permissions().mode() & 0o006 != 0
         {
             tracing::warn!(
                 path = %path.display(),
                 mode = format!("{:o}", metadata.permissions().mode() & 0o777),
-                "{key} is readable by other users; restrict it to the service user (chmod 600)"
+                "{key} is open to every user on this machine; restrict it to the service user and its group (chmod 600 or 640)"
             );
         }
     }

@@ -521,3 +521,24 @@ async fn demo_keeps_running_with_a_board_that_asks_for_access_and_moves_cards() 
         .unwrap();
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test]
+async fn secret_files_open_to_every_user_are_reported_but_group_readable_ones_are_not() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut sandbox = Sandbox::new().await;
+    let identity = sandbox.path("auth_id");
+    std::fs::set_permissions(&identity, std::fs::Permissions::from_mode(0o640)).unwrap();
+    sandbox.start_plugin().await;
+    assert!(
+        !sandbox.log().contains("open to every user"),
+        "a group-readable identity is fine:\n{}",
+        sandbox.log()
+    );
+    sandbox.plugin().terminate().await;
+
+    std::fs::set_permissions(&identity, std::fs::Permissions::from_mode(0o644)).unwrap();
+    sandbox.start_plugin().await;
+    sandbox
+        .wait_for_log("teleport.identity is open to every user on this machine")
+        .await;
+}
