@@ -358,16 +358,24 @@ pub async fn run(
         )
         .await?;
     }
+    let webhook_tls = tls.zip(config.http.tls.clone()).map(|(live, files)| {
+        Arc::new(reload::WebhookTls::new(
+            live,
+            files,
+            config.http.verify_client_cert,
+        ))
+    });
+    if let (Some(tls), Some(every)) = (&webhook_tls, config.http.tls_files_check_interval) {
+        tasks.spawn(reload::follow_tls_files(
+            tls.clone(),
+            every,
+            shutdown.clone(),
+        ));
+    }
     tasks.spawn(reload::on_sighup(
         sighup,
         reload::Targets {
-            webhook_tls: tls
-                .zip(config.http.tls.clone())
-                .map(|(live, files)| reload::WebhookTls {
-                    live,
-                    files,
-                    verify_client_cert: config.http.verify_client_cert,
-                }),
+            webhook_tls,
             credentials: reload_credentials,
         },
         shutdown.clone(),

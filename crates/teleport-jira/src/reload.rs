@@ -1,8 +1,11 @@
-//! SIGHUP: the webhook's certificate and key, and the Teleport credentials, are read again without
-//! restarting anything. The listener keeps its socket and its open connections; new TLS handshakes
-//! present the new certificate. Files that do not load are reported and the old ones kept.
+//! Reloads without a restart. SIGHUP re-reads the webhook's certificate and key and the Teleport
+//! credentials; the webhook's files are also checked every [`TLS_FILES_CHECK_INTERVAL`], because
+//! renewals that land on their own (cert-manager, a Kubernetes Secret, certbot) send no signal.
+//! The listener keeps its socket and its open connections; new TLS handshakes present the new
+//! certificate. Files that do not load are reported and the old ones kept.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::signal::unix::Signal;
@@ -11,16 +14,66 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::HttpTlsFiles;
 
+/// How often the webhook's certificate and key are compared with what is being served.
+pub const TLS_FILES_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+
 /// The webhook TLS configuration being served, and the files it comes from.
 pub struct WebhookTls {
     pub live: RustlsConfig,
     pub files: HttpTlsFiles,
     pub verify_client_cert: bool,
+    /// The certificate and key bytes being served, to tell a renewal from no change.
+    served: std::sync::Mutex<Vec<u8>>,
+}
+
+impl WebhookTls {
+    pub fn new(live: RustlsConfig, files: HttpTlsFiles, verify_client_cert: bool) -> Self {
+        let served = read_pair(&files).unwrap_or_default();
+        Self {
+            live,
+            files,
+            verify_client_cert,
+            served: std::sync::Mutex::new(served),
+        }
+    }
+
+    /// Serves the files' certificate if they changed (or `asked`, on SIGHUP, whatever they hold).
+    fn reload(&self, asked: bool) {
+        let files = &self.files;
+        let Ok(bytes) = read_pair(files) else {
+            tracing::warn!(cert = %files.cert.display(), key = %files.key.display(), "Cannot read the webhook's TLS files; keeping the current certificate");
+            return;
+        };
+        let mut served = self
+            .served
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !asked && *served == bytes {
+            return;
+        }
+        match crate::webhook::server_config(&files.cert, &files.key, self.verify_client_cert) {
+            Ok(config) => {
+                self.live.reload_from_config(config);
+                *served = bytes;
+                tracing::info!(cert = %files.cert.display(), "Reloaded the webhook's TLS certificate");
+            }
+            // A renewal may be half-written; the next check sees the whole of it.
+            Err(err) => {
+                tracing::warn!(error = %err, "Keeping the current webhook TLS certificate");
+            }
+        }
+    }
+}
+
+fn read_pair(files: &HttpTlsFiles) -> std::io::Result<Vec<u8>> {
+    let mut bytes = std::fs::read(&files.cert)?;
+    bytes.extend(std::fs::read(&files.key)?);
+    Ok(bytes)
 }
 
 /// What a SIGHUP reloads.
 pub struct Targets {
-    pub webhook_tls: Option<WebhookTls>,
+    pub webhook_tls: Option<Arc<WebhookTls>>,
     /// Wakes the credential renewal task (`teleport::refresh`).
     pub credentials: Arc<Notify>,
 }
@@ -33,21 +86,20 @@ pub async fn on_sighup(mut sighup: Signal, targets: Targets, shutdown: Cancellat
         }
         tracing::info!("Received SIGHUP, reloading TLS files and Teleport credentials");
         if let Some(tls) = &targets.webhook_tls {
-            reload_webhook_tls(tls);
+            tls.reload(true);
         }
         targets.credentials.notify_one();
     }
 }
 
-fn reload_webhook_tls(tls: &WebhookTls) {
-    let files = &tls.files;
-    match crate::webhook::server_config(&files.cert, &files.key, tls.verify_client_cert) {
-        Ok(config) => {
-            tls.live.reload_from_config(config);
-            tracing::info!(cert = %files.cert.display(), "Reloaded the webhook's TLS certificate");
-        }
-        Err(err) => {
-            tracing::warn!(error = %err, "Keeping the current webhook TLS certificate");
+/// Picks up a renewed webhook certificate without a signal.
+pub async fn follow_tls_files(tls: Arc<WebhookTls>, every: Duration, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => tls.reload(false),
         }
     }
 }

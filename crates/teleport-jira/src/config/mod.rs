@@ -177,6 +177,8 @@ pub struct HttpConfig {
     pub webhook_secret_file: Option<PathBuf>,
     /// Larger webhook bodies are refused with 413.
     pub max_body_bytes: usize,
+    /// How often the certificate and key are compared with what is served; `None` only on SIGHUP.
+    pub tls_files_check_interval: Option<Duration>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -645,6 +647,11 @@ fn http_section(raw: raw::RawHttp, insecure_no_tls: bool) -> Result<HttpConfig, 
         webhook_secret,
         webhook_secret_file,
         max_body_bytes,
+        tls_files_check_interval: match raw.tls_files_check_interval {
+            None => Some(crate::reload::TLS_FILES_CHECK_INTERVAL),
+            Some(interval) if interval.is_zero() => None,
+            Some(interval) => Some(interval),
+        },
     })
 }
 

@@ -94,6 +94,8 @@ pub(crate) struct RawHttp {
     pub disable_webhook: bool,
     pub webhook_secret: Option<String>,
     pub max_body_bytes: Option<usize>,
+    #[serde(deserialize_with = "go_duration")]
+    pub tls_files_check_interval: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -542,3 +542,42 @@ async fn secret_files_open_to_every_user_are_reported_but_group_readable_ones_ar
         .wait_for_log("teleport.identity is open to every user on this machine")
         .await;
 }
+
+#[tokio::test]
+async fn a_certificate_renewed_on_disk_is_served_without_a_signal() {
+    let mut sandbox = Sandbox::with(SandboxOptions {
+        webhook_tls: true,
+        ..SandboxOptions::default()
+    })
+    .await;
+    let config = std::fs::read_to_string(&sandbox.config_path)
+        .unwrap()
+        .replace("[http]\n", "[http]\ntls_files_check_interval = \"1s\"\n");
+    std::fs::write(&sandbox.config_path, config).unwrap();
+    sandbox.start_plugin().await;
+    let port: u16 = sandbox
+        .webhook_url
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // As cert-manager or a Secret volume would: new files, no signal.
+    let renewed = testkit::pki::WebPki::localhost().unwrap();
+    std::fs::write(sandbox.path("webhook.key"), renewed.server().key_pem()).unwrap();
+    std::fs::write(sandbox.path("webhook.crt"), renewed.server().cert_pem()).unwrap();
+    let served = eventually(|| async {
+        presented_certificate(port, &renewed.ca_pem())
+            .await
+            .is_ok_and(|cert| cert == renewed.server().cert_der().to_vec())
+    })
+    .await;
+    assert!(
+        served,
+        "the renewed certificate was never served:\n{}",
+        sandbox.log()
+    );
+    assert!(!sandbox.log().contains("Received SIGHUP"));
+}
