@@ -334,7 +334,10 @@ async fn signal_issue(
         .map_err(|err| SignalError::Unavailable(err.to_string()))?
         .map(|data| PluginData::decode(&data));
     match data.and_then(|d| d.issue) {
-        Some(recorded) if recorded.id == issue.id => Ok(Some(engine.enqueue(&request_id))),
+        Some(recorded) if recorded.id == issue.id => {
+            reconciler.unsettle(&request_id);
+            Ok(Some(engine.enqueue(&request_id)))
+        }
         _ => Err(SignalError::Refused(format!(
             "issue {issue_id} is not the issue recorded for request {request_id}"
         ))),

@@ -859,6 +859,15 @@ impl Reconciler {
             .contains(id)
     }
 
+    /// Something happened to the request's issue: look at it again even if it was settled, so a
+    /// card moved after Teleport decided is brought back to Teleport's decision.
+    pub fn unsettle(&self, id: &str) {
+        self.settled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
+    }
+
     fn settle(&self, id: &str) {
         let mut settled = self
             .settled

@@ -296,3 +296,30 @@ async fn review_mode_refuses_jira_users_without_a_teleport_mapping() {
         .await;
     assert_eq!(sandbox.state_of(&id), Some(RequestState::Pending));
 }
+
+#[tokio::test]
+async fn a_card_moved_after_teleport_decided_goes_back_to_teleports_decision() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    let request = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&request).await;
+    sandbox
+        .teleport
+        .set_state_as("admin", &request, RequestState::Denied, "not now", "")
+        .unwrap();
+    sandbox.wait_for_status(&issue.id, "Denied").await;
+
+    sandbox
+        .jira
+        .transition_as(&issue.id, "Approved", JIRA_REVIEWER)
+        .unwrap();
+    sandbox.wait_for_status(&issue.id, "Denied").await;
+    assert_eq!(sandbox.state_of(&request), Some(RequestState::Denied));
+    let comments = sandbox
+        .jira
+        .issue(&issue.id)
+        .unwrap()
+        .comment_bodies()
+        .len();
+    assert_eq!(comments, 1, "the resolution comment is not repeated");
+}
