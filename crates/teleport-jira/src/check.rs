@@ -312,4 +312,19 @@ async fn check_workflow(jira: &JiraClient, config: &Config, report: &mut Report)
             );
         }
     }
+    // Optional, as in the Go plugin: without it a promoted request gets its comment only.
+    let promoted = &statuses.promoted;
+    if available.iter().any(|s| same_name(s, promoted)) {
+        report.ok(
+            "jira workflow",
+            format!("promoted status {promoted:?} exists"),
+        );
+    } else {
+        report.ok(
+            "jira workflow",
+            format!(
+                "no status named {promoted:?}: promoted requests get their comment and the card keeps its status (optional; map one with [jira.statuses] promoted)"
+            ),
+        );
+    }
 }

@@ -377,6 +377,14 @@ impl FakeTeleport {
         self.shared.lock().set_state(&caller, setter)
     }
 
+    /// Promotes a pending request to an access list, as Teleport's access-list service does.
+    ///
+    /// # Errors
+    /// NotFound for an unknown request; InvalidArgument unless it is pending.
+    pub fn promote_access_request(&self, id: &str, reason: &str) -> Result<(), Status> {
+        self.shared.lock().promote(id, reason)
+    }
+
     fn caller(&self, name: &str) -> Result<Caller, Status> {
         let spec = self
             .shared

@@ -615,8 +615,20 @@ impl Reconciler {
             self.jira.add_comment(&issue.id, &comment).await?;
         }
         if !same_name(issue.status_name(), &target) {
-            self.move_issue(&issue, &target).await?;
-            tracing::debug!(target_status = %target, "Successfully moved the issue to the target status");
+            match self.move_issue(&issue, &target).await {
+                Ok(()) => {
+                    tracing::debug!(target_status = %target, "Successfully moved the issue to the target status");
+                }
+                // Many workflows have no Promoted status (the Go plugin's setup guide names only
+                // four); retrying could never succeed, and the comment already tells the story.
+                Err(StepError::Workflow(why)) if recorded == Resolution::Promoted => {
+                    tracing::warn!(
+                        reason = %why,
+                        "The workflow has no status for promoted requests; the card keeps its status (map one with [jira.statuses] promoted)"
+                    );
+                }
+                Err(err) => return Err(err),
+            }
         }
         tracing::info!(
             resolution = recorded.tag(),

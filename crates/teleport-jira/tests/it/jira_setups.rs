@@ -243,3 +243,30 @@ async fn summary_stays_under_jiras_limit_for_many_roles() {
         "many@example.com requested access to 60 roles"
     );
 }
+
+#[tokio::test]
+async fn a_promoted_request_without_a_promoted_status_gets_its_comment_and_is_not_retried() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    let request = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&request).await;
+    sandbox
+        .teleport
+        .promote_access_request(&request, "moved to the on-call access list")
+        .unwrap();
+    sandbox
+        .wait_for_comment(&issue.id, "Access request has been promoted")
+        .await;
+    sandbox
+        .wait_for_log("The workflow has no status for promoted requests")
+        .await;
+    sandbox
+        .wait_for_log("Successfully resolved the issue")
+        .await;
+    assert_eq!(sandbox.jira.issue(&issue.id).unwrap().status, "Pending");
+    assert!(
+        !sandbox.log().contains("will retry"),
+        "nothing to retry:\n{}",
+        sandbox.log()
+    );
+}

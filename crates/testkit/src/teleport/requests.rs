@@ -286,6 +286,29 @@ impl State {
         Ok(())
     }
 
+    /// What Teleport does when a request is promoted to an access list (the access-list service,
+    /// not `SetAccessRequestState`, which refuses PROMOTED): the state changes and watchers see it.
+    pub(crate) fn promote(&mut self, id: &str, reason: &str) -> Result<(), Status> {
+        let request = self
+            .requests
+            .get_mut(id)
+            .ok_or_else(|| Status::not_found(format!("access request {id:?} is not found")))?;
+        let spec = request
+            .spec
+            .get_or_insert_with(AccessRequestSpecV3::default);
+        if spec.state != i32::from(RequestState::Pending) {
+            return Err(Status::invalid_argument(
+                "only pending requests can be promoted",
+            ));
+        }
+        spec.state = RequestState::Promoted.into();
+        spec.resolve_reason = reason.to_owned();
+        touch(request);
+        let updated = request.clone();
+        self.watchers.publish_put(&updated);
+        Ok(())
+    }
+
     /// `ListAccessRequests`: filtered, sorted, paginated with opaque keys like Teleport's cache.
     pub(crate) fn list_requests(
         &self,
