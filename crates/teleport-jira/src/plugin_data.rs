@@ -21,7 +21,7 @@ const RESOLUTION: &str = "resolution";
 const RESOLVE_REASON: &str = "resolve_reason";
 const ISSUE_ID: &str = "issue_id";
 const ISSUE_KEY: &str = "issue_key";
-const LEASE: &str = "lease";
+pub const LEASE_KEY: &str = "lease";
 
 /// The keys the Go plugin writes, in a fixed order.
 pub const KEYS: [&str; 9] = [
@@ -165,7 +165,7 @@ impl PluginData {
         let mut encoded: HashMap<String, String> =
             KEYS.iter().map(|k| (*k).to_owned()).zip(values).collect();
         if let Some(lease) = &self.lease {
-            encoded.insert(LEASE.to_owned(), lease.encode());
+            encoded.insert(LEASE_KEY.to_owned(), lease.encode());
         }
         encoded
     }
@@ -196,7 +196,7 @@ impl PluginData {
             resolution: Resolution::from_tag(get(RESOLUTION)),
             resolve_reason: get(RESOLVE_REASON).to_owned(),
             issue,
-            lease: Lease::decode(get(LEASE)),
+            lease: Lease::decode(get(LEASE_KEY)),
         }
     }
 

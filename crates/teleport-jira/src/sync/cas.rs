@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::reconcile::StepError;
 use crate::backoff::Backoff;
-use crate::plugin_data::{Lease, PLUGIN_NAME, PluginData};
+use crate::plugin_data::{LEASE_KEY, Lease, PLUGIN_NAME, PluginData};
 use crate::teleport::{TeleportClient, TeleportError};
 
 /// Compare-and-swap rounds lost in a row before the step gives up and is retried later.
@@ -56,10 +56,30 @@ impl PluginDataStore {
         id: &str,
         change: impl Fn(Option<&PluginData>) -> Option<PluginData>,
     ) -> Result<Change, StepError> {
+        self.modify_from(id, None, change).await
+    }
+
+    /// [`Self::modify`], starting from `guess` (what the caller last saw stored) instead of a read:
+    /// compare-and-swap checks the guess, so a right one saves a round trip and a stale one only
+    /// costs the read that would have happened anyway. A guess is never trusted to mean "nothing
+    /// to do"; that is confirmed by a read.
+    pub async fn modify_from(
+        &self,
+        id: &str,
+        guess: Option<Option<PluginData>>,
+        change: impl Fn(Option<&PluginData>) -> Option<PluginData>,
+    ) -> Result<Change, StepError> {
+        let mut guess = guess;
         let mut backoff = Backoff::compare_and_swap();
         for _ in 0..MAX_ROUNDS {
-            let before = self.load(id).await?;
+            let (before, guessed) = match guess.take() {
+                Some(guessed) => (guessed, true),
+                None => (self.load(id).await?, false),
+            };
             let Some(next) = change(before.as_ref()) else {
+                if guessed {
+                    continue;
+                }
                 let after = before.clone();
                 return Ok(Change {
                     before,
@@ -70,6 +90,9 @@ impl PluginDataStore {
             let mut expect = before
                 .as_ref()
                 .map_or_else(PluginData::absent, PluginData::encode);
+            // The lease is always compared, so a lease another process took since the data was
+            // seen (or guessed) is never written over.
+            expect.entry(LEASE_KEY.to_owned()).or_default();
             let mut set = next.encode();
             pad_with_absent(&mut expect, &set);
             pad_with_absent(&mut set, &expect);
@@ -85,6 +108,8 @@ impl PluginDataStore {
                         wrote: true,
                     });
                 }
+                // A stale guess is not contention: read and try again at once.
+                Err(TeleportError::CompareFailed(_)) if guessed => {}
                 Err(TeleportError::CompareFailed(_)) => {
                     tokio::time::sleep(backoff.next_delay()).await
                 }
@@ -164,11 +189,11 @@ impl PluginDataStore {
         }
     }
 
-    /// Gives the lease back, if this process still holds it. Best effort: an unreleased lease
-    /// simply expires.
-    pub async fn release(&self, id: &str) {
+    /// Gives the lease back, if this process still holds it; `last_written` is the data as this
+    /// process last stored it, if known. Best effort: an unreleased lease simply expires.
+    pub async fn release(&self, id: &str, last_written: Option<PluginData>) {
         let released = self
-            .modify(id, |current| {
+            .modify_from(id, last_written.map(Some), |current| {
                 let current = current.filter(|c| self.holds_lease(Some(c)))?;
                 Some(PluginData {
                     lease: None,

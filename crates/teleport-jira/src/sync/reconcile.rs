@@ -238,10 +238,12 @@ impl Reconciler {
     }
 
     /// Runs `work` under the request's lease, taken together with `change`, and releases it after.
-    /// `change` returns `None` when there is nothing to do; then `work` does not run.
+    /// `change` returns `None` when there is nothing to do; then `work` does not run. `seen` is the
+    /// data as the step last read it, tried first instead of reading it again.
     async fn with_lease<T, Fut>(
         &self,
         id: &str,
+        seen: Option<&PluginData>,
         end: LeaseEnd,
         change: impl Fn(&PluginData) -> Option<PluginData>,
         work: impl FnOnce(PluginData, Option<PluginData>) -> Fut,
@@ -252,7 +254,7 @@ impl Reconciler {
         let latest = self.latest_issue();
         let taken = self
             .data
-            .modify(id, |current| {
+            .modify_from(id, seen.cloned().map(Some), |current| {
                 if self.data.leased_by_other(current) {
                     return None;
                 }
@@ -278,6 +280,7 @@ impl Reconciler {
             return Ok(None);
         };
         // A slow step keeps its lease alive; only a dead (or cut-off) holder lets it lapse.
+        let written = leased.clone();
         let result = tokio::select! {
             result = work(leased, taken.before) => result,
             never = self.data.keep_renewed(id) => match never {},
@@ -285,7 +288,7 @@ impl Reconciler {
         if result.is_err() && end == LeaseEnd::ExpireOnFailure {
             self.data.expire(id).await;
         } else {
-            self.data.release(id).await;
+            self.data.release(id, Some(written)).await;
         }
         result.map(Some)
     }
@@ -297,14 +300,15 @@ impl Reconciler {
         request: &AccessRequestV3,
         data: Option<PluginData>,
     ) -> Result<PluginData, StepError> {
-        if let Some(data) = data.filter(|d| d.issue.is_some()) {
-            return Ok(data);
-        }
+        let data = match data {
+            Some(data) if data.issue.is_some() => return Ok(data),
+            other => other,
+        };
         // The Go plugin writes the request data alone first; here it goes in with the lease.
         let fresh = request_data(request);
         let created = self
             .data
-            .modify(id, |current| match current {
+            .modify_from(id, Some(data.clone()), |current| match current {
                 None => Some(PluginData {
                     lease: Some(self.data.new_lease(self.latest_issue())),
                     ..fresh.clone()
@@ -312,6 +316,7 @@ impl Reconciler {
                 Some(_) => None,
             })
             .await?;
+        let seen = created.after.clone();
         let leased = if created.wrote {
             created.after
         } else {
@@ -323,9 +328,8 @@ impl Reconciler {
         let outcome = match leased {
             // A brand-new record: no issue can exist yet.
             Some(leased) => {
-                drop(leased);
                 let result = tokio::select! {
-                    result = self.create_issue(id, request, Lookup::Skip) => result,
+                    result = self.create_issue(id, request, Lookup::Skip, Some(leased)) => result,
                     never = self.data.keep_renewed(id) => match never {},
                 };
                 if result.is_err() {
@@ -338,16 +342,17 @@ impl Reconciler {
             None => self
                 .with_lease(
                     id,
+                    seen.as_ref(),
                     LeaseEnd::ExpireOnFailure,
                     |current| current.issue.is_none().then(|| current.clone()),
-                    |_, before| {
+                    |leased, before| {
                         // Issues an earlier holder may have created are numbered after the
                         // newest issue it knew of; a record without a lease (the Go plugin's)
                         // can only be searched for.
                         let after_issue = before
                             .and_then(|b| b.lease)
                             .and_then(|lease| lease.after_issue);
-                        self.create_issue(id, request, Lookup::First { after_issue })
+                        self.create_issue(id, request, Lookup::First { after_issue }, Some(leased))
                     },
                 )
                 .await?
@@ -370,6 +375,7 @@ impl Reconciler {
         id: &str,
         request: &AccessRequestV3,
         lookup: Lookup,
+        written: Option<PluginData>,
     ) -> Result<PluginData, StepError> {
         let existing = match lookup {
             Lookup::First { after_issue } => {
@@ -407,7 +413,7 @@ impl Reconciler {
         }
         let recorded = self
             .data
-            .modify(id, |current| {
+            .modify_from(id, written.map(Some), |current| {
                 let mut next = current.cloned().unwrap_or_else(|| request_data(request));
                 if next.issue.is_some() {
                     return None;
@@ -511,6 +517,7 @@ impl Reconciler {
         let done = self
             .with_lease(
                 id,
+                Some(&data),
                 LeaseEnd::Release,
                 |current| {
                     (current.issue.is_some() && current.reviews_count < count)
@@ -583,6 +590,7 @@ impl Reconciler {
         let finished = self
             .with_lease(
                 id,
+                Some(&data),
                 LeaseEnd::Release,
                 |current| {
                     current.issue.as_ref()?;
@@ -692,6 +700,7 @@ impl Reconciler {
         let applied = self
             .with_lease(
                 id,
+                Some(data),
                 LeaseEnd::Release,
                 |current| Some(current.clone()),
                 |_, _| async {
