@@ -292,6 +292,15 @@ pub async fn run(
         metrics.clone(),
     );
     reconciler.learn_latest_issue().await;
+    let mut secret_files = Vec::new();
+    if let Some(path) = &config.jira.api_token_file {
+        let jira = jira.clone();
+        secret_files.push(reload::SecretFile {
+            key: "jira.api_token",
+            path: path.clone(),
+            apply: Box::new(move |token| jira.replace_token(token)),
+        });
+    }
     let (engine, driver) = Engine::start(reconciler, config.reconcile.workers, shutdown.clone());
 
     let tasks = TaskTracker::new();
@@ -347,6 +356,14 @@ pub async fn run(
             config.http.webhook_secret.clone(),
             metrics.clone(),
         );
+        if let Some(path) = &config.http.webhook_secret_file {
+            let secret = state.secret();
+            secret_files.push(reload::SecretFile {
+                key: "http.webhook_secret",
+                path: path.clone(),
+                apply: Box::new(move |value| secret.store(Some(Arc::new(value)))),
+            });
+        }
         let router = webhook::router(state, config.http.max_body_bytes, health);
         start_listener(
             "webhook",
@@ -377,6 +394,7 @@ pub async fn run(
         reload::Targets {
             webhook_tls,
             credentials: reload_credentials,
+            secret_files,
         },
         shutdown.clone(),
     ));

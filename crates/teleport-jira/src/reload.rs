@@ -1,9 +1,11 @@
-//! Reloads without a restart. SIGHUP re-reads the webhook's certificate and key and the Teleport
-//! credentials; the webhook's files are also checked every [`TLS_FILES_CHECK_INTERVAL`], because
+//! Reloads without a restart. SIGHUP re-reads the webhook's certificate and key, the Teleport
+//! credentials, and the secrets given as files (`jira.api_token`, `http.webhook_secret`); the
+//! webhook's files are also checked every [`TLS_FILES_CHECK_INTERVAL`], because
 //! renewals that land on their own (cert-manager, a Kubernetes Secret, certbot) send no signal.
 //! The listener keeps its socket and its open connections; new TLS handshakes present the new
 //! certificate. Files that do not load are reported and the old ones kept.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +15,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::HttpTlsFiles;
+use crate::secret::Secret;
 
 /// How often the webhook's certificate and key are compared with what is being served.
 pub const TLS_FILES_CHECK_INTERVAL: Duration = Duration::from_secs(60);
@@ -71,11 +74,37 @@ fn read_pair(files: &HttpTlsFiles) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// A secret the config gave as a file path, and where a new value goes.
+pub struct SecretFile {
+    /// The config key, for the log.
+    pub key: &'static str,
+    pub path: PathBuf,
+    pub apply: Box<dyn Fn(Secret) + Send + Sync>,
+}
+
+impl SecretFile {
+    fn reload(&self) {
+        match crate::config::read_secret_file(&self.path) {
+            Ok(value) if !value.is_empty() => {
+                (self.apply)(Secret::new(value));
+                tracing::info!(key = self.key, path = %self.path.display(), "Reloaded a secret from its file");
+            }
+            Ok(_) => {
+                tracing::warn!(key = self.key, path = %self.path.display(), "The secret file is empty; keeping the current value");
+            }
+            Err(err) => {
+                tracing::warn!(key = self.key, error = %err, "Keeping the current value");
+            }
+        }
+    }
+}
+
 /// What a SIGHUP reloads.
 pub struct Targets {
     pub webhook_tls: Option<Arc<WebhookTls>>,
     /// Wakes the credential renewal task (`teleport::refresh`).
     pub credentials: Arc<Notify>,
+    pub secret_files: Vec<SecretFile>,
 }
 
 pub async fn on_sighup(mut sighup: Signal, targets: Targets, shutdown: CancellationToken) {
@@ -84,9 +113,14 @@ pub async fn on_sighup(mut sighup: Signal, targets: Targets, shutdown: Cancellat
             () = shutdown.cancelled() => return,
             received = sighup.recv() => if received.is_none() { return },
         }
-        tracing::info!("Received SIGHUP, reloading TLS files and Teleport credentials");
+        tracing::info!(
+            "Received SIGHUP, reloading TLS files, Teleport credentials and secret files"
+        );
         if let Some(tls) = &targets.webhook_tls {
             tls.reload(true);
+        }
+        for secret in &targets.secret_files {
+            secret.reload();
         }
         targets.credentials.notify_one();
     }

@@ -39,16 +39,24 @@ const MAX_CONCURRENT_REQUESTS: usize = 256;
 /// Delivery identifiers remembered to recognise Jira's re-deliveries.
 const SEEN_DELIVERIES: usize = 4096;
 
+/// The webhook secret in use; replaced when its file is reloaded.
+pub type SharedSecret = Arc<arc_swap::ArcSwapOption<Secret>>;
+
 #[derive(Clone)]
 pub struct WebhookState {
     engine: Arc<Engine>,
     basic_auth: Option<BasicAuth>,
-    secret: Option<Secret>,
+    secret: SharedSecret,
     seen: Arc<Mutex<Deliveries>>,
     metrics: Arc<Metrics>,
 }
 
 impl WebhookState {
+    /// The handle through which a reloaded secret replaces the one in use.
+    pub fn secret(&self) -> SharedSecret {
+        self.secret.clone()
+    }
+
     pub fn new(
         engine: Arc<Engine>,
         basic_auth: Option<BasicAuth>,
@@ -58,7 +66,7 @@ impl WebhookState {
         Self {
             engine,
             basic_auth,
-            secret,
+            secret: Arc::new(arc_swap::ArcSwapOption::new(secret.map(Arc::new))),
             seen: Arc::default(),
             metrics,
         }
@@ -221,7 +229,7 @@ pub fn parse_delivery(body: &[u8]) -> Result<Delivery, BadDelivery> {
 }
 
 async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(secret) = &state.secret
+    if let Some(secret) = &*state.secret.load()
         && !signature_valid(secret, &headers, &body)
     {
         tracing::warn!("Refused a webhook without a valid X-Hub-Signature");

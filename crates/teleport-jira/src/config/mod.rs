@@ -550,7 +550,8 @@ fn jira_section(raw: raw::RawJira) -> Result<JiraConfig, ConfigError> {
     })
 }
 
-fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
+/// Reads a secret given as a file path, as the Go plugin does (at most 2000 bytes, trimmed).
+pub fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
     use std::io::Read;
     let mut text = String::new();
     std::fs::File::open(path)

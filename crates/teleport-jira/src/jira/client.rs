@@ -79,7 +79,8 @@ pub struct JiraClientOptions {
 pub struct JiraClient {
     http: reqwest::Client,
     base_url: String,
-    auth: JiraAuth,
+    /// Shared by every clone, so a rotated token reaches them all.
+    auth: Arc<arc_swap::ArcSwap<JiraAuth>>,
     in_flight: Arc<Semaphore>,
     pace: Option<Arc<Pace>>,
     metrics: Arc<Metrics>,
@@ -126,13 +127,25 @@ impl JiraClient {
         Ok(Self {
             http,
             base_url: options.base_url.trim_end_matches('/').to_owned(),
-            auth: options.auth,
+            auth: Arc::new(arc_swap::ArcSwap::from_pointee(options.auth)),
             in_flight: Arc::new(Semaphore::new(options.max_concurrent_calls.max(1))),
             pace: options
                 .max_calls_per_second
                 .map(|rate| Arc::new(Pace::new(rate))),
             metrics: Arc::default(),
         })
+    }
+
+    /// Uses `token` from now on (a rotated API token or personal access token).
+    pub fn replace_token(&self, token: Secret) {
+        let next = match &**self.auth.load() {
+            JiraAuth::Basic { username, .. } => JiraAuth::Basic {
+                username: username.clone(),
+                token,
+            },
+            JiraAuth::Bearer { .. } => JiraAuth::Bearer { token },
+        };
+        self.auth.store(Arc::new(next));
     }
 
     /// Records every call attempt (duration, errors, Jira's last answer) in `metrics`.
@@ -146,7 +159,7 @@ impl JiraClient {
             .http
             .request(method, format!("{}/rest/api/2/{path}", self.base_url))
             .header(reqwest::header::ACCEPT, "application/json");
-        match &self.auth {
+        match &**self.auth.load() {
             JiraAuth::Basic { username, token } => {
                 builder.basic_auth(username, Some(token.expose()))
             }

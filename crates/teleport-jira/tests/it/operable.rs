@@ -581,3 +581,99 @@ async fn a_certificate_renewed_on_disk_is_served_without_a_signal() {
     );
     assert!(!sandbox.log().contains("Received SIGHUP"));
 }
+
+/// Points `key = "..."` in the config at a file holding `value`, as an operator keeping secrets
+/// in files would.
+fn secret_in_file(sandbox: &Sandbox, section: &str, key: &str, value: &str) -> std::path::PathBuf {
+    let path = sandbox.path(&format!("{key}.secret"));
+    std::fs::write(&path, format!("{value}\n")).unwrap();
+    let config = std::fs::read_to_string(&sandbox.config_path).unwrap();
+    let config = match config
+        .lines()
+        .find(|line| line.starts_with(&format!("{key} =")))
+    {
+        Some(line) => config.replace(line, &format!("{key} = {:?}", path.display().to_string())),
+        None => config.replace(
+            &format!("[{section}]\n"),
+            &format!("[{section}]\n{key} = {:?}\n", path.display().to_string()),
+        ),
+    };
+    std::fs::write(&sandbox.config_path, config).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn sighup_rereads_a_rotated_jira_api_token_from_its_file() {
+    let mut sandbox = Sandbox::new().await;
+    let plugin_user = sandbox.jira.plugin_user();
+    let token_file = secret_in_file(
+        &sandbox,
+        "jira",
+        "api_token",
+        plugin_user.token.as_deref().unwrap(),
+    );
+    sandbox.start_plugin().await;
+
+    // The old token is revoked in Jira and the new one written where the config points.
+    sandbox
+        .jira
+        .add_user(plugin_user.clone().with_token("rotated-token"));
+    std::fs::write(&token_file, "rotated-token\n").unwrap();
+    send_signal(sandbox.plugin().pid(), "-HUP");
+    sandbox
+        .wait_for_log("Reloaded a secret from its file")
+        .await;
+
+    let request = sandbox.create_request("after token rotation");
+    sandbox.issue_of(&request).await;
+    assert!(
+        !sandbox.log().contains("rotated-token"),
+        "secrets stay out of logs"
+    );
+}
+
+#[tokio::test]
+async fn sighup_rereads_a_rotated_webhook_secret_from_its_file() {
+    let mut sandbox = Sandbox::new().await;
+    let secret_file = secret_in_file(&sandbox, "http", "webhook_secret", "first secret");
+    sandbox.jira.clear_webhooks();
+    sandbox
+        .jira
+        .register_webhook(
+            testkit::jira::WebhookTarget::new(sandbox.webhook_url.clone())
+                .with_secret("first secret"),
+        )
+        .unwrap();
+    sandbox.start_plugin().await;
+
+    // Jira's webhook is given a new secret, and so is the file.
+    sandbox.jira.clear_webhooks();
+    sandbox
+        .jira
+        .register_webhook(
+            testkit::jira::WebhookTarget::new(sandbox.webhook_url.clone())
+                .with_secret("second secret"),
+        )
+        .unwrap();
+    std::fs::write(&secret_file, "second secret\n").unwrap();
+    send_signal(sandbox.plugin().pid(), "-HUP");
+    sandbox
+        .wait_for_log("Reloaded a secret from its file")
+        .await;
+
+    let request = sandbox.create_request("after secret rotation");
+    let issue = sandbox.issue_of(&request).await;
+    sandbox
+        .jira
+        .transition_as(&issue.id, "Approved", JIRA_REVIEWER)
+        .unwrap();
+    // The scan is minutes away: only an accepted webhook approves the request this fast.
+    sandbox
+        .wait_for_state(&request, RequestState::Approved)
+        .await;
+    assert!(
+        !sandbox.log().contains("without a valid X-Hub-Signature"),
+        "{}",
+        sandbox.log()
+    );
+}
