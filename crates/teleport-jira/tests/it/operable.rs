@@ -273,6 +273,29 @@ async fn presented_certificate(port: u16, ca_pem: &str) -> Result<Vec<u8>, Strin
     Ok(tls.get_ref().1.peer_certificates().unwrap()[0].to_vec())
 }
 
+/// A running plugin whose webhook serves HTTPS (with `http_keys` added to `[http]`), and its port.
+async fn running_with_https_webhook(http_keys: &str) -> (Sandbox, u16) {
+    let mut sandbox = Sandbox::with(SandboxOptions {
+        webhook_tls: true,
+        ..SandboxOptions::default()
+    })
+    .await;
+    let config = std::fs::read_to_string(&sandbox.config_path)
+        .unwrap()
+        .replace("[http]\n", &format!("[http]\n{http_keys}"));
+    std::fs::write(&sandbox.config_path, config).unwrap();
+    sandbox.start_plugin().await;
+    let port = sandbox
+        .webhook_url
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (sandbox, port)
+}
+
 fn send_signal(pid: u32, signal: &str) {
     let status = std::process::Command::new("kill")
         .args([signal, &pid.to_string()])
@@ -283,20 +306,7 @@ fn send_signal(pid: u32, signal: &str) {
 
 #[tokio::test]
 async fn sighup_makes_new_handshakes_present_the_new_certificate_on_the_same_listener() {
-    let mut sandbox = Sandbox::with(SandboxOptions {
-        webhook_tls: true,
-        ..SandboxOptions::default()
-    })
-    .await;
-    sandbox.start_plugin().await;
-    let port: u16 = sandbox
-        .webhook_url
-        .trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (mut sandbox, port) = running_with_https_webhook("").await;
     let old_ca = std::fs::read_to_string(sandbox.path("webhook-ca.pem")).unwrap();
     let old = presented_certificate(port, &old_ca).await.unwrap();
 
@@ -326,20 +336,7 @@ async fn sighup_makes_new_handshakes_present_the_new_certificate_on_the_same_lis
 
 #[tokio::test]
 async fn sighup_with_broken_tls_files_keeps_the_old_certificate() {
-    let mut sandbox = Sandbox::with(SandboxOptions {
-        webhook_tls: true,
-        ..SandboxOptions::default()
-    })
-    .await;
-    sandbox.start_plugin().await;
-    let port: u16 = sandbox
-        .webhook_url
-        .trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (mut sandbox, port) = running_with_https_webhook("").await;
     let ca = std::fs::read_to_string(sandbox.path("webhook-ca.pem")).unwrap();
     let before = presented_certificate(port, &ca).await.unwrap();
     std::fs::write(sandbox.path("webhook.key"), "not a key").unwrap();
@@ -545,24 +542,7 @@ async fn secret_files_open_to_every_user_are_reported_but_group_readable_ones_ar
 
 #[tokio::test]
 async fn a_certificate_renewed_on_disk_is_served_without_a_signal() {
-    let mut sandbox = Sandbox::with(SandboxOptions {
-        webhook_tls: true,
-        ..SandboxOptions::default()
-    })
-    .await;
-    let config = std::fs::read_to_string(&sandbox.config_path)
-        .unwrap()
-        .replace("[http]\n", "[http]\ntls_files_check_interval = \"1s\"\n");
-    std::fs::write(&sandbox.config_path, config).unwrap();
-    sandbox.start_plugin().await;
-    let port: u16 = sandbox
-        .webhook_url
-        .trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (sandbox, port) = running_with_https_webhook("tls_files_check_interval = \"1s\"\n").await;
 
     // As cert-manager or a Secret volume would: new files, no signal.
     let renewed = testkit::pki::WebPki::localhost().unwrap();
