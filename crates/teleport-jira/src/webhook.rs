@@ -457,14 +457,18 @@ pub async fn serve(
     listener.set_nonblocking(true)?;
     let _ = bound.send(listener.local_addr()?);
     let service = app.into_make_service();
+    // Replies are small; without TCP_NODELAY one split across two segments can wait out the
+    // peer's delayed ACK (tens of milliseconds per webhook or probe).
+    let no_delay = axum_server::accept::NoDelayAcceptor::new();
     match tls {
         Some(tls) => {
-            let mut server = axum_server::from_tcp_rustls(listener, tls)?;
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(no_delay);
+            let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor);
             slow_client_limits(server.http_builder());
             server.handle(handle).serve(service).await
         }
         None => {
-            let mut server = axum_server::from_tcp(listener)?;
+            let mut server = axum_server::from_tcp(listener)?.acceptor(no_delay);
             slow_client_limits(server.http_builder());
             server.handle(handle).serve(service).await
         }
