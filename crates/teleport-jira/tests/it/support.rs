@@ -200,8 +200,20 @@ severity = "debug"
         };
         let plugin = Plugin::spawn(&self.config_path, &self.path("jira-ca.pem"), args);
         self.plugin = Some(plugin);
-        // "Plugin is ready" follows the first INIT of the watch.
-        self.wait_for_log("Plugin is ready").await;
+        // "Plugin is ready" follows the first INIT of the watch. A plugin that exits instead (a
+        // taken port, a bad config) fails the test at once, with its log.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !self.log().contains("Plugin is ready") {
+            if let Ok(Some(status)) = self.plugin().child.try_wait() {
+                panic!("the plugin exited at start ({status}); its log:\n{}", self.log());
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the plugin never logged \"Plugin is ready\"; its log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Starts another replica of the plugin against the same cluster and board, with its own
