@@ -49,6 +49,8 @@ pub enum StartError {
     /// A listener (the webhook's or the metrics one) could not start.
     #[error("{0}")]
     Listener(String),
+    #[error("installing the SIGHUP handler: {0}")]
+    Signals(String),
 }
 
 /// What the process needs besides the config.
@@ -229,7 +231,7 @@ pub async fn run(
     tracing::info!(version = %crate::version::version_line(), "Starting Teleport Jira Plugin");
     // Installed first: until then SIGHUP's default action would end the process.
     let sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|err| StartError::Credentials(format!("installing the SIGHUP handler: {err}")))?;
+        .map_err(|err| StartError::Signals(err.to_string()))?;
     let (credentials, credentials_text) = load_credentials(&config.teleport.credentials)?;
     check_webhook_tls(&config)?;
     warn_about_open_secret_files(&config);
@@ -375,13 +377,16 @@ pub async fn run(
         )
         .await?;
     }
-    let webhook_tls = tls.zip(config.http.tls.clone()).map(|(live, files)| {
-        Arc::new(reload::WebhookTls::new(
-            live,
-            files,
-            config.http.verify_client_cert,
-        ))
-    });
+    let served_tls = tls.filter(|_| !config.http.disable_webhook);
+    let webhook_tls = served_tls
+        .zip(config.http.tls.clone())
+        .map(|(live, files)| {
+            Arc::new(reload::WebhookTls::new(
+                live,
+                files,
+                config.http.verify_client_cert,
+            ))
+        });
     if let (Some(tls), Some(every)) = (&webhook_tls, config.http.tls_files_check_interval) {
         tasks.spawn(reload::follow_tls_files(
             tls.clone(),
