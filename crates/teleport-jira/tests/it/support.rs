@@ -205,7 +205,10 @@ severity = "debug"
         let deadline = tokio::time::Instant::now() + WAIT;
         while !self.log().contains("Plugin is ready") {
             if let Ok(Some(status)) = self.plugin().child.try_wait() {
-                panic!("the plugin exited at start ({status}); its log:\n{}", self.log());
+                panic!(
+                    "the plugin exited at start ({status}); its log:\n{}",
+                    self.log()
+                );
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
