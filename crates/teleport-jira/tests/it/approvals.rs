@@ -197,12 +197,7 @@ async fn only_allowlisted_approvers_decide() {
         .transition_as(&issue.id, "Approved", JIRA_REVIEWER)
         .unwrap();
     sandbox.wait_for_state(&id, RequestState::Approved).await;
-    let event = sandbox
-        .teleport
-        .audit_events()
-        .into_iter()
-        .find(|e| e.request_id == id)
-        .unwrap();
+    let event = sandbox.audit_event_of(&id);
     assert_eq!(event.delegator, format!("jira:{JIRA_REVIEWER_EMAIL}"));
 }
 

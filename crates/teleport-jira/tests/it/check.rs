@@ -34,9 +34,12 @@ fn edit_config(sandbox: &Sandbox, from: &str, to: &str) {
     std::fs::write(&sandbox.config_path, config.replace(from, to)).unwrap();
 }
 
-fn only_failure(failures: &[String]) -> &str {
+/// Runs `check` expecting exit code 1 and exactly one FAIL line; returns that line.
+async fn the_only_failure(sandbox: &Sandbox) -> String {
+    let (code, _, mut failures) = check(sandbox).await;
+    assert_eq!(code, Some(1), "{failures:#?}");
     assert_eq!(failures.len(), 1, "{failures:#?}");
-    &failures[0]
+    failures.remove(0)
 }
 
 #[tokio::test]
@@ -68,9 +71,7 @@ async fn a_correct_setup_passes_every_check_and_changes_nothing() {
 async fn wrong_jira_token_fails_one_check_naming_the_keys() {
     let sandbox = Sandbox::new().await;
     edit_config(&sandbox, "api_token = \"xyz\"", "api_token = \"wrong\"");
-    let (code, _, failures) = check(&sandbox).await;
-    assert_eq!(code, Some(1));
-    let line = only_failure(&failures);
+    let line = the_only_failure(&sandbox).await;
     assert!(
         line.starts_with("FAIL jira:") && line.contains("jira.api_token"),
         "{line}"
@@ -81,9 +82,7 @@ async fn wrong_jira_token_fails_one_check_naming_the_keys() {
 async fn unknown_project_fails_one_check() {
     let sandbox = Sandbox::new().await;
     edit_config(&sandbox, "project = \"PROJ\"", "project = \"NOPE\"");
-    let (code, _, failures) = check(&sandbox).await;
-    assert_eq!(code, Some(1));
-    let line = only_failure(&failures);
+    let line = the_only_failure(&sandbox).await;
     assert!(
         line.starts_with("FAIL jira project:") && line.contains("jira.project"),
         "{line}"
@@ -97,9 +96,7 @@ async fn unknown_issue_type_fails_one_check_listing_the_types() {
         ..Default::default()
     })
     .await;
-    let (code, _, failures) = check(&sandbox).await;
-    assert_eq!(code, Some(1));
-    let line = only_failure(&failures);
+    let line = the_only_failure(&sandbox).await;
     assert!(
         line.starts_with("FAIL jira issue type:") && line.contains("Task"),
         "{line}"
@@ -121,9 +118,7 @@ async fn missing_jira_permission_fails_one_check() {
             ],
         )
         .unwrap();
-    let (code, _, failures) = check(&sandbox).await;
-    assert_eq!(code, Some(1));
-    let line = only_failure(&failures);
+    let line = the_only_failure(&sandbox).await;
     assert!(
         line.contains("ADD_COMMENTS") && line.contains("permission scheme"),
         "{line}"
@@ -147,9 +142,7 @@ async fn workflow_without_a_mapped_status_fails_one_check_naming_the_mapping() {
         ..Default::default()
     })
     .await;
-    let (code, _, failures) = check(&sandbox).await;
-    assert_eq!(code, Some(1));
-    let line = only_failure(&failures);
+    let line = the_only_failure(&sandbox).await;
     assert!(
         line.contains("\"Denied\"") && line.contains("[jira.statuses] denied"),
         "{line}"
@@ -204,9 +197,7 @@ async fn expired_credentials_fail_one_check() {
             IdentityOptions::expired(),
         )
         .unwrap();
-    let (code, _, failures) = check(&sandbox).await;
-    assert_eq!(code, Some(1));
-    let line = only_failure(&failures);
+    let line = the_only_failure(&sandbox).await;
     assert!(
         line.starts_with("FAIL credentials:") && line.contains("tctl auth sign"),
         "{line}"
@@ -217,9 +208,7 @@ async fn expired_credentials_fail_one_check() {
 async fn unreachable_teleport_fails_one_check() {
     let sandbox = Sandbox::new().await;
     sandbox.teleport.stop().await;
-    let (code, _, failures) = check(&sandbox).await;
-    assert_eq!(code, Some(1));
-    let line = only_failure(&failures);
+    let line = the_only_failure(&sandbox).await;
     assert!(
         line.starts_with("FAIL teleport:") && line.contains("teleport.addr"),
         "{line}"

@@ -1135,12 +1135,7 @@ impl Runner {
         let approved =
             eventually(|| async { sandbox.state_of(&id) == Some(RequestState::Approved) }).await;
         assert!(approved, "the card move was not applied:\n{}", plugin.log());
-        let events: Vec<_> = sandbox
-            .teleport
-            .audit_events()
-            .into_iter()
-            .filter(|e| e.request_id == id)
-            .collect();
+        let events = sandbox.audit_events_of(&id);
         assert_eq!(events.len(), 1, "{events:?}");
         assert_eq!(events[0].delegator, format!("jira:{JIRA_REVIEWER_EMAIL}"));
         assert_eq!(events[0].reason, "looks fine");

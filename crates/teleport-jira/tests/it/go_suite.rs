@@ -157,12 +157,7 @@ async fn moving_the_card_to_approved_approves_the_request() {
     sandbox.start_plugin().await;
     let (id, issue_id) = decide_in_jira(&sandbox, "Approved", &[]).await;
     sandbox.wait_for_state(&id, RequestState::Approved).await;
-    let events: Vec<_> = sandbox
-        .teleport
-        .audit_events()
-        .into_iter()
-        .filter(|e| e.request_id == id)
-        .collect();
+    let events = sandbox.audit_events_of(&id);
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].state, RequestState::Approved);
     assert_eq!(events[0].delegator, format!("jira:{JIRA_REVIEWER_EMAIL}"));
@@ -178,12 +173,7 @@ async fn moving_the_card_to_denied_denies_the_request() {
     sandbox.start_plugin().await;
     let (id, issue_id) = decide_in_jira(&sandbox, "Denied", &[]).await;
     sandbox.wait_for_state(&id, RequestState::Denied).await;
-    let events: Vec<_> = sandbox
-        .teleport
-        .audit_events()
-        .into_iter()
-        .filter(|e| e.request_id == id)
-        .collect();
+    let events = sandbox.audit_events_of(&id);
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].delegator, format!("jira:{JIRA_REVIEWER_EMAIL}"));
     sandbox
@@ -200,12 +190,7 @@ async fn approval_reason_is_read_from_the_reviewers_block_comment() {
     sandbox.wait_for_state(&id, RequestState::Approved).await;
     let request = sandbox.teleport.access_request(&id).unwrap();
     assert_eq!(request.spec.unwrap().resolve_reason, "foo\nbar\nbaz");
-    let event = sandbox
-        .teleport
-        .audit_events()
-        .into_iter()
-        .find(|e| e.request_id == id)
-        .unwrap();
+    let event = sandbox.audit_event_of(&id);
     assert_eq!(event.delegator, format!("jira:{JIRA_REVIEWER_EMAIL}"));
     let issue = sandbox
         .wait_for_comment(&issue_id, "Access request has been approved")

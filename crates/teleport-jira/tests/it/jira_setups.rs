@@ -110,12 +110,7 @@ async fn jira_data_center_with_a_personal_access_token() {
     sandbox.wait_for_state(&id, RequestState::Approved).await;
     let request = sandbox.teleport.access_request(&id).unwrap().spec.unwrap();
     assert_eq!(request.resolve_reason, "checked on Data Center");
-    let event = sandbox
-        .teleport
-        .audit_events()
-        .into_iter()
-        .find(|e| e.request_id == id)
-        .unwrap();
+    let event = sandbox.audit_event_of(&id);
     assert_eq!(event.delegator, format!("jira:{JIRA_REVIEWER_EMAIL}"));
 }
 

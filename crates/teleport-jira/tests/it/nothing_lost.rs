@@ -75,12 +75,7 @@ async fn approval_whose_webhook_was_lost_is_applied_by_the_scan() {
         .transition_as_without_webhook(&issue.id, "Approved", JIRA_REVIEWER)
         .unwrap();
     sandbox.wait_for_state(&id, RequestState::Approved).await;
-    let event = sandbox
-        .teleport
-        .audit_events()
-        .into_iter()
-        .find(|e| e.request_id == id)
-        .unwrap();
+    let event = sandbox.audit_event_of(&id);
     assert_eq!(event.delegator, format!("jira:{JIRA_REVIEWER_EMAIL}"));
     sandbox
         .wait_for_comment(&issue.id, "Access request has been approved")

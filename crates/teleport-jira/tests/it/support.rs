@@ -14,7 +14,7 @@ use teleport_proto::types::RequestState;
 use testkit::jira::{
     FakeJira, FakeJiraOptions, IssueSnapshot, JiraUser, Permission, WebhookTarget,
 };
-use testkit::teleport::{FakeTeleport, FakeTeleportOptions, IdentityOptions, UserSpec};
+use testkit::teleport::{AuditEvent, FakeTeleport, FakeTeleportOptions, IdentityOptions, UserSpec};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -296,6 +296,28 @@ severity = "debug"
         self.teleport
             .plugin_data(request_id, "jira")
             .unwrap_or_default()
+    }
+
+    /// What Teleport's audit log recorded for the request's state changes, oldest first.
+    pub fn audit_events_of(&self, request_id: &str) -> Vec<AuditEvent> {
+        self.teleport
+            .audit_events()
+            .into_iter()
+            .filter(|e| e.request_id == request_id)
+            .collect()
+    }
+
+    /// The first state change Teleport recorded for the request.
+    pub fn audit_event_of(&self, request_id: &str) -> AuditEvent {
+        self.audit_events_of(request_id)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| {
+                panic!(
+                    "no audit event for {request_id}; plugin log:\n{}",
+                    self.log()
+                )
+            })
     }
 
     pub fn state_of(&self, request_id: &str) -> Option<RequestState> {
