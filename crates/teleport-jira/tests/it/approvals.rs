@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use teleport_proto::types::RequestState;
-use testkit::jira::{JiraUser, Permission, WebhookTarget};
+use testkit::jira::{JiraUser, Permission};
 use testkit::teleport::UserSpec;
 
 use crate::support::*;
@@ -35,11 +35,7 @@ fn configure(sandbox: &Sandbox, http: &str, jira_tables: &str) {
 async fn signed_webhooks_are_accepted_and_unsigned_ones_refused_without_effect() {
     let mut sandbox = Sandbox::new().await;
     configure(&sandbox, &format!("webhook_secret = {SECRET:?}\n"), "");
-    sandbox.jira.clear_webhooks();
-    sandbox
-        .jira
-        .register_webhook(WebhookTarget::new(sandbox.webhook_url.clone()).with_secret(SECRET))
-        .unwrap();
+    sandbox.sign_webhooks_with(SECRET);
     sandbox.start_plugin().await;
 
     let id = sandbox.create_request(REASON);

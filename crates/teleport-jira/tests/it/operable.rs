@@ -616,25 +616,11 @@ async fn sighup_rereads_a_rotated_jira_api_token_from_its_file() {
 async fn sighup_rereads_a_rotated_webhook_secret_from_its_file() {
     let mut sandbox = Sandbox::new().await;
     let secret_file = secret_in_file(&sandbox, "http", "webhook_secret", "first secret");
-    sandbox.jira.clear_webhooks();
-    sandbox
-        .jira
-        .register_webhook(
-            testkit::jira::WebhookTarget::new(sandbox.webhook_url.clone())
-                .with_secret("first secret"),
-        )
-        .unwrap();
+    sandbox.sign_webhooks_with("first secret");
     sandbox.start_plugin().await;
 
     // Jira's webhook is given a new secret, and so is the file.
-    sandbox.jira.clear_webhooks();
-    sandbox
-        .jira
-        .register_webhook(
-            testkit::jira::WebhookTarget::new(sandbox.webhook_url.clone())
-                .with_secret("second secret"),
-        )
-        .unwrap();
+    sandbox.sign_webhooks_with("second secret");
     std::fs::write(&secret_file, "second secret\n").unwrap();
     send_signal(sandbox.plugin().pid(), "-HUP");
     sandbox

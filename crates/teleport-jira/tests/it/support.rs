@@ -186,6 +186,15 @@ severity = "debug"
         }
     }
 
+    /// Makes Jira sign its webhook deliveries with `secret` (as an admin setting the webhook's
+    /// secret would), replacing the unsigned webhook the sandbox registered.
+    pub fn sign_webhooks_with(&self, secret: &str) {
+        self.jira.clear_webhooks();
+        self.jira
+            .register_webhook(WebhookTarget::new(self.webhook_url.clone()).with_secret(secret))
+            .unwrap();
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
