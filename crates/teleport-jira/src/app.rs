@@ -59,40 +59,46 @@ pub struct RunOptions {
     pub fail_fast: bool,
 }
 
-/// Reads the credentials the config names, with the file name in every error; also returns the
-/// text they were read from, so a reload can tell whether anything changed.
-fn read_credentials(source: &CredentialSource) -> Result<(Credentials, String), StartError> {
+/// The text of the credential files the config names, so a reload can tell whether anything
+/// changed before parsing them.
+fn credentials_text(source: &CredentialSource) -> Result<String, StartError> {
     match source {
         CredentialSource::IdentityFile { path, .. } => {
-            let text = std::fs::read_to_string(path).map_err(|err| {
+            std::fs::read_to_string(path).map_err(|err| {
                 StartError::Credentials(format!("reading identity file {}: {err}", path.display()))
-            })?;
-            identity::parse_identity_file(&text)
-                .map(|credentials| (credentials, text))
-                .map_err(|err: IdentityError| {
-                    StartError::Credentials(err.in_file(path).to_string())
-                })
+            })
         }
         CredentialSource::KeyPair {
             key,
             cert,
             root_cas,
-        } => {
-            let credentials = identity::read_key_pair(key, cert, root_cas).map_err(|err| {
-                StartError::Credentials(format!("teleport client credentials: {err}"))
-            })?;
-            let text = [key, cert, root_cas]
-                .iter()
-                .map(|path| std::fs::read_to_string(path).unwrap_or_default())
-                .collect();
-            Ok((credentials, text))
-        }
+        } => Ok([key, cert, root_cas]
+            .iter()
+            .map(|path| std::fs::read_to_string(path).unwrap_or_default())
+            .collect()),
     }
 }
 
-/// Loads the credentials the config names and refuses expired ones; see [`read_credentials`].
+/// The credentials in `text` (read by [`credentials_text`]), with the file name in every error.
+fn parse_credentials(source: &CredentialSource, text: &str) -> Result<Credentials, StartError> {
+    match source {
+        CredentialSource::IdentityFile { path, .. } => identity::parse_identity_file(text)
+            .map_err(|err: IdentityError| StartError::Credentials(err.in_file(path).to_string())),
+        // Three files: read again by path, which names the one at fault.
+        CredentialSource::KeyPair {
+            key,
+            cert,
+            root_cas,
+        } => identity::read_key_pair(key, cert, root_cas)
+            .map_err(|err| StartError::Credentials(format!("teleport client credentials: {err}"))),
+    }
+}
+
+/// Loads the credentials the config names and refuses expired ones; also returns the text they
+/// were read from.
 pub fn load_credentials(source: &CredentialSource) -> Result<(Credentials, String), StartError> {
-    let loaded = read_credentials(source)?;
+    let text = credentials_text(source)?;
+    let loaded = (parse_credentials(source, &text)?, text);
     let info = &loaded.0.info;
     if info.is_expired_at(OffsetDateTime::now_utc()) {
         tracing::warn!(
@@ -232,7 +238,7 @@ pub async fn run(
     // Installed first: until then SIGHUP's default action would end the process.
     let sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|err| StartError::Signals(err.to_string()))?;
-    let (credentials, credentials_text) = load_credentials(&config.teleport.credentials)?;
+    let (credentials, credentials_in_use) = load_credentials(&config.teleport.credentials)?;
     check_webhook_tls(&config)?;
     warn_about_open_secret_files(&config);
     tracing::info!(
@@ -307,16 +313,22 @@ pub async fn run(
 
     let tasks = TaskTracker::new();
     let reload_credentials = Arc::new(tokio::sync::Notify::new());
-    let source = config.teleport.credentials.clone();
+    let (read_source, parse_source) = (
+        config.teleport.credentials.clone(),
+        config.teleport.credentials.clone(),
+    );
     tasks.spawn(refresh::run(
         refresh::Renewal {
             client: client.clone(),
-            load: Box::new(move || read_credentials(&source).map_err(|err| err.to_string())),
+            read: Box::new(move || credentials_text(&read_source).map_err(|err| err.to_string())),
+            parse: Box::new(move |text| {
+                parse_credentials(&parse_source, text).map_err(|err| err.to_string())
+            }),
             interval: match &config.teleport.credentials {
                 CredentialSource::IdentityFile { refresh, .. } => *refresh,
                 CredentialSource::KeyPair { .. } => None,
             },
-            applied: credentials_text,
+            applied: credentials_in_use,
             reload_now: reload_credentials.clone(),
         },
         shutdown.clone(),

@@ -12,12 +12,15 @@ use tokio_util::sync::CancellationToken;
 use super::client::TeleportClient;
 use super::identity::Credentials;
 
-/// Reads the credential files: the credentials, and the text they came from (to tell a change).
-pub type LoadCredentials = Box<dyn Fn() -> Result<(Credentials, String), String> + Send + Sync>;
+/// Reads the credential files' text, compared with what is in use before anything is parsed.
+pub type ReadCredentials = Box<dyn Fn() -> Result<String, String> + Send + Sync>;
+/// Turns changed text into credentials.
+pub type ParseCredentials = Box<dyn Fn(&str) -> Result<Credentials, String> + Send + Sync>;
 
 pub struct Renewal {
     pub client: Arc<TeleportClient>,
-    pub load: LoadCredentials,
+    pub read: ReadCredentials,
+    pub parse: ParseCredentials,
     /// `refresh_identity_interval` when `refresh_identity` is on.
     pub interval: Option<Duration>,
     /// The text of the credentials in use.
@@ -50,9 +53,8 @@ pub async fn run(mut renewal: Renewal, shutdown: CancellationToken) {
 impl Renewal {
     /// `asked` is whether an operator asked (SIGHUP): then "nothing changed" is worth saying too.
     async fn apply_if_changed(&mut self, asked: bool) {
-        let (credentials, text) = match (self.load)() {
-            Ok(loaded) => loaded,
-            // tbot may be half-way through writing the file; the next tick will see all of it.
+        let text = match (self.read)() {
+            Ok(text) => text,
             Err(err) => {
                 tracing::warn!(error = %err, "Failed to reload identity file from disk.");
                 return;
@@ -64,6 +66,14 @@ impl Renewal {
             }
             return;
         }
+        let credentials = match (self.parse)(&text) {
+            Ok(credentials) => credentials,
+            // tbot may be half-way through writing the file; the next tick will see all of it.
+            Err(err) => {
+                tracing::warn!(error = %err, "Failed to reload identity file from disk.");
+                return;
+            }
+        };
         match self.client.replace_credentials(&credentials).await {
             Ok(()) => {
                 tracing::info!(

@@ -296,11 +296,9 @@ async fn renewed_identity_file_replaces_the_credentials_in_use() {
     let task = tokio::spawn(refresh::run(
         refresh::Renewal {
             client: client.clone(),
-            load: Box::new(move || {
-                let text = std::fs::read_to_string(&reread).map_err(|err| err.to_string())?;
-                let credentials =
-                    identity::parse_identity_file(&text).map_err(|err| err.to_string())?;
-                Ok((credentials, text))
+            read: Box::new(move || std::fs::read_to_string(&reread).map_err(|err| err.to_string())),
+            parse: Box::new(|text| {
+                identity::parse_identity_file(text).map_err(|err| err.to_string())
             }),
             interval: Some(Duration::from_millis(50)),
             applied: text,
