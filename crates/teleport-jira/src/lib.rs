@@ -16,6 +16,7 @@ pub mod config;
 pub mod demo;
 pub mod health;
 pub mod jira;
+mod lock;
 pub mod logging;
 pub mod metrics;
 pub mod plugin_data;

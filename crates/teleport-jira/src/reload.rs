@@ -47,10 +47,7 @@ impl WebhookTls {
             tracing::warn!(cert = %files.cert.display(), key = %files.key.display(), "Cannot read the webhook's TLS files; keeping the current certificate");
             return;
         };
-        let mut served = self
-            .served
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut served = crate::lock::lock(&self.served);
         if !asked && *served == bytes {
             return;
         }

@@ -256,11 +256,7 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     if let Some(delivery) = &delivery
-        && !state
-            .seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(delivery)
+        && !crate::lock::lock(&state.seen).insert(delivery)
     {
         tracing::debug!(delivery = %delivery, "Ignoring a re-delivered webhook");
         state.metrics.webhook_delivery("redelivered");
@@ -298,11 +294,7 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
 
 fn forget(state: &WebhookState, delivery: Option<&str>) {
     if let Some(delivery) = delivery {
-        state
-            .seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(delivery);
+        crate::lock::lock(&state.seen).remove(delivery);
     }
 }
 

@@ -104,10 +104,7 @@ impl Pace {
 
     async fn wait_turn(&self) {
         let start = {
-            let mut next = self
-                .next_start
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut next = crate::lock::lock(&self.next_start);
             let start = (*next).max(tokio::time::Instant::now());
             *next = start + self.interval;
             start

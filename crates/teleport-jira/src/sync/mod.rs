@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::jira::types::REQUEST_ID_PROPERTY;
+use crate::lock::lock;
 use crate::metrics::{Metrics, StateLabel, set_gauge};
 use crate::teleport::watch::WatchEvent;
 use queue::WorkQueue;
@@ -284,13 +285,6 @@ impl Engine {
     fn metrics(&self) -> &Metrics {
         &self.reconciler.metrics
     }
-}
-
-/// Each update under these locks is one statement, so a poisoned lock is still consistent.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The label for a request state in metrics.

@@ -100,11 +100,7 @@ impl WorkQueue {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
-        // A panic while holding this lock cannot leave the map inconsistent (each update is one
-        // statement), so a poisoned lock is still usable.
-        self.slots
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock::lock(&self.slots)
     }
 }
 

@@ -874,26 +874,17 @@ impl Reconciler {
     }
 
     fn is_settled(&self, id: &str) -> bool {
-        self.settled
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(id)
+        crate::lock::lock(&self.settled).contains(id)
     }
 
     /// Something happened to the request's issue: look at it again even if it was settled, so a
     /// card moved after Teleport decided is brought back to Teleport's decision.
     pub fn unsettle(&self, id: &str) {
-        self.settled
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(id);
+        crate::lock::lock(&self.settled).remove(id);
     }
 
     fn settle(&self, id: &str) {
-        let mut settled = self
-            .settled
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut settled = crate::lock::lock(&self.settled);
         // Forgetting is safe (a forgotten request is only checked again), so the set stays bounded.
         if settled.len() >= MAX_SETTLED {
             settled.clear();

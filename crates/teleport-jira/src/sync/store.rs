@@ -72,8 +72,6 @@ impl RequestStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, AccessRequestV3>> {
-        self.requests
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock::lock(&self.requests)
     }
 }
