@@ -293,7 +293,7 @@ fn unix_now() -> f64 {
         .unwrap_or_default()
 }
 
-/// Keeps a gauge's type in one place for callers that set whole numbers.
+/// Sets a gauge to a count; a count beyond `i64` (never in practice) saturates.
 pub fn set_gauge(gauge: &Gauge<i64, AtomicI64>, value: usize) {
     gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
 }
