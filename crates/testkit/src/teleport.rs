@@ -4,20 +4,26 @@
 //! # Layout
 //! - `users`: users and the simplified RBAC (who may list, update, review, administer).
 //! - `requests`: access requests, reviews and threshold resolution, direct state changes, listing.
-//! - `plugin_data`: per-request plugin data with compare-and-set updates.
+//! - `plugin_data`: the plugin-data rules (get, compare-and-set update, seeding).
+//! - `plugin_record`: one request's plugin data and its compare-and-set update.
 //! - `watch`: WatchEvents authorization and the fan-out of PUT/DELETE events.
 //! - `service`: the tonic `AuthService` (authentication, fault injection, call counting).
 //! - `net`: the Auth and Proxy listeners, TLS routing, `/webapi`, cutting and re-binding connections.
 //! - `identity`: identity files as `tctl auth sign` writes them.
 //! - `ssh`: the SSH user certificate and SSH Host CA line inside identity files.
-//! - `state`: the state behind one mutex, and clock helpers.
+//! - `state`: the state behind one mutex.
+//! - `clock`, `kinds`, `audit`: time helpers, the resource kind and request naming, audit events.
 //!
 //! This module is the only public face; tests drive the cluster through [`FakeTeleport`] methods and
 //! through real gRPC clients.
 
+mod audit;
+mod clock;
 mod identity;
+mod kinds;
 mod net;
 mod plugin_data;
+mod plugin_record;
 mod requests;
 mod service;
 mod ssh;
@@ -40,11 +46,11 @@ use teleport_proto::types::{
 
 use crate::pki::{self, CertAuthority, KeyKind, PkiError, WebPki};
 
+pub use audit::AuditEvent;
 pub use identity::{Identity, IdentityOptions, TlsFiles};
+pub use kinds::KIND_ACCESS_REQUEST;
 pub use net::{API_DOMAIN, auth_alpn_protocol};
-pub use requests::{
-    AuditEvent, CreateRequest, KIND_ACCESS_REQUEST, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT,
-};
+pub use requests::{CreateRequest, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT};
 pub use users::UserSpec;
 
 use net::{Net, NetConfig};
@@ -301,7 +307,7 @@ impl FakeTeleport {
         let created = self
             .try_create_access_request(request)
             .unwrap_or_else(|status| panic!("create_access_request refused: {status}"));
-        requests::request_id(&created).to_owned()
+        kinds::request_id(&created).to_owned()
     }
 
     /// Creates a request as its user would through `CreateAccessRequestV2`.

@@ -5,7 +5,6 @@
 //! Every accepted change is published to watchers as a PUT of the whole request.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -21,14 +20,11 @@ use teleport_proto::types::{
 };
 use teleport_proto::wrappers::{LabelValues, StringValues};
 
-use super::state::{self, GO_ZERO_TIME, State};
+use super::audit::AuditEvent;
+use super::clock::{self, ACCESS_TTL, GO_ZERO_TIME};
+use super::kinds::{KIND_ACCESS_REQUEST, request_id};
+use super::state::State;
 use super::users::{Caller, action_denied};
-
-/// Resource kind of access requests.
-pub const KIND_ACCESS_REQUEST: &str = "access_request";
-
-/// How long granted access lasts, measured from creation (the fake's `Spec.Expires`).
-pub(crate) const ACCESS_TTL: Duration = Duration::from_secs(3600);
 
 /// ListAccessRequests page size when the request leaves `Limit` at 0 (Teleport's `DefaultChunkSize`).
 pub const LIST_DEFAULT_LIMIT: i32 = 1000;
@@ -81,21 +77,6 @@ impl CreateRequest {
             ..AccessRequestV3::default()
         }
     }
-}
-
-/// One accepted `SetAccessRequestState` call, like Teleport's `access_request.update` audit event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEvent {
-    /// Request ID.
-    pub request_id: String,
-    /// State that was set.
-    pub state: RequestState,
-    /// `Delegator` as sent (the Jira plugin sends `jira:<email>`).
-    pub delegator: String,
-    /// Resolve reason as sent.
-    pub reason: String,
-    /// Username of the caller (the plugin identity).
-    pub caller: String,
 }
 
 impl State {
@@ -387,8 +368,8 @@ fn new_request(
     mut spec: AccessRequestSpecV3,
     (approve, deny): (u32, u32),
 ) -> AccessRequestV3 {
-    let created = state::now();
-    let expires = state::after(&created, ACCESS_TTL);
+    let created = clock::now();
+    let expires = clock::after(&created, ACCESS_TTL);
     let role_threshold_mapping = spec
         .roles
         .iter()
@@ -448,8 +429,8 @@ fn apply_review(
         .filter(|i| spec.thresholds[*i].filter.is_empty())
         .filter_map(|i| u32::try_from(i).ok())
         .collect();
-    if state::is_unset(review.created.as_ref()) {
-        review.created = Some(state::now());
+    if clock::is_unset(review.created.as_ref()) {
+        review.created = Some(clock::now());
     }
     review.annotations.get_or_insert_with(LabelValues::default);
     let current = RequestState::try_from(spec.state).unwrap_or(RequestState::None);
@@ -667,10 +648,6 @@ fn touch(request: &mut AccessRequestV3) {
     if let Some(meta) = request.metadata.as_mut() {
         meta.revision = uuid::Uuid::new_v4().to_string();
     }
-}
-
-pub(crate) fn request_id(request: &AccessRequestV3) -> &str {
-    request.metadata.as_ref().map_or("", |m| m.name.as_str())
 }
 
 fn state_name(request: &AccessRequestV3) -> &'static str {

@@ -20,7 +20,7 @@ use teleport_proto::types::{
     PluginDataUpdateParams,
 };
 
-use super::requests::KIND_ACCESS_REQUEST;
+use super::kinds::KIND_ACCESS_REQUEST;
 use super::state::Shared;
 use super::users::{Caller, access_denied, action_denied};
 use super::watch::{self, WatchStream};

@@ -1,4 +1,4 @@
-//! The fake cluster's in-memory state, behind one std mutex, and the clock helpers shared by the rules.
+//! The fake cluster's in-memory state, behind one std mutex.
 //!
 //! Every rule (requests, plugin data, watch fan-out) runs as a method on [`State`] while the lock is held.
 //! Invariant: the lock is never held across an `.await`, so rules are atomic and events reach watchers in
@@ -6,24 +6,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use prost_types::Timestamp;
 use tonic::{Code, Status};
 
 use teleport_proto::types::{AccessRequestV3, PluginDataUpdateParams};
 
-use super::plugin_data::PluginRecord;
-use super::requests::AuditEvent;
+use super::audit::AuditEvent;
+use super::plugin_record::PluginRecord;
 use super::users::UserSpec;
 use super::watch::WatchHub;
-
-/// Go's zero `time.Time` on the wire: gogoproto always sends non-nullable timestamps, and an unset one
-/// arrives as 0001-01-01T00:00:00Z. The fake sends it where Teleport would.
-pub(crate) const GO_ZERO_TIME: Timestamp = Timestamp {
-    seconds: -62_135_596_800,
-    nanos: 0,
-};
 
 /// Fixed facts about the fake cluster, set at start.
 #[derive(Debug, Clone)]
@@ -100,31 +92,4 @@ impl Faults {
         }
         Some(status)
     }
-}
-
-/// The current time as a protobuf timestamp.
-pub(crate) fn now() -> Timestamp {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp {
-        seconds: i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX),
-        nanos: i32::try_from(since_epoch.subsec_nanos()).unwrap_or(0),
-    }
-}
-
-/// `ts + d`, saturating.
-pub(crate) fn after(ts: &Timestamp, d: Duration) -> Timestamp {
-    Timestamp {
-        seconds: ts
-            .seconds
-            .saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
-        nanos: ts.nanos,
-    }
-}
-
-/// Whether a non-nullable timestamp was left unset: absent, or Go's zero time. (`{0, 0}` is not unset:
-/// Go decodes it as 1970-01-01.)
-pub(crate) fn is_unset(ts: Option<&Timestamp>) -> bool {
-    ts.is_none_or(|t| *t == GO_ZERO_TIME)
 }

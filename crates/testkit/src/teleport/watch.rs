@@ -19,7 +19,7 @@ use teleport_proto::types::{
     WatchStatusV1,
 };
 
-use super::requests::{KIND_ACCESS_REQUEST, request_id};
+use super::kinds::{KIND_ACCESS_REQUEST, request_id};
 use super::users::{Caller, action_denied};
 
 /// The permission layer: returns the kinds the caller may watch.
