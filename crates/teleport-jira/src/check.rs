@@ -11,8 +11,8 @@ use crate::config::Config;
 use crate::jira::{JiraAuth, JiraClient, JiraClientOptions, JiraError};
 use crate::teleport::{TeleportClient, TeleportError};
 
-use crate::app::JIRA_PERMISSIONS;
 use crate::jira::same_name;
+use crate::startup::JIRA_PERMISSIONS;
 /// Credentials that expire sooner than this, and are not renewed in place, fail the check.
 const MIN_CREDENTIAL_LIFETIME: time::Duration = time::Duration::minutes(15);
 /// A request id that cannot exist, for permission probes that must not change anything.
@@ -77,7 +77,7 @@ fn check_webhook(config: &Config, report: &mut Report) {
     }
     match &config.http.tls {
         None => report.ok("webhook", format!("plain HTTP on {} (--insecure-no-tls)", config.http.listen_addr)),
-        Some(files) => match crate::webhook::tls_config(&files.cert, &files.key, config.http.verify_client_cert) {
+        Some(files) => match crate::listener::tls::tls_config(&files.cert, &files.key, config.http.verify_client_cert) {
             Ok(_) => report.ok("webhook", format!("HTTPS on {} with {}", config.http.listen_addr, files.cert.display())),
             Err(err) => report.fail("webhook", err, "point http.https_cert_file and http.https_key_file at a readable PEM certificate and its key"),
         },
@@ -85,7 +85,7 @@ fn check_webhook(config: &Config, report: &mut Report) {
 }
 
 async fn check_teleport(config: &Config, report: &mut Report) {
-    let credentials = match crate::app::load_credentials(&config.teleport.credentials) {
+    let credentials = match crate::startup::load_credentials(&config.teleport.credentials) {
         Ok((credentials, _)) => credentials,
         Err(err) => {
             report.fail("credentials", err, "sign new credentials with `tctl auth sign` (or let tbot renew them) and check the path in [teleport]");

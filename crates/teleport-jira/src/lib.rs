@@ -14,14 +14,17 @@ pub mod check;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod errors;
 pub mod health;
 pub mod jira;
+pub mod listener;
 mod lock;
 pub mod logging;
 pub mod metrics;
 pub mod plugin_data;
 pub mod reload;
 pub mod secret;
+pub mod startup;
 pub mod sync;
 pub mod teleport;
 pub mod version;

@@ -1,6 +1,6 @@
 //! Reloads without a restart. SIGHUP re-reads the webhook's certificate and key, the Teleport
 //! credentials, and the secrets given as files (`jira.api_token`, `http.webhook_secret`); the
-//! webhook's files are also checked every [`TLS_FILES_CHECK_INTERVAL`], because
+//! webhook's files are also checked every `[http] tls_files_check_interval`, because
 //! renewals that land on their own (cert-manager, a Kubernetes Secret, certbot) send no signal.
 //! The listener keeps its socket and its open connections; new TLS handshakes present the new
 //! certificate. Files that do not load are reported and the old ones kept.
@@ -16,9 +16,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::HttpTlsFiles;
 use crate::secret::Secret;
-
-/// How often the webhook's certificate and key are compared with what is being served.
-pub const TLS_FILES_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The webhook TLS configuration being served, and the files it comes from.
 pub struct WebhookTls {
@@ -51,7 +48,8 @@ impl WebhookTls {
         if !asked && *served == bytes {
             return;
         }
-        match crate::webhook::server_config(&files.cert, &files.key, self.verify_client_cert) {
+        match crate::listener::tls::server_config(&files.cert, &files.key, self.verify_client_cert)
+        {
             Ok(config) => {
                 self.live.reload_from_config(config);
                 *served = bytes;

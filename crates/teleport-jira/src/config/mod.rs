@@ -32,6 +32,11 @@ const DEFAULT_POLLING_SCAN_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_WORKERS: usize = 64;
 const DEFAULT_JIRA_CONCURRENCY: usize = 16;
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+/// How long another process's lease on a request is respected after it was taken.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
+/// How often the webhook's certificate and key are compared with what is being served, when
+/// `[http] tls_files_check_interval` is not set.
+pub const DEFAULT_TLS_FILES_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 /// Jira's issue payloads are a few KiB; the Go plugin accepted 25 MiB.
 const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The Go plugin reads at most this many bytes of a token file.
@@ -438,7 +443,7 @@ fn reconcile_section(
                 return Err(invalid("reconcile.lease_ttl must be at least \"1s\""));
             }
             Some(ttl) => ttl,
-            None => crate::sync::reconcile::DEFAULT_LEASE_TTL,
+            None => DEFAULT_LEASE_TTL,
         },
     })
 }
@@ -649,7 +654,7 @@ fn http_section(raw: raw::RawHttp, insecure_no_tls: bool) -> Result<HttpConfig, 
         webhook_secret_file,
         max_body_bytes,
         tls_files_check_interval: match raw.tls_files_check_interval {
-            None => Some(crate::reload::TLS_FILES_CHECK_INTERVAL),
+            None => Some(DEFAULT_TLS_FILES_CHECK_INTERVAL),
             Some(interval) if interval.is_zero() => None,
             Some(interval) => Some(interval),
         },

@@ -230,7 +230,7 @@ impl JiraClient {
 
     async fn attempt(&self, request: RequestBuilder) -> Result<reqwest::Response, JiraError> {
         let response = request.send().await.map_err(|err| {
-            let text = crate::teleport::dial::error_chain(&err);
+            let text = crate::errors::error_chain(&err);
             if err.is_connect() {
                 JiraError::Unreachable(text)
             } else {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::reconcile::StepError;
+use super::error::StepError;
 use crate::backoff::Backoff;
 use crate::plugin_data::{LEASE_KEY, Lease, PLUGIN_NAME, PluginData};
 use crate::teleport::{TeleportClient, TeleportError};

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::reconcile::StepError;
+use super::error::StepError;
 use crate::jira::JiraClient;
 use crate::jira::same_name;
 use crate::jira::types::{Issue, REQUEST_ID_PROPERTY};

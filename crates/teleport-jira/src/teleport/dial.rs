@@ -18,6 +18,7 @@ use tonic::transport::{Channel, Endpoint, Uri};
 use super::error::TeleportError;
 use super::identity::Credentials;
 use super::tls::{TELEPORT_SERVER_NAME, auth_routing_protocol, client_config};
+use crate::errors::error_chain;
 
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Teleport's server refuses HTTP/2 pings more often than once a minute ("too_many_pings").
@@ -143,21 +144,6 @@ pub(crate) async fn discover_cluster_name(addr: &str) -> Result<String, Teleport
         .await
         .map_err(unavailable)?;
     Ok(find.cluster_name)
-}
-
-/// Renders an error and its sources on one line; transport errors hide the useful part in a source.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

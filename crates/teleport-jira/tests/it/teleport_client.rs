@@ -170,7 +170,7 @@ async fn expired_credentials_stop_start_up_with_teleports_message() {
         path,
         refresh: None,
     };
-    let err = teleport_jira::app::load_credentials(&source)
+    let err = teleport_jira::startup::load_credentials(&source)
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("No valid credentials found"), "{err}");

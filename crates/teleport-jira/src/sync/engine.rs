@@ -1,0 +1,268 @@
+//! The engine: signals in, steps out. Watch events, webhooks and scans name requests; the engine
+//! keeps them in a coalescing queue, runs one step per request at a time, and retries a failed
+//! step with backoff.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::error::StepError;
+use super::queue::{self, WorkQueue};
+use super::reconciler::{OwnerError, Reconciler};
+use super::store::RequestStore;
+use crate::backoff::Backoff;
+use crate::lock::lock;
+use crate::metrics::{Metrics, StateLabel, set_gauge};
+use crate::teleport::watch::WatchEvent;
+
+/// Open issues looked at per sweep; more are seen by later sweeps as these close.
+const SWEEP_LIMIT: usize = 1000;
+
+/// Signals and retries for reconciliation, shared by the watch, the webhook and the scan.
+pub struct Engine {
+    reconciler: Arc<Reconciler>,
+    store: Arc<RequestStore>,
+    queue: Arc<WorkQueue>,
+    retries: Mutex<HashMap<String, Backoff>>,
+    /// Set while a sweep of open issues runs, so sweeps never pile up.
+    sweeping: std::sync::atomic::AtomicBool,
+    /// When each request waiting for a step was first signalled, for the reconcile lag.
+    signalled: Mutex<HashMap<String, Instant>>,
+}
+
+impl Engine {
+    /// Builds the engine and starts its workers; they stop when `shutdown` is cancelled.
+    pub fn start(
+        reconciler: Reconciler,
+        parallelism: usize,
+        shutdown: CancellationToken,
+    ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
+        let (queue, ready) = WorkQueue::new();
+        let engine = Arc::new(Self {
+            store: reconciler.store().clone(),
+            reconciler: Arc::new(reconciler),
+            queue: queue.clone(),
+            retries: Mutex::new(HashMap::new()),
+            sweeping: std::sync::atomic::AtomicBool::new(false),
+            signalled: Mutex::default(),
+        });
+        let worker = engine.clone();
+        let driver = tokio::spawn(queue::drive(
+            queue,
+            ready,
+            parallelism,
+            shutdown.clone(),
+            move |id| {
+                let engine = worker.clone();
+                let shutdown = shutdown.clone();
+                async move { engine.run_step(id, shutdown).await }
+            },
+        ));
+        (engine, driver)
+    }
+
+    /// Asks for a step for request `id`; resolves when a step that started after the call ended.
+    pub fn enqueue(&self, id: &str) -> tokio::sync::oneshot::Receiver<()> {
+        lock(&self.signalled)
+            .entry(id.to_owned())
+            .or_insert_with(Instant::now);
+        self.queue.enqueue(id)
+    }
+
+    /// Sets the gauges that are read rather than counted; called before each scrape.
+    pub fn publish_gauges(&self, metrics: &Metrics) {
+        set_gauge(&metrics.queue_depth, self.backlog());
+        for (state, count) in self.store.count_by_state() {
+            set_gauge(
+                &metrics.requests.get_or_create(&StateLabel {
+                    state: state_name(state),
+                }),
+                count,
+            );
+        }
+    }
+
+    /// Requests waiting for or in a step.
+    pub fn backlog(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Feeds a watch event: keeps the request cache current and asks for a step. On INIT every
+    /// request is listed again, because Teleport does not replay what happened while disconnected.
+    pub async fn on_watch_event(self: &Arc<Self>, event: WatchEvent) {
+        match event {
+            WatchEvent::Put(request) => {
+                let state = request.spec.as_ref().map_or(0, |spec| spec.state);
+                self.metrics()
+                    .requests_seen
+                    .get_or_create(&StateLabel {
+                        state: state_name(state),
+                    })
+                    .inc();
+                if let Some(id) = self.store.put(*request) {
+                    self.enqueue(&id);
+                }
+            }
+            WatchEvent::Delete { id } => {
+                self.metrics()
+                    .requests_seen
+                    .get_or_create(&StateLabel { state: "deleted" })
+                    .inc();
+                self.store.remove(&id);
+                self.enqueue(&id);
+            }
+            WatchEvent::Init => self.catch_up().await,
+        }
+    }
+
+    /// Lists every request and asks for a step for each, and for those that vanished meanwhile
+    /// (including, through their open issues, those deleted before this process started).
+    pub async fn catch_up(self: &Arc<Self>) {
+        match self.reconciler.list_requests().await {
+            Ok(requests) => {
+                let ids = self.store.replace_all(requests);
+                tracing::info!(
+                    requests = ids.len(),
+                    "Reconciling every access request after (re)connecting"
+                );
+                for id in ids {
+                    self.enqueue(&id);
+                }
+                // Requests deleted while nobody watched are in no listing; their open issues are.
+                self.spawn_sweep();
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "Failed to list access requests; the periodic scan will retry")
+            }
+        }
+    }
+
+    /// Asks for a step for every pending request, so a decision in Jira whose webhook was lost is
+    /// still seen; and for every request whose issue is still pending in Jira although Teleport no
+    /// longer has the request (deleted or expired while no plugin was watching).
+    pub fn scan(self: &Arc<Self>) {
+        for id in self.store.pending_ids() {
+            self.enqueue(&id);
+        }
+        self.spawn_sweep();
+    }
+
+    /// Sweeps in the background: a large board must not hold up watch events.
+    fn spawn_sweep(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            engine.sweep_open_issues().await;
+            engine.sweeping.store(false, Ordering::Release);
+        });
+    }
+
+    async fn sweep_open_issues(&self) {
+        let ids = match self.reconciler.requests_with_open_issues(SWEEP_LIMIT).await {
+            Ok(ids) => ids,
+            Err(err) => {
+                tracing::warn!(error = %err, "Failed to search Jira for open issues; the next scan will retry");
+                return;
+            }
+        };
+        for id in ids.into_iter().filter(|id| self.store.get(id).is_none()) {
+            tracing::debug!(request_id = %id, "Open issue of a request Teleport no longer has");
+            self.enqueue(&id);
+        }
+    }
+
+    /// A webhook said issue `issue_id` changed: asks for a step for the request it belongs to.
+    /// Returns what resolves when that step ended, or `None` for an issue the plugin gave up on.
+    pub async fn signal_issue(
+        &self,
+        issue_id: &str,
+    ) -> Result<Option<tokio::sync::oneshot::Receiver<()>>, OwnerError> {
+        let Some(request_id) = self.reconciler.owner_of_issue(issue_id).await? else {
+            return Ok(None);
+        };
+        self.reconciler.unsettle(&request_id);
+        Ok(Some(self.enqueue(&request_id)))
+    }
+
+    async fn run_step(self: Arc<Self>, id: String, shutdown: CancellationToken) {
+        let span = tracing::info_span!(
+            "reconcile",
+            request_id = %id,
+            jira_issue_key = tracing::field::Empty
+        );
+        let result = tracing::Instrument::instrument(self.reconciler.step(&id), span.clone()).await;
+        let _entered = span.enter();
+        match result {
+            Ok(()) => {
+                self.retry_lock().remove(&id);
+                if let Some(first_signal) = lock(&self.signalled).remove(&id) {
+                    self.metrics()
+                        .reconcile_lag
+                        .observe(first_signal.elapsed().as_secs_f64());
+                }
+            }
+            Err(err) => {
+                self.metrics().retries.inc();
+                let delay = self.retry_delay(&id, &err);
+                if matches!(err, StepError::Busy) {
+                    tracing::debug!("Another process holds this request's lease; retrying shortly");
+                } else if err.is_transient() {
+                    tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "Failed to process request; will retry");
+                } else {
+                    tracing::error!(error = %err, retry_in_ms = delay.as_millis() as u64, "Failed to process request; will retry");
+                }
+                let engine = self.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = shutdown.cancelled() => {}
+                        () = tokio::time::sleep(delay) => { engine.enqueue(&id); }
+                    }
+                });
+            }
+        }
+    }
+
+    fn retry_delay(&self, id: &str, err: &StepError) -> Duration {
+        if let Some(wait) = err.retry_after() {
+            return wait;
+        }
+        let mut retries = self.retry_lock();
+        let backoff = retries
+            .entry(id.to_owned())
+            .or_insert_with(|| Backoff::new(Duration::from_millis(500), Duration::from_secs(300)));
+        let delay = backoff.next_delay();
+        // A permanent error (a refused issue type, missing permission) is retried slowly; fixing
+        // the Jira side then heals the request without a restart.
+        if err.is_transient() {
+            delay
+        } else {
+            delay.max(Duration::from_secs(30))
+        }
+    }
+
+    fn retry_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Backoff>> {
+        lock(&self.retries)
+    }
+
+    fn metrics(&self) -> &Metrics {
+        self.reconciler.metrics()
+    }
+}
+
+/// The label for a request state in metrics.
+fn state_name(state: i32) -> &'static str {
+    use teleport_proto::types::RequestState;
+    match RequestState::try_from(state) {
+        Ok(RequestState::None) => "none",
+        Ok(RequestState::Pending) => "pending",
+        Ok(RequestState::Approved) => "approved",
+        Ok(RequestState::Denied) => "denied",
+        Ok(RequestState::Promoted) => "promoted",
+        Err(_) => "unknown",
+    }
+}

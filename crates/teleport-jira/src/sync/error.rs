@@ -1,0 +1,40 @@
+//! Why a reconcile step failed, and how soon it may be tried again.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::jira::JiraError;
+use crate::teleport::TeleportError;
+
+#[derive(Debug, Error)]
+pub enum StepError {
+    #[error("teleport: {0}")]
+    Teleport(#[from] TeleportError),
+    #[error("jira: {0}")]
+    Jira(#[from] JiraError),
+    #[error("{0}")]
+    Workflow(String),
+    /// Another process holds the request's lease; try again shortly.
+    #[error("another process is working on this request")]
+    Busy,
+}
+
+impl StepError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Teleport(err) => err.is_transient(),
+            Self::Jira(err) => err.is_transient(),
+            Self::Workflow(_) => false,
+            Self::Busy => true,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Jira(err) => err.retry_after(),
+            Self::Busy => Some(Duration::from_secs(1)),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! The first phase: a pending request gets its issue, recorded in its plugin data. A creation that
+//! may have happened before (a crash, a lost reply) is looked for first and adopted, never repeated.
+
+use std::sync::atomic::Ordering;
+
+use teleport_proto::types::AccessRequestV3;
+
+use super::Reconciler;
+use super::lease::LeaseEnd;
+use crate::jira::JiraError;
+use crate::jira::render::{self, RequestView};
+use crate::jira::types::{
+    EntityProperty, IssueFieldsInput, IssueInput, KeyRef, NamedRef, REQUEST_ID_PROPERTY,
+};
+use crate::plugin_data::{IssueRef, PluginData};
+use crate::sync::error::StepError;
+use crate::sync::recovery::{self, issue_number, request_label};
+
+/// Whether to look for an existing issue before creating one.
+enum Lookup {
+    /// The record is brand new: no issue can exist.
+    Skip,
+    /// An earlier attempt may have created one, numbered after `after_issue` if that is known.
+    First { after_issue: Option<u64> },
+}
+
+impl Reconciler {
+    /// Makes sure the pending request has its issue, and that plugin data names it.
+    pub(super) async fn ensure_issue(
+        &self,
+        id: &str,
+        request: &AccessRequestV3,
+        data: Option<PluginData>,
+    ) -> Result<PluginData, StepError> {
+        let data = match data {
+            Some(data) if data.issue.is_some() => return Ok(data),
+            other => other,
+        };
+        // The Go plugin writes the request data alone first; here it goes in with the lease.
+        let fresh = request_data(request);
+        let created = self
+            .data
+            .modify_from(id, Some(data.clone()), |current| match current {
+                None => Some(PluginData {
+                    lease: Some(self.data.new_lease(self.latest_issue())),
+                    ..fresh.clone()
+                }),
+                Some(_) => None,
+            })
+            .await?;
+        let seen = created.after.clone();
+        let leased = if created.wrote {
+            created.after
+        } else {
+            match created.after {
+                Some(data) if data.issue.is_some() => return Ok(data),
+                _ => None,
+            }
+        };
+        let outcome = match leased {
+            // A brand-new record: no issue can exist yet.
+            Some(leased) => {
+                let result = tokio::select! {
+                    result = self.create_issue(id, request, Lookup::Skip, Some(leased)) => result,
+                    never = self.data.keep_renewed(id) => match never {},
+                };
+                if result.is_err() {
+                    // Keep the mark: an issue may exist that Jira did not confirm.
+                    self.data.expire(id).await;
+                }
+                result
+            }
+            // A record without an issue: an earlier creation may have happened; look first.
+            None => self
+                .with_lease(
+                    id,
+                    seen.as_ref(),
+                    LeaseEnd::ExpireOnFailure,
+                    |current| current.issue.is_none().then(|| current.clone()),
+                    |leased, before| {
+                        // Issues an earlier holder may have created are numbered after the
+                        // newest issue it knew of; a record without a lease (the Go plugin's)
+                        // can only be searched for.
+                        let after_issue = before
+                            .and_then(|b| b.lease)
+                            .and_then(|lease| lease.after_issue);
+                        self.create_issue(id, request, Lookup::First { after_issue }, Some(leased))
+                    },
+                )
+                .await?
+                .ok_or(StepError::Busy),
+        };
+        match outcome {
+            Ok(data) => Ok(data),
+            Err(StepError::Busy) => match self.data.load(id).await? {
+                Some(data) if data.issue.is_some() => Ok(data),
+                _ => Err(StepError::Busy),
+            },
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Creates the issue and records it; with [`Lookup::First`] (an earlier attempt may have
+    /// created it), first looks for an issue made for the request and adopts it instead.
+    async fn create_issue(
+        &self,
+        id: &str,
+        request: &AccessRequestV3,
+        lookup: Lookup,
+        written: Option<PluginData>,
+    ) -> Result<PluginData, StepError> {
+        let existing = match lookup {
+            Lookup::First { after_issue } => {
+                recovery::find_issues(&self.jira, &self.settings.project, id, after_issue).await?
+            }
+            Lookup::Skip => Vec::new(),
+        };
+        let issue = match existing.split_first() {
+            Some((kept, duplicates)) => {
+                tracing::info!(jira_issue_key = %kept.key, "Found the issue an earlier attempt created");
+                for duplicate in duplicates {
+                    recovery::close_duplicate(
+                        &self.jira,
+                        duplicate,
+                        &kept.key,
+                        &self.settings.statuses.expired,
+                    )
+                    .await?;
+                }
+                IssueRef {
+                    id: kept.id.clone(),
+                    key: kept.key.clone(),
+                }
+            }
+            None => {
+                let created = self.post_issue(request).await?;
+                self.metrics.issues_created.inc();
+                tracing::info!(jira_issue_id = %created.id, jira_issue_key = %created.key, "Jira Issue created");
+                created
+            }
+        };
+        tracing::Span::current().record("jira_issue_key", issue.key.as_str());
+        if let Some(number) = issue_number(&issue.key) {
+            self.note_issue_number(number);
+        }
+        let recorded = self
+            .data
+            .modify_from(id, written.map(Some), |current| {
+                let mut next = current.cloned().unwrap_or_else(|| request_data(request));
+                if next.issue.is_some() {
+                    return None;
+                }
+                next.issue = Some(issue.clone());
+                next.lease = None;
+                Some(next)
+            })
+            .await?;
+        let stored = recorded.after.unwrap_or_default();
+        if let Some(kept) = stored.issue.as_ref().filter(|kept| kept.id != issue.id) {
+            // Only possible if a lease expired under a very slow step; the board still converges.
+            if let Some(duplicate) = self.jira.issue_if_exists(&issue.id).await? {
+                recovery::close_duplicate(
+                    &self.jira,
+                    &duplicate,
+                    &kept.key,
+                    &self.settings.statuses.expired,
+                )
+                .await?;
+            }
+        }
+        Ok(stored)
+    }
+
+    async fn post_issue(&self, request: &AccessRequestV3) -> Result<IssueRef, StepError> {
+        let mut input = self.issue_input(request);
+        if !self.label_issues.load(Ordering::Relaxed) {
+            input.fields.labels.clear();
+        }
+        let created = match self.jira.create_issue(&input).await {
+            // Some create screens have no Labels field; the issue is still findable by key.
+            Err(JiraError::Status {
+                status: 400,
+                details,
+                ..
+            }) if details.contains("labels") && !input.fields.labels.is_empty() => {
+                tracing::warn!(%details, "Jira refused the labels field; creating issues without the request label");
+                self.label_issues.store(false, Ordering::Relaxed);
+                input.fields.labels.clear();
+                self.jira.create_issue(&input).await?
+            }
+            other => other?,
+        };
+        Ok(IssueRef {
+            id: created.id,
+            key: created.key,
+        })
+    }
+
+    fn issue_input(&self, request: &AccessRequestV3) -> IssueInput {
+        let id = request
+            .metadata
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
+        let link = self
+            .settings
+            .proxy_public_addr
+            .as_deref()
+            .and_then(|addr| render::request_link(addr, &id));
+        let view = RequestView::of(request, link);
+        IssueInput {
+            fields: IssueFieldsInput {
+                issuetype: NamedRef {
+                    name: self.settings.issue_type.clone(),
+                },
+                project: KeyRef {
+                    key: self.settings.project.clone(),
+                },
+                summary: render::summary(&view),
+                description: render::description(&view),
+                labels: std::iter::once(request_label(&id))
+                    .chain(self.settings.labels.iter().cloned())
+                    .collect(),
+                extra: self.settings.fields.clone(),
+            },
+            properties: vec![EntityProperty {
+                key: REQUEST_ID_PROPERTY.to_owned(),
+                value: id.into(),
+            }],
+        }
+    }
+}
+
+/// Plugin data for a request that has no issue yet.
+fn request_data(request: &AccessRequestV3) -> PluginData {
+    let spec = request.spec.clone().unwrap_or_default();
+    PluginData {
+        user: spec.user,
+        roles: spec.roles,
+        created: spec.created.as_ref().and_then(render::timestamp),
+        request_reason: spec.request_reason,
+        ..PluginData::default()
+    }
+}

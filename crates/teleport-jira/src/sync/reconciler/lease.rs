@@ -1,0 +1,74 @@
+//! The request's lease around Jira writes: taken with compare-and-swap together with the change
+//! that starts the work, renewed while the work runs, released (or expired) after it.
+
+use std::future::Future;
+
+use super::Reconciler;
+use crate::plugin_data::PluginData;
+use crate::sync::error::StepError;
+
+/// What happens to the lease when the work under it fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum LeaseEnd {
+    Release,
+    /// Keep its record of the newest issue number, but let anyone take it over at once.
+    ExpireOnFailure,
+}
+
+impl Reconciler {
+    /// Runs `work` under the request's lease, taken together with `change`, and releases it after.
+    /// `change` returns `None` when there is nothing to do; then `work` does not run. `seen` is the
+    /// data as the step last read it, tried first instead of reading it again.
+    pub(super) async fn with_lease<T, Fut>(
+        &self,
+        id: &str,
+        seen: Option<&PluginData>,
+        end: LeaseEnd,
+        change: impl Fn(&PluginData) -> Option<PluginData>,
+        work: impl FnOnce(PluginData, Option<PluginData>) -> Fut,
+    ) -> Result<Option<T>, StepError>
+    where
+        Fut: Future<Output = Result<T, StepError>>,
+    {
+        let latest = self.latest_issue();
+        let taken = self
+            .data
+            .modify_from(id, seen.cloned().map(Some), |current| {
+                if self.data.leased_by_other(current) {
+                    return None;
+                }
+                let current = current?;
+                // An earlier holder's mark must survive a takeover, or an issue it created could
+                // fall below the next holder's mark.
+                let after_issue = match &current.lease {
+                    Some(earlier) => earlier.after_issue.zip(latest).map(|(a, b)| a.min(b)),
+                    None => latest,
+                };
+                let mut next = change(current)?;
+                next.lease = Some(self.data.new_lease(after_issue));
+                Some(next)
+            })
+            .await?;
+        if !taken.wrote {
+            return match taken.after {
+                Some(current) if self.data.leased_by_other(Some(&current)) => Err(StepError::Busy),
+                _ => Ok(None),
+            };
+        }
+        let Some(leased) = taken.after else {
+            return Ok(None);
+        };
+        // A slow step keeps its lease alive; only a dead (or cut-off) holder lets it lapse.
+        let written = leased.clone();
+        let result = tokio::select! {
+            result = work(leased, taken.before) => result,
+            never = self.data.keep_renewed(id) => match never {},
+        };
+        if result.is_err() && end == LeaseEnd::ExpireOnFailure {
+            self.data.expire(id).await;
+        } else {
+            self.data.release(id, Some(written)).await;
+        }
+        result.map(Some)
+    }
+}

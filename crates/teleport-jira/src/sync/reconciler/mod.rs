@@ -1,0 +1,222 @@
+//! One reconcile step for one access request: read the request, its plugin data and its issue,
+//! then do the next thing that is missing. Each phase has its file: [`ensure_issue`] (the issue
+//! exists and is recorded), [`reviews`] (reviews become comments), [`decision`] (a card moved on
+//! the board resolves the request), [`resolution`] (Teleport's resolution reaches the card).
+//!
+//! Idempotency contract: every write is either guarded by Teleport's plugin-data compare-and-swap
+//! or checked against Jira first (a comment is posted only if its exact text is not on the issue;
+//! an issue is created only if none made for the request can be found). Jira writes for a request
+//! happen under its lease (see [`crate::plugin_data::Lease`] and [`lease`]), so replicas never
+//! write at once, and a step cut short by a crash is finished by the next one.
+//!
+//! The order of writes is the Go plugin's: plugin data before the issue; review comments in order;
+//! on resolution the comment before the transition.
+
+mod decision;
+mod ensure_issue;
+mod issue_numbers;
+mod lease;
+mod owner;
+mod resolution;
+mod reviews;
+mod settled;
+mod sweep;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use teleport_proto::types::{AccessRequestV3, RequestState};
+
+use super::cas::PluginDataStore;
+use super::error::StepError;
+use super::policy::ApproverPolicy;
+use super::recovery::issue_number;
+use super::store::RequestStore;
+use crate::config::{ResolveWith, StatusNames};
+use crate::jira::types::Issue;
+use crate::jira::{JiraClient, same_name};
+use crate::metrics::Metrics;
+use crate::plugin_data::{PluginData, Resolution};
+use crate::teleport::{TeleportClient, TeleportError};
+use issue_numbers::IssueNumbers;
+pub use owner::OwnerError;
+use settled::Settled;
+
+/// What the plugin writes into new issues, and how it reads decisions from them.
+#[derive(Clone, Debug)]
+pub struct IssueSettings {
+    pub project: String,
+    pub issue_type: String,
+    pub statuses: StatusNames,
+    /// The Teleport Proxy's public address, for links to requests in the web UI.
+    pub proxy_public_addr: Option<String>,
+    /// Labels added to every new issue, besides the request label.
+    pub labels: Vec<String>,
+    /// Static fields added to every new issue.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    /// Who may decide from Jira.
+    pub policy: ApproverPolicy,
+    pub resolve_with: ResolveWith,
+}
+
+/// The context every phase works in: the two clients, the request cache, and what this process
+/// remembers between steps. Its parts are reached through its methods only.
+pub struct Reconciler {
+    teleport: Arc<TeleportClient>,
+    jira: JiraClient,
+    store: Arc<RequestStore>,
+    settings: IssueSettings,
+    data: PluginDataStore,
+    numbers: IssueNumbers,
+    /// Whether new issues carry the request label (off once Jira refused the field).
+    label_issues: AtomicBool,
+    settled: Settled,
+    metrics: Arc<Metrics>,
+}
+
+impl Reconciler {
+    pub fn new(
+        teleport: Arc<TeleportClient>,
+        jira: JiraClient,
+        store: Arc<RequestStore>,
+        settings: IssueSettings,
+        lease_ttl: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            data: PluginDataStore::new(teleport.clone(), lease_ttl),
+            teleport,
+            jira,
+            store,
+            settings,
+            numbers: IssueNumbers::default(),
+            label_issues: AtomicBool::new(true),
+            settled: Settled::default(),
+            metrics,
+        }
+    }
+
+    /// The requests last seen, shared with whoever feeds them in.
+    pub fn store(&self) -> &Arc<RequestStore> {
+        &self.store
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Every access request Teleport has now.
+    pub async fn list_requests(&self) -> Result<Vec<AccessRequestV3>, TeleportError> {
+        self.teleport.list_access_requests(Default::default()).await
+    }
+
+    /// Brings request `id` and its issue one step closer to agreement.
+    pub async fn step(&self, id: &str) -> Result<(), StepError> {
+        if self.settled.contains(id) {
+            return Ok(());
+        }
+        // A decision applied from Jira changes the request; the second round mirrors that change.
+        for _ in 0..2 {
+            let data = self.data.load(id).await?;
+            if let Some(issue) = data.as_ref().and_then(|d| d.issue.as_ref()) {
+                // Every later line of this step is about that issue too.
+                tracing::Span::current().record("jira_issue_key", issue.key.as_str());
+                if let Some(number) = issue_number(&issue.key) {
+                    self.note_issue_number(number);
+                }
+            }
+            let Some(request) = self.request(id).await? else {
+                return match data.filter(|d| d.issue.is_some()) {
+                    Some(data) => self.resolve(id, data, Resolution::Expired, "").await,
+                    None => Ok(()),
+                };
+            };
+            let spec = request.spec.clone().unwrap_or_default();
+            let resolution = match RequestState::try_from(spec.state) {
+                Ok(RequestState::Pending) => {
+                    if self.step_pending(id, &request, data).await? {
+                        continue;
+                    }
+                    return Ok(());
+                }
+                Ok(RequestState::Approved) => Resolution::Approved,
+                Ok(RequestState::Denied) => Resolution::Denied,
+                Ok(RequestState::Promoted) => Resolution::Promoted,
+                _ => {
+                    tracing::warn!(request_state = spec.state, "Unknown request state");
+                    return Ok(());
+                }
+            };
+            let Some(data) = data.filter(|d| d.issue.is_some()) else {
+                tracing::debug!("Failed to resolve the issue: plugin data is blank");
+                return Ok(());
+            };
+            let data = self.comment_reviews(id, &request, data).await?;
+            return self
+                .resolve(id, data, resolution, &spec.resolve_reason)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// A pending request: its issue, its reviews as comments, then a decision on the board if
+    /// there is one. Returns whether the request may have changed.
+    async fn step_pending(
+        &self,
+        id: &str,
+        request: &AccessRequestV3,
+        data: Option<PluginData>,
+    ) -> Result<bool, StepError> {
+        let had_issue = data.as_ref().is_some_and(|d| d.issue.is_some());
+        let data = self.ensure_issue(id, request, data).await?;
+        let data = self.comment_reviews(id, request, data).await?;
+        // An issue made in this very step is still in its first status; reading it back would
+        // cost a Jira call per request for nothing.
+        if !had_issue {
+            return Ok(false);
+        }
+        self.apply_jira_decision(id, request, &data).await
+    }
+
+    /// The request from the cache, or from Teleport when the cache does not have it: a cache miss
+    /// (a process that just started, a watch that is reconnecting) must never read as "deleted".
+    async fn request(&self, id: &str) -> Result<Option<AccessRequestV3>, StepError> {
+        if let Some(request) = self.store.get(id) {
+            return Ok(Some(request));
+        }
+        let fresh = self.teleport.access_request(id).await?;
+        if let Some(request) = &fresh {
+            self.store.put(request.clone());
+        }
+        Ok(fresh)
+    }
+
+    /// Moves the issue along the transition that leads to `status` (matched by name, as the Go
+    /// plugin does: transition names do not matter, only where they lead).
+    async fn move_issue(&self, issue: &Issue, status: &str) -> Result<(), StepError> {
+        let transition = issue
+            .transitions
+            .iter()
+            .find(|t| same_name(&t.to.name, status))
+            .ok_or_else(|| {
+                StepError::Workflow(format!(
+                    "cannot find a {} status among possible transitions",
+                    status.to_lowercase()
+                ))
+            })?;
+        self.jira.transition(&issue.id, &transition.id).await?;
+        self.metrics.issue_moved(&transition.to.name);
+        Ok(())
+    }
+
+    /// Something happened to the request's issue: look at it again even if it was settled, so a
+    /// card moved after Teleport decided is brought back to Teleport's decision.
+    pub fn unsettle(&self, id: &str) {
+        self.settled.remove(id);
+    }
+
+    fn settle(&self, id: &str) {
+        self.settled.insert(id);
+    }
+}

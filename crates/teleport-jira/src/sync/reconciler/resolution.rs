@@ -1,0 +1,102 @@
+//! The last phase: Teleport's resolution, recorded once across replicas, then mirrored on the issue
+//! (the resolution comment, then the transition). Teleport's state wins over what the card shows.
+
+use super::Reconciler;
+use super::lease::LeaseEnd;
+use crate::config::StatusNames;
+use crate::jira::render;
+use crate::jira::same_name;
+use crate::plugin_data::{PluginData, Resolution};
+use crate::sync::error::StepError;
+
+/// The status an issue takes for a resolution.
+fn status_for(statuses: &StatusNames, resolution: &Resolution) -> String {
+    match resolution {
+        Resolution::Approved => statuses.approved.clone(),
+        Resolution::Denied => statuses.denied.clone(),
+        Resolution::Expired => statuses.expired.clone(),
+        Resolution::Promoted => statuses.promoted.clone(),
+        Resolution::Other(tag) => tag.clone(),
+    }
+}
+
+impl Reconciler {
+    /// Records the resolution (once, across replicas) and brings the issue to it: the resolution
+    /// comment, then the transition. Teleport's state wins over what the card shows.
+    pub(super) async fn resolve(
+        &self,
+        id: &str,
+        data: PluginData,
+        resolution: Resolution,
+        reason: &str,
+    ) -> Result<(), StepError> {
+        if let (Some(issue_ref), Some(recorded)) = (&data.issue, &data.resolution) {
+            // Already recorded: nothing to write if the issue shows it.
+            let issue = self.jira.issue(&issue_ref.id).await?;
+            let comment = render::resolution_comment(recorded.tag(), &data.resolve_reason);
+            let target = status_for(&self.settings.statuses, recorded);
+            if same_name(issue.status_name(), &target)
+                && self.comment_bodies(&issue.id).await?.contains(&comment)
+            {
+                self.settle(id);
+                return Ok(());
+            }
+        }
+        let finished = self
+            .with_lease(
+                id,
+                Some(&data),
+                LeaseEnd::Release,
+                |current| {
+                    current.issue.as_ref()?;
+                    let mut next = current.clone();
+                    if next.resolution.is_none() {
+                        next.resolution = Some(resolution.clone());
+                        next.resolve_reason = reason.to_owned();
+                    }
+                    Some(next)
+                },
+                |leased, _| self.mirror_resolution(leased),
+            )
+            .await?;
+        if finished.is_some() {
+            self.settle(id);
+        }
+        Ok(())
+    }
+
+    /// Under the lease: the resolution comment unless present, then the transition unless done.
+    async fn mirror_resolution(&self, leased: PluginData) -> Result<(), StepError> {
+        let (Some(issue_ref), Some(recorded)) = (leased.issue.clone(), leased.resolution.clone())
+        else {
+            return Ok(());
+        };
+        let target = status_for(&self.settings.statuses, &recorded);
+        let issue = self.jira.issue(&issue_ref.id).await?;
+        let comment = render::resolution_comment(recorded.tag(), &leased.resolve_reason);
+        if !self.comment_bodies(&issue.id).await?.contains(&comment) {
+            self.jira.add_comment(&issue.id, &comment).await?;
+        }
+        if !same_name(issue.status_name(), &target) {
+            match self.move_issue(&issue, &target).await {
+                Ok(()) => {
+                    tracing::debug!(target_status = %target, "Successfully moved the issue to the target status");
+                }
+                // Many workflows have no Promoted status (the Go plugin's setup guide names only
+                // four); retrying could never succeed, and the comment already tells the story.
+                Err(StepError::Workflow(why)) if recorded == Resolution::Promoted => {
+                    tracing::warn!(
+                        reason = %why,
+                        "The workflow has no status for promoted requests; the card keeps its status (map one with [jira.statuses] promoted)"
+                    );
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        tracing::info!(
+            resolution = recorded.tag(),
+            "Successfully resolved the issue"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,84 @@
+//! Reviews submitted in Teleport become comments on the issue, once each and in order.
+
+use std::collections::HashSet;
+
+use teleport_proto::types::AccessRequestV3;
+
+use super::Reconciler;
+use super::lease::LeaseEnd;
+use crate::jira::render;
+use crate::plugin_data::PluginData;
+use crate::sync::error::StepError;
+
+impl Reconciler {
+    /// Posts one comment per review not yet commented, in order, then records the count.
+    pub(super) async fn comment_reviews(
+        &self,
+        id: &str,
+        request: &AccessRequestV3,
+        data: PluginData,
+    ) -> Result<PluginData, StepError> {
+        let reviews = request
+            .spec
+            .as_ref()
+            .map(|s| s.reviews.clone())
+            .unwrap_or_default();
+        let count = reviews.len();
+        if data.reviews_count >= count || data.issue.is_none() {
+            return Ok(data);
+        }
+        let done = self
+            .with_lease(
+                id,
+                Some(&data),
+                LeaseEnd::Release,
+                |current| {
+                    (current.issue.is_some() && current.reviews_count < count)
+                        .then(|| current.clone())
+                },
+                |leased, _| async move {
+                    let Some(issue) = leased.issue.clone() else {
+                        return Ok(leased);
+                    };
+                    // A step that died after commenting must not comment twice.
+                    let existing = self.comment_bodies(&issue.id).await?;
+                    for review in &reviews[leased.reviews_count..] {
+                        let body = render::review_comment(review);
+                        if !existing.contains(&body) {
+                            self.jira.add_comment(&issue.id, &body).await?;
+                        }
+                    }
+                    let recorded = self
+                        .data
+                        .modify(id, |current| {
+                            let current = current?;
+                            (current.reviews_count < count).then(|| PluginData {
+                                reviews_count: count,
+                                ..current.clone()
+                            })
+                        })
+                        .await?;
+                    Ok(recorded.after.unwrap_or(leased))
+                },
+            )
+            .await?;
+        match done {
+            Some(data) => Ok(data),
+            None => Ok(self.data.load(id).await?.unwrap_or(data)),
+        }
+    }
+
+    pub(super) async fn comment_bodies(
+        &self,
+        issue_id: &str,
+    ) -> Result<HashSet<String>, StepError> {
+        let mut bodies = HashSet::new();
+        self.jira
+            .visit_comments_newest_first(issue_id, |comment| {
+                bodies.insert(comment.body.clone());
+                true
+            })
+            .await?;
+        Ok(bodies)
+    }
+}
