@@ -13,6 +13,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Metric;
 use prometheus_client::registry::Registry;
 
 /// What `/metrics` answers with: OpenMetrics text, which Prometheus scrapes natively.
@@ -58,6 +59,71 @@ pub const WEBHOOK_OUTCOMES: [&str; 7] = [
 type Latencies = Family<CallLabel, Histogram, fn() -> Histogram>;
 type FloatGauge = Gauge<f64, AtomicU64>;
 
+/// Every series: its name after the `teleport_jira_` prefix (counters gain `_total` when
+/// rendered) and its help text. One table, so the list an operator reads is in one place.
+const SERIES: &[(&str, &str)] = &[
+    (
+        "requests_seen",
+        "Access request events seen, by the request's state",
+    ),
+    ("requests", "Access requests currently known, by state"),
+    ("issues_created", "Jira issues created for access requests"),
+    (
+        "issue_transitions",
+        "Jira issues moved, by the status they were moved to",
+    ),
+    ("webhook_deliveries", "Jira webhook deliveries, by outcome"),
+    (
+        "jira_call_duration_seconds",
+        "Duration of Jira REST calls (each attempt), by call",
+    ),
+    (
+        "jira_call_errors",
+        "Failed Jira REST calls (each attempt), by call and HTTP status or transport error",
+    ),
+    (
+        "teleport_call_duration_seconds",
+        "Duration of Teleport Auth Service calls, by call",
+    ),
+    (
+        "teleport_call_errors",
+        "Failed Teleport Auth Service calls, by call and gRPC code",
+    ),
+    (
+        "queue_depth",
+        "Access requests waiting for or in a reconcile step",
+    ),
+    (
+        "retries",
+        "Reconcile steps that failed and were scheduled again",
+    ),
+    (
+        "reconcile_lag_seconds",
+        "Time from the first signal about a request to the end of the step that brought it in line",
+    ),
+    (
+        "watch_connected",
+        "1 while the watch on Teleport's access requests is established",
+    ),
+    (
+        "jira_last_answer_timestamp_seconds",
+        "When Jira last answered a call (any answer but a 5xx), in Unix seconds",
+    ),
+    ("ready", "1 while /readyz answers 200"),
+    (
+        "step_panics",
+        "Reconcile steps that panicked; the request is retried",
+    ),
+    (
+        "oldest_unreconciled_seconds",
+        "Age of the oldest signal about a request not yet brought in line (0 when none)",
+    ),
+    (
+        "identity_expiry_timestamp_seconds",
+        "When the Teleport credentials in use expire, in Unix seconds",
+    ),
+];
+
 /// Every metric the plugin keeps, and the registry that renders them.
 pub struct Metrics {
     registry: Registry,
@@ -83,12 +149,36 @@ pub struct Metrics {
     /// When Jira last answered a call (any HTTP answer but a 5xx), as Unix seconds.
     pub jira_last_answer: FloatGauge,
     pub ready: Gauge,
+    /// Reconcile steps that panicked (each is retried like a failed one).
+    pub step_panics: Counter,
+    /// Seconds since the oldest signal not yet brought in line; see
+    /// [`Metrics::set_oldest_unreconciled`].
+    pub oldest_unreconciled: FloatGauge,
+    /// When the Teleport credentials in use expire, as Unix seconds; see
+    /// [`Metrics::set_identity_expiry`].
+    pub identity_expiry: FloatGauge,
 }
 
 fn latency_histogram() -> Histogram {
     // 5 ms to about 20 s: Jira Cloud answers in tens to hundreds of milliseconds, and a call that
     // hits the 10 s timeout must still land in a bucket.
     Histogram::new(exponential_buckets(0.005, 2.0, 13))
+}
+
+/// Registers each metric under its name with the help text [`SERIES`] gives it.
+struct Registrar(Registry);
+
+impl Registrar {
+    fn add<M: Metric + Clone>(&mut self, name: &'static str, metric: M) -> M {
+        let help = SERIES
+            .iter()
+            .find(|(series, _)| *series == name)
+            .map_or("", |(_, help)| help);
+        // A name missing from the table is a defect the unit tests catch (every series has help).
+        debug_assert!(!help.is_empty(), "no help text for {name}");
+        self.0.register(name, help, metric.clone());
+        metric
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -105,100 +195,32 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("teleport_jira");
+        let mut r = Registrar(Registry::with_prefix("teleport_jira"));
+        let latencies = || Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let metrics = Self {
-            requests_seen: Family::default(),
-            requests: Family::default(),
-            issues_created: Counter::default(),
-            issue_transitions: Family::default(),
-            webhook_deliveries: Family::default(),
-            jira_call_duration: Family::new_with_constructor(latency_histogram),
-            jira_call_errors: Family::default(),
-            teleport_call_duration: Family::new_with_constructor(latency_histogram),
-            teleport_call_errors: Family::default(),
-            queue_depth: Gauge::default(),
-            retries: Counter::default(),
-            reconcile_lag: Histogram::new(exponential_buckets(0.01, 2.0, 16)),
-            watch_connected: Gauge::default(),
-            jira_last_answer: FloatGauge::default(),
-            ready: Gauge::default(),
-            registry: Registry::default(),
+            requests_seen: r.add("requests_seen", Family::default()),
+            requests: r.add("requests", Family::default()),
+            issues_created: r.add("issues_created", Counter::default()),
+            issue_transitions: r.add("issue_transitions", Family::default()),
+            webhook_deliveries: r.add("webhook_deliveries", Family::default()),
+            jira_call_duration: r.add("jira_call_duration_seconds", latencies()),
+            jira_call_errors: r.add("jira_call_errors", Family::default()),
+            teleport_call_duration: r.add("teleport_call_duration_seconds", latencies()),
+            teleport_call_errors: r.add("teleport_call_errors", Family::default()),
+            queue_depth: r.add("queue_depth", Gauge::default()),
+            retries: r.add("retries", Counter::default()),
+            reconcile_lag: r.add(
+                "reconcile_lag_seconds",
+                Histogram::new(exponential_buckets(0.01, 2.0, 16)),
+            ),
+            watch_connected: r.add("watch_connected", Gauge::default()),
+            jira_last_answer: r.add("jira_last_answer_timestamp_seconds", FloatGauge::default()),
+            ready: r.add("ready", Gauge::default()),
+            step_panics: r.add("step_panics", Counter::default()),
+            oldest_unreconciled: r.add("oldest_unreconciled_seconds", FloatGauge::default()),
+            identity_expiry: r.add("identity_expiry_timestamp_seconds", FloatGauge::default()),
+            registry: r.0,
         };
-        registry.register(
-            "requests_seen",
-            "Access request events seen, by the request's state",
-            metrics.requests_seen.clone(),
-        );
-        registry.register(
-            "requests",
-            "Access requests currently known, by state",
-            metrics.requests.clone(),
-        );
-        registry.register(
-            "issues_created",
-            "Jira issues created for access requests",
-            metrics.issues_created.clone(),
-        );
-        registry.register(
-            "issue_transitions",
-            "Jira issues moved, by the status they were moved to",
-            metrics.issue_transitions.clone(),
-        );
-        registry.register(
-            "webhook_deliveries",
-            "Jira webhook deliveries, by outcome",
-            metrics.webhook_deliveries.clone(),
-        );
-        registry.register(
-            "jira_call_duration_seconds",
-            "Duration of Jira REST calls (each attempt), by call",
-            metrics.jira_call_duration.clone(),
-        );
-        registry.register(
-            "jira_call_errors",
-            "Failed Jira REST calls (each attempt), by call and HTTP status or transport error",
-            metrics.jira_call_errors.clone(),
-        );
-        registry.register(
-            "teleport_call_duration_seconds",
-            "Duration of Teleport Auth Service calls, by call",
-            metrics.teleport_call_duration.clone(),
-        );
-        registry.register(
-            "teleport_call_errors",
-            "Failed Teleport Auth Service calls, by call and gRPC code",
-            metrics.teleport_call_errors.clone(),
-        );
-        registry.register(
-            "queue_depth",
-            "Access requests waiting for or in a reconcile step",
-            metrics.queue_depth.clone(),
-        );
-        registry.register(
-            "retries",
-            "Reconcile steps that failed and were scheduled again",
-            metrics.retries.clone(),
-        );
-        registry.register(
-            "reconcile_lag_seconds",
-            "Time from the first signal about a request to the end of the step that brought it in line",
-            metrics.reconcile_lag.clone(),
-        );
-        registry.register(
-            "watch_connected",
-            "1 while the watch on Teleport's access requests is established",
-            metrics.watch_connected.clone(),
-        );
-        registry.register(
-            "jira_last_answer_timestamp_seconds",
-            "When Jira last answered a call (any answer but a 5xx), in Unix seconds",
-            metrics.jira_last_answer.clone(),
-        );
-        registry.register(
-            "ready",
-            "1 while /readyz answers 200",
-            metrics.ready.clone(),
-        );
         // Series an alert rule would watch exist from the start, at zero, instead of appearing
         // with the first event.
         for outcome in WEBHOOK_OUTCOMES {
@@ -211,10 +233,23 @@ impl Metrics {
         for state in ["pending", "approved", "denied", "promoted", "deleted"] {
             drop(metrics.requests_seen.get_or_create(&StateLabel { state }));
         }
-        Self {
-            registry,
-            ..metrics
-        }
+        metrics
+    }
+
+    /// Sets [`Metrics::oldest_unreconciled`] from the age of the oldest signal not yet brought in
+    /// line, `None` when every request is in line.
+    pub fn set_oldest_unreconciled(&self, age: Option<Duration>) {
+        self.oldest_unreconciled
+            .set(age.map_or(0.0, |age| age.as_secs_f64()));
+    }
+
+    /// Sets [`Metrics::identity_expiry`] from the `not_after` of the credentials in use.
+    pub fn set_identity_expiry(&self, not_after: SystemTime) {
+        let seconds = not_after
+            .duration_since(UNIX_EPOCH)
+            .map(|since| since.as_secs_f64())
+            .unwrap_or_default();
+        self.identity_expiry.set(seconds);
     }
 
     /// Records one Jira call attempt: its duration, and its error code when it failed.
@@ -335,6 +370,51 @@ mod tests {
             text.contains("teleport_jira_webhook_deliveries_total{outcome=\"refused\"} 0"),
             "outcomes exist before they happen: {text}"
         );
+    }
+
+    #[test]
+    fn every_series_is_registered_once_with_its_help_text() {
+        let metrics = Metrics::new();
+        // A family renders only once it has a member.
+        drop(
+            metrics
+                .requests
+                .get_or_create(&StateLabel { state: "pending" }),
+        );
+        metrics.issue_moved("Approved");
+        let failed = CallOutcome::Failed {
+            code: "503".into(),
+            answered: false,
+        };
+        metrics.jira_call("issue", Duration::ZERO, failed);
+        metrics.teleport_call("Ping", Duration::ZERO, Some("Unavailable".into()));
+        let text = metrics.render();
+        for (name, help) in SERIES {
+            let line = format!("# HELP teleport_jira_{name} {help}.\n");
+            assert_eq!(text.matches(&line).count(), 1, "{line}in:\n{text}");
+        }
+        assert_eq!(text.matches("# HELP ").count(), SERIES.len(), "{text}");
+    }
+
+    #[test]
+    fn the_alerted_series_render_under_their_names() {
+        let metrics = Metrics::new();
+        metrics.step_panics.inc();
+        metrics.set_oldest_unreconciled(Some(Duration::from_millis(1500)));
+        metrics.set_identity_expiry(UNIX_EPOCH + Duration::from_secs(1_900_000_000));
+        let text = metrics.render();
+        for series in [
+            "# TYPE teleport_jira_step_panics counter\n",
+            "teleport_jira_step_panics_total 1\n",
+            "# TYPE teleport_jira_oldest_unreconciled_seconds gauge\n",
+            "teleport_jira_oldest_unreconciled_seconds 1.5\n",
+            "# TYPE teleport_jira_identity_expiry_timestamp_seconds gauge\n",
+            "teleport_jira_identity_expiry_timestamp_seconds 1900000000.0\n",
+        ] {
+            assert!(text.contains(series), "no {series:?} in:\n{text}");
+        }
+        metrics.set_oldest_unreconciled(None);
+        assert_eq!(metrics.oldest_unreconciled.get(), 0.0);
     }
 
     #[test]
