@@ -62,24 +62,7 @@ impl Sandbox {
         let teleport = FakeTeleport::start(FakeTeleportOptions::default()).await;
         teleport.add_user(PLUGIN_USER, UserSpec::plugin());
         teleport.add_user(REQUESTER, UserSpec::requester(&[ROLE]));
-        let reviewer = JiraUser::new(REVIEWER_ACCOUNT, "Rita Reviewer")
-            .with_email(REVIEWER_EMAIL)
-            .with_permissions([
-                Permission::BrowseProjects,
-                Permission::TransitionIssues,
-                Permission::AddComments,
-                Permission::EditIssues,
-            ]);
-        let jira = FakeJira::start(FakeJiraOptions {
-            tls: true,
-            users: vec![reviewer],
-            // The plugin answers a webhook once the decision is applied; under a deep backlog
-            // that takes a while, and a retried delivery would only add noise.
-            webhook_timeout: Duration::from_secs(60),
-            ..FakeJiraOptions::default()
-        })
-        .await
-        .context("starting FakeJira")?;
+        let jira = start_jira().await?;
 
         let dir = tempfile::tempdir().context("creating a temporary directory")?;
         let identity = dir.path().join("auth_id");
@@ -94,45 +77,7 @@ impl Sandbox {
             .and_then(|listener| listener.local_addr())
             .context("finding a free port for the webhook")?
             .port();
-        let plugin_user = jira.plugin_user();
-        let mut jira_tuning = String::new();
-        if let Some(calls) = tuning.jira_concurrency {
-            jira_tuning.push_str(&format!("max_concurrent_calls = {calls}\n"));
-        }
-        let mut reconcile = String::new();
-        if let Some(workers) = tuning.workers {
-            reconcile.push_str(&format!("workers = {workers}\n"));
-        }
-        if let Some(interval) = &tuning.scan_interval {
-            reconcile.push_str(&format!("scan_interval = {interval:?}\n"));
-        }
-        if !reconcile.is_empty() {
-            reconcile.insert_str(0, "\n[reconcile]\n");
-        }
-        let config = format!(
-            r#"[teleport]
-addr = "{auth}"
-identity = "{identity}"
-
-[jira]
-url = "{jira_url}"
-username = "{username}"
-api_token = "{token}"
-project = "PROJ"
-{jira_tuning}
-[http]
-listen_addr = "127.0.0.1:{port}"
-
-[log]
-output = "stderr"
-severity = "info"
-{reconcile}"#,
-            auth = teleport.auth_addr(),
-            identity = identity.display(),
-            jira_url = jira.url(),
-            username = plugin_user.email.unwrap_or_default(),
-            token = plugin_user.token.unwrap_or_default(),
-        );
+        let config = config_file(&teleport, &jira, &identity, port, tuning);
         let config_path = dir.path().join("teleport-jira.toml");
         std::fs::write(&config_path, config).context("writing the config file")?;
         jira.register_webhook(WebhookTarget::new(format!("http://127.0.0.1:{port}/")))
@@ -176,6 +121,77 @@ severity = "info"
     pub fn spawn_plugin(&self, binary: &Path) -> Result<Plugin> {
         Plugin::spawn(binary, &self.config_path, &self.ca_path)
     }
+}
+
+/// FakeJira over HTTPS with the reviewer who moves cards.
+async fn start_jira() -> Result<FakeJira> {
+    let reviewer = JiraUser::new(REVIEWER_ACCOUNT, "Rita Reviewer")
+        .with_email(REVIEWER_EMAIL)
+        .with_permissions([
+            Permission::BrowseProjects,
+            Permission::TransitionIssues,
+            Permission::AddComments,
+            Permission::EditIssues,
+        ]);
+    FakeJira::start(FakeJiraOptions {
+        tls: true,
+        users: vec![reviewer],
+        // The plugin answers a webhook once the decision is applied; under a deep backlog
+        // that takes a while, and a retried delivery would only add noise.
+        webhook_timeout: Duration::from_secs(60),
+        ..FakeJiraOptions::default()
+    })
+    .await
+    .context("starting FakeJira")
+}
+
+/// The plugin's config file: the Go plugin's keys, plus the tuning keys asked for.
+fn config_file(
+    teleport: &FakeTeleport,
+    jira: &FakeJira,
+    identity: &Path,
+    webhook_port: u16,
+    tuning: &Tuning,
+) -> String {
+    let plugin_user = jira.plugin_user();
+    let mut jira_tuning = String::new();
+    if let Some(calls) = tuning.jira_concurrency {
+        jira_tuning.push_str(&format!("max_concurrent_calls = {calls}\n"));
+    }
+    let mut reconcile = String::new();
+    if let Some(workers) = tuning.workers {
+        reconcile.push_str(&format!("workers = {workers}\n"));
+    }
+    if let Some(interval) = &tuning.scan_interval {
+        reconcile.push_str(&format!("scan_interval = {interval:?}\n"));
+    }
+    if !reconcile.is_empty() {
+        reconcile.insert_str(0, "\n[reconcile]\n");
+    }
+    format!(
+        r#"[teleport]
+addr = "{auth}"
+identity = "{identity}"
+
+[jira]
+url = "{jira_url}"
+username = "{username}"
+api_token = "{token}"
+project = "PROJ"
+{jira_tuning}
+[http]
+listen_addr = "127.0.0.1:{webhook_port}"
+
+[log]
+output = "stderr"
+severity = "info"
+{reconcile}"#,
+        auth = teleport.auth_addr(),
+        identity = identity.display(),
+        jira_url = jira.url(),
+        username = plugin_user.email.unwrap_or_default(),
+        token = plugin_user.token.unwrap_or_default(),
+    )
 }
 
 /// What the stderr reader has seen.

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use crate::figures::{label, mib, over_ideal};
 use crate::measure;
-use crate::report::{Report, label, mib, over_ideal};
+use crate::report::Report;
 use crate::scenario::{Phase, Scenario};
 
 /// The goals, from the benchmark issue.
@@ -27,8 +28,19 @@ pub struct Target {
 
 /// Every target, in the issue's order.
 pub fn evaluate(report: &Report) -> Vec<Target> {
-    let mut targets = Vec::new();
+    vec![
+        cpu_per_request(report),
+        burst_vs_ideal(report),
+        idle_rss(report),
+        peak_rss(report),
+        start_to_ready(report),
+    ]
+}
 
+/// A verdict: what to print, PASS/MISS (`None`: not measured), the figure for the JSON line.
+type Verdict = (String, Option<bool>, Option<f64>);
+
+fn cpu_per_request(report: &Report) -> Target {
     // A phase's CPU is read in whole clock ticks (10 ms): judge only phases long enough
     // for that to be within 5%.
     let min_cpu = 20.0 / report.ticks_per_second;
@@ -43,7 +55,7 @@ pub fn evaluate(report: &Report) -> Vec<Target> {
             })
             .map(|p| (p.plugin_cpu_ms_per_request(), label(p)))
     };
-    let (measured, pass, value) = match (worst(true), worst(false)) {
+    let (measured, pass, value): Verdict = match (worst(true), worst(false)) {
         (Some((v, l)), _) => (
             format!("{v:.3} ms ({l})"),
             Some(v < CPU_MS_PER_REQUEST),
@@ -56,14 +68,16 @@ pub fn evaluate(report: &Report) -> Vec<Target> {
         ),
         (None, None) => ("n/a".into(), None, None),
     };
-    targets.push(Target {
+    Target {
         name: "plugin CPU per request",
         goal: format!("< {CPU_MS_PER_REQUEST} ms (worst phase)"),
         measured,
         pass,
         value,
-    });
+    }
+}
 
+fn burst_vs_ideal(report: &Report) -> Target {
     let bursts = |pred: &dyn Fn(&Phase) -> bool| {
         report
             .phases
@@ -73,7 +87,7 @@ pub fn evaluate(report: &Report) -> Vec<Target> {
             .max_by(|a, b| a.0.total_cmp(&b.0))
     };
     let exact = bursts(&|p| p.n == 1000 && p.latency == Duration::from_millis(100));
-    let (measured, pass, value) = match (&exact, bursts(&|_| true)) {
+    let (measured, pass, value): Verdict = match (&exact, bursts(&|_| true)) {
         (Some((over, _)), _) => (
             format!("{:+.1}% of ideal", over * 100.0),
             Some(*over <= BURST_IDEAL_SLACK),
@@ -86,48 +100,53 @@ pub fn evaluate(report: &Report) -> Vec<Target> {
         ),
         (None, None) => ("n/a (needs N=1000, 100 ms)".into(), None, None),
     };
-    targets.push(Target {
+    Target {
         name: "burst 1,000 @ 100 ms vs ideal",
         goal: format!("within {:.0}%", BURST_IDEAL_SLACK * 100.0),
         measured,
         pass,
         value,
-    });
+    }
+}
 
+fn idle_rss(report: &Report) -> Target {
     let idle = report.startups.iter().map(|s| s.idle_rss_kib).max();
-    targets.push(Target {
+    Target {
         name: "idle RSS",
         goal: format!("< {IDLE_RSS_MIB} MiB (worst start)"),
         measured: idle.map_or_else(|| "n/a".into(), |kib| format!("{:.1} MiB", mib(kib))),
         pass: idle.map(|kib| mib(kib) < IDLE_RSS_MIB),
         value: idle.map(mib),
-    });
+    }
+}
 
+/// Decisions act on an existing backlog, so only bursts and catch-ups count here.
+fn counts_for_peak(phase: &Phase, min_n: usize) -> bool {
+    phase.n >= min_n && phase.scenario != Scenario::Decisions
+}
+
+fn peak_rss(report: &Report) -> Target {
     let peak_at = |min_n: usize| {
         report
             .phases
             .iter()
-            .filter(|p| p.n >= min_n && p.scenario != Scenario::Decisions)
+            .filter(|p| counts_for_peak(p, min_n))
             .max_by_key(|p| p.peak_rss_kib)
     };
-    let (measured, pass, value) = match (peak_at(10_000), peak_at(0)) {
-        (Some(p), _) => (
-            format!(
-                "{:.1} MiB ({}){}",
-                mib(p.peak_rss_kib),
-                label(p),
-                report
-                    .phases
-                    .iter()
-                    .filter(|o| {
-                        o.n >= 10_000 && o.scenario != Scenario::Decisions && !std::ptr::eq(*o, p)
-                    })
-                    .map(|o| format!("; {}: {:.1} MiB", label(o), mib(o.peak_rss_kib)))
-                    .collect::<String>()
-            ),
-            Some(mib(p.peak_rss_kib) < PEAK_RSS_MIB),
-            Some(mib(p.peak_rss_kib)),
-        ),
+    let (measured, pass, value): Verdict = match (peak_at(10_000), peak_at(0)) {
+        (Some(p), _) => {
+            let others: String = report
+                .phases
+                .iter()
+                .filter(|o| counts_for_peak(o, 10_000) && !std::ptr::eq(*o, p))
+                .map(|o| format!("; {}: {:.1} MiB", label(o), mib(o.peak_rss_kib)))
+                .collect();
+            (
+                format!("{:.1} MiB ({}){others}", mib(p.peak_rss_kib), label(p)),
+                Some(mib(p.peak_rss_kib) < PEAK_RSS_MIB),
+                Some(mib(p.peak_rss_kib)),
+            )
+        }
         (None, Some(p)) => (
             format!(
                 "n/a (needs N=10000; {}: {:.1} MiB)",
@@ -139,18 +158,20 @@ pub fn evaluate(report: &Report) -> Vec<Target> {
         ),
         (None, None) => ("n/a".into(), None, None),
     };
-    targets.push(Target {
+    Target {
         name: "peak RSS at 10,000 pending",
         goal: format!("< {PEAK_RSS_MIB} MiB"),
         measured,
         pass,
         value,
-    });
+    }
+}
 
+fn start_to_ready(report: &Report) -> Target {
     let ready = report.ready_ms();
     let median = measure::median(&ready);
     let max = ready.iter().copied().reduce(f64::max);
-    targets.push(Target {
+    Target {
         name: "start to ready",
         goal: format!("< {READY_MS} ms (median of starts)"),
         measured: match (median, max) {
@@ -162,8 +183,7 @@ pub fn evaluate(report: &Report) -> Vec<Target> {
         },
         pass: median.map(|m| m < READY_MS),
         value: median,
-    });
-    targets
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,91 @@
+//! The report for machines: one JSON object with every figure, printed as the last line of stdout.
+
+use serde_json::{Value, json};
+
+use crate::calls::JiraCalls;
+use crate::figures::{ms, over_ideal};
+use crate::measure::Summary;
+use crate::report::Report;
+use crate::scenario::Phase;
+use crate::targets;
+
+/// Every figure, as one JSON object.
+pub fn render(report: &Report) -> Value {
+    let phases: Vec<Value> = report.phases.iter().map(phase_json).collect();
+    let targets: Vec<Value> = targets::evaluate(report)
+        .into_iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "goal": t.goal,
+                "measured": t.measured,
+                "value": t.value,
+                "status": match t.pass { Some(true) => "PASS", Some(false) => "MISS", None => "n/a" },
+            })
+        })
+        .collect();
+    json!({
+        "bench": "teleport-jira",
+        "mode": report.mode,
+        "binary": report.binary.display().to_string(),
+        "binary_bytes": report.binary_bytes,
+        "jira_max_concurrent_calls": report.tuning.effective_jira_concurrency(),
+        "reconcile_workers": report.tuning.workers,
+        "scan_interval": report.tuning.scan_interval,
+        "clock_ticks_per_second": report.ticks_per_second,
+        "ready_ms": report.ready_ms(),
+        "idle_rss_kib": report.startups.iter().map(|s| s.idle_rss_kib).collect::<Vec<_>>(),
+        "startup_cpu_secs": report.startups.iter().map(|s| s.cpu_secs).collect::<Vec<_>>(),
+        "startup_jira_calls": report.startups.iter().map(|s| s.jira.total).collect::<Vec<_>>(),
+        "startup_teleport_rpcs": report.startups.iter().map(|s| s.teleport.total()).collect::<Vec<_>>(),
+        "phases": phases,
+        "targets": targets,
+        "failures": report.failures,
+        "wall_secs": report.wall.as_secs_f64(),
+    })
+}
+
+fn summary_json(summary: Option<Summary>) -> Value {
+    summary.map_or(
+        Value::Null,
+        |s| json!({"count": s.count, "p50": s.p50, "p99": s.p99, "max": s.max, "mean": s.mean}),
+    )
+}
+
+fn phase_json(phase: &Phase) -> Value {
+    let calls =
+        |c: &JiraCalls| json!({"total": c.total, "failed": c.failed, "by_endpoint": c.by_endpoint});
+    json!({
+        "scenario": phase.scenario.name(),
+        "n": phase.n,
+        "jira_latency_ms": ms(phase.latency),
+        "concurrency": phase.concurrency,
+        "secs": phase.elapsed.as_secs_f64(),
+        "ideal_secs": phase.ideal().as_secs_f64(),
+        "over_ideal": over_ideal(phase),
+        "throughput_per_sec": phase.throughput(),
+        "latency_ms": summary_json(phase.latency_ms),
+        "jira_calls_per_request": phase.calls.per_request(phase.n),
+        "jira_calls": calls(&phase.calls),
+        "jira_calls_after": calls(&phase.tail_calls),
+        "teleport_rpcs": phase.teleport.0,
+        "teleport_rpcs_total": phase.teleport.total(),
+        "plugin_cpu_secs": phase.plugin_cpu_secs,
+        "plugin_cpu_ms_per_request": phase.plugin_cpu_ms_per_request(),
+        "plugin_cpu_secs_per_1000": phase.plugin_cpu_ms_per_request(),
+        "bench_cpu_secs": phase.bench_cpu_secs,
+        "peak_rss_kib": phase.peak_rss_kib,
+        "rss_after_kib": phase.rss_after_kib,
+        "log_lines": phase.log.lines,
+        "log_warnings": phase.log.warnings,
+        "log_errors": phase.log.errors,
+        "settled": phase.settled,
+        "ready_ms": phase.ready.map(ms),
+        "webhook_attempts": phase.webhooks.as_ref().map(|w| w.attempts),
+        "webhook_failed": phase.webhooks.as_ref().map(|w| w.failed),
+        "webhook_failures": phase.webhooks.as_ref().map(|w| &w.failures),
+        "webhook_events": phase.webhooks.as_ref().map(|w| &w.events),
+        "issued_ms": phase.issued_in.map(ms),
+        "notable_log_lines": phase.notable,
+    })
+}
