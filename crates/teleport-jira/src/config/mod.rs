@@ -5,6 +5,8 @@
 //! validates it into types that cannot hold an invalid value. Unknown keys become warnings; every
 //! invalid value becomes a [`ConfigError`] that names the key and what is expected.
 
+mod http;
+mod jira;
 mod raw;
 
 use std::net::SocketAddr;
@@ -296,8 +298,8 @@ impl Config {
         warnings: &mut Vec<ConfigWarning>,
     ) -> Result<Self, ConfigError> {
         let teleport = teleport_section(raw.teleport, warnings)?;
-        let jira = jira_section(raw.jira)?;
-        let http = http_section(raw.http, insecure_no_tls)?;
+        let jira = jira::jira_section(raw.jira)?;
+        let http = http::http_section(raw.http, insecure_no_tls)?;
         let log = log_section(raw.log)?;
         let reconcile = reconcile_section(raw.reconcile, http.disable_webhook)?;
         let metrics = MetricsConfig {
@@ -448,113 +450,6 @@ fn reconcile_section(
     })
 }
 
-fn jira_section(raw: raw::RawJira) -> Result<JiraConfig, ConfigError> {
-    // As in the Go plugin, a token file is read before the values are validated.
-    let api_token_file = non_empty(raw.api_token.clone())
-        .filter(|v| v.starts_with('/'))
-        .map(PathBuf::from);
-    let api_token = match non_empty(raw.api_token) {
-        Some(value) if value.starts_with('/') => Some(read_secret_file(Path::new(&value))?),
-        other => other,
-    };
-    let url = non_empty(raw.url).ok_or_else(|| invalid("missing required value jira.url"))?;
-    if !url.starts_with("https://") {
-        return Err(invalid(format!(
-            "parameter jira.url must start with \"https://\" (got {url:?})"
-        )));
-    }
-    let auth = match non_empty(raw.auth)
-        .map(|a| a.to_ascii_lowercase())
-        .as_deref()
-    {
-        None | Some("basic") => JiraAuthMethod::Basic,
-        Some("bearer" | "pat") => JiraAuthMethod::Bearer,
-        Some(other) => {
-            return Err(invalid(format!(
-                "jira.auth must be \"basic\" (e-mail or login with an API token or password) or \"bearer\" (a Data Center personal access token), not {other:?}"
-            )));
-        }
-    };
-    // A personal access token identifies its user by itself.
-    let username = match non_empty(raw.username) {
-        Some(username) => username,
-        None if auth == JiraAuthMethod::Bearer => String::new(),
-        None => return Err(invalid("missing required value jira.username")),
-    };
-    for label in &raw.labels {
-        if label.is_empty() || label.contains(char::is_whitespace) {
-            return Err(invalid(format!(
-                "jira.labels: {label:?} is not a valid Jira label (labels cannot be empty or contain spaces)"
-            )));
-        }
-    }
-    let fields = raw
-        .fields
-        .into_iter()
-        .map(|(key, value)| {
-            serde_json::to_value(value)
-                .map(|json| (key.clone(), json))
-                .map_err(|err| invalid(format!("jira.fields.{key}: {err}")))
-        })
-        .collect::<Result<serde_json::Map<_, _>, _>>()?;
-    let resolve_with = match non_empty(raw.resolve_with)
-        .map(|r| r.to_ascii_lowercase())
-        .as_deref()
-    {
-        None | Some("state") => ResolveWith::State,
-        Some("review") => ResolveWith::Review,
-        Some(other) => {
-            return Err(invalid(format!(
-                "jira.resolve_with must be \"state\" or \"review\", not {other:?}"
-            )));
-        }
-    };
-    let defaults = StatusNames::default();
-    let status = |value: Option<String>, default: String| non_empty(value).unwrap_or(default);
-    let statuses = StatusNames {
-        pending: status(raw.statuses.pending, defaults.pending),
-        approved: status(raw.statuses.approved, defaults.approved),
-        denied: status(raw.statuses.denied, defaults.denied),
-        expired: status(raw.statuses.expired, defaults.expired),
-        promoted: status(raw.statuses.promoted, defaults.promoted),
-    };
-    let api_token = api_token.ok_or_else(|| invalid("missing required value jira.api_token"))?;
-    let max_concurrent_calls = raw.max_concurrent_calls.unwrap_or(DEFAULT_JIRA_CONCURRENCY);
-    if max_concurrent_calls == 0 {
-        return Err(invalid("jira.max_concurrent_calls must be at least 1"));
-    }
-    let max_calls_per_second = match raw.max_calls_per_second {
-        None => None,
-        Some(rate) if rate.is_finite() && rate > 0.0 => Some(rate),
-        Some(rate) => {
-            return Err(invalid(format!(
-                "jira.max_calls_per_second must be a positive number (got {rate})"
-            )));
-        }
-    };
-    Ok(JiraConfig {
-        url: url.trim_end_matches('/').to_owned(),
-        username,
-        api_token: Secret::new(api_token),
-        project: raw.project.unwrap_or_default(),
-        issue_type: non_empty(raw.issue_type).unwrap_or_else(|| DEFAULT_ISSUE_TYPE.to_owned()),
-        api_token_file,
-        max_concurrent_calls,
-        max_calls_per_second,
-        auth,
-        labels: raw.labels,
-        fields,
-        statuses,
-        approvers: raw
-            .approvers
-            .into_iter()
-            .filter(|a| !a.trim().is_empty())
-            .collect(),
-        users: raw.users,
-        resolve_with,
-    })
-}
-
 /// Reads a secret given as a file path, as the Go plugin does (at most 2000 bytes, trimmed).
 pub fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
     use std::io::Read;
@@ -568,97 +463,6 @@ pub fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
             ))
         })?;
     Ok(text.trim().to_owned())
-}
-
-fn http_section(raw: raw::RawHttp, insecure_no_tls: bool) -> Result<HttpConfig, ConfigError> {
-    let listen = non_empty(raw.listen_addr).unwrap_or_else(|| DEFAULT_LISTEN_ADDR.to_owned());
-    let webhook_secret_file = non_empty(raw.webhook_secret.clone())
-        .filter(|v| v.starts_with('/'))
-        .map(PathBuf::from);
-    let webhook_secret = match non_empty(raw.webhook_secret) {
-        Some(value) if value.starts_with('/') => {
-            Some(Secret::new(read_secret_file(Path::new(&value))?))
-        }
-        other => other.map(Secret::new),
-    };
-    let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
-    if max_body_bytes < 1024 {
-        return Err(invalid(
-            "http.max_body_bytes must be at least 1024 (Jira's payloads are several KiB)",
-        ));
-    }
-    let listen_addr = parse_listen_addr(&listen)?;
-
-    let mut basic_auth = match (
-        non_empty(raw.basic_auth.user),
-        non_empty(raw.basic_auth.password),
-    ) {
-        (Some(user), password) => Some(BasicAuth {
-            user,
-            password: Secret::new(password.unwrap_or_default()),
-        }),
-        (None, Some(_)) => {
-            return Err(invalid(
-                "basic_auth.user is required when basic_auth.password is specified",
-            ));
-        }
-        (None, None) => None,
-    };
-    let public_addr = non_empty(raw.public_addr);
-    let public_credentials = match &public_addr {
-        Some(addr) => public_addr_credentials(addr, insecure_no_tls)?,
-        None => None,
-    };
-    if let Some(credentials) = public_credentials {
-        if basic_auth.is_some() {
-            return Err(invalid(
-                "passing credentials both in basic_auth section and public_addr parameter is not supported",
-            ));
-        }
-        basic_auth = Some(credentials);
-    }
-
-    let tls = match (
-        non_empty(raw.https_cert_file),
-        non_empty(raw.https_key_file),
-    ) {
-        (Some(cert), Some(key)) => Some(HttpTlsFiles {
-            cert: cert.into(),
-            key: key.into(),
-        }),
-        (None, Some(_)) => {
-            return Err(invalid(
-                "https_cert_file is required when https_key_file is specified",
-            ));
-        }
-        (Some(_), None) => {
-            return Err(invalid(
-                "https_key_file is required when https_cert_file is specified",
-            ));
-        }
-        (None, None) if insecure_no_tls || raw.disable_webhook => None,
-        (None, None) => {
-            return Err(invalid(
-                "http.https_cert_file and http.https_key_file are required to serve the webhook over HTTPS; set them or start with --insecure-no-tls",
-            ));
-        }
-    };
-    Ok(HttpConfig {
-        listen_addr,
-        public_addr,
-        tls: if insecure_no_tls { None } else { tls },
-        basic_auth,
-        verify_client_cert: raw.tls.verify_client_cert,
-        disable_webhook: raw.disable_webhook,
-        webhook_secret,
-        webhook_secret_file,
-        max_body_bytes,
-        tls_files_check_interval: match raw.tls_files_check_interval {
-            None => Some(DEFAULT_TLS_FILES_CHECK_INTERVAL),
-            Some(interval) if interval.is_zero() => None,
-            Some(interval) => Some(interval),
-        },
-    })
 }
 
 fn parse_listen_addr(text: &str) -> Result<SocketAddr, ConfigError> {

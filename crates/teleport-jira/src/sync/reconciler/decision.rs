@@ -165,28 +165,7 @@ impl Reconciler {
         teleport_user: Option<&str>,
     ) -> Result<(), StepError> {
         if self.settings.resolve_with == ResolveWith::State {
-            return match self
-                .teleport
-                .set_access_request_state(id, decision.state, reason, delegator)
-                .await
-            {
-                Ok(()) => {
-                    tracing::info!(
-                        resolution = decision.tag,
-                        delegator,
-                        reason,
-                        "Jira user processed the request"
-                    );
-                    Ok(())
-                }
-                // Teleport refuses to change a denied request; its state wins and is mirrored next.
-                Err(TeleportError::BadParameter(message)) if message.contains("already denied") => {
-                    tracing::info!(%message, "Teleport already denied the request; mirroring Teleport's state");
-                    Ok(())
-                }
-                Err(TeleportError::NotFound(_)) => Ok(()),
-                Err(err) => Err(err.into()),
-            };
+            return self.set_state(id, decision, reason, delegator).await;
         }
         let Some(reviewer) = teleport_user else {
             let why = format!("no Teleport user is mapped to {delegator} (add it to [jira.users])");
@@ -234,6 +213,38 @@ impl Reconciler {
             self.send_back(issue, decision.tag, &note).await?;
         }
         Ok(())
+    }
+
+    /// The Go plugin's way: the request takes the decision at once, on the mover's behalf.
+    async fn set_state(
+        &self,
+        id: &str,
+        decision: Decision,
+        reason: &str,
+        delegator: &str,
+    ) -> Result<(), StepError> {
+        match self
+            .teleport
+            .set_access_request_state(id, decision.state, reason, delegator)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(
+                    resolution = decision.tag,
+                    delegator,
+                    reason,
+                    "Jira user processed the request"
+                );
+                Ok(())
+            }
+            // Teleport refuses to change a denied request; its state wins and is mirrored next.
+            Err(TeleportError::BadParameter(message)) if message.contains("already denied") => {
+                tracing::info!(%message, "Teleport already denied the request; mirroring Teleport's state");
+                Ok(())
+            }
+            Err(TeleportError::NotFound(_)) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// Moves a card whose decision was not applied back to the pending status, saying why.

@@ -5,6 +5,7 @@
 //! which a person can create requests and move cards.
 
 mod board;
+mod walk;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -52,7 +53,7 @@ struct Sandbox {
 
 pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     let mut sandbox = Sandbox::start().await?;
-    let outcome = walk_through(&sandbox).await;
+    let outcome = walk::walk_through(&sandbox).await;
     if outcome.is_ok() && options.keep_running {
         keep_running(&sandbox).await?;
     }
@@ -67,30 +68,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
 
 impl Sandbox {
     async fn start() -> Result<Self, DemoError> {
-        step("Starting a fake Teleport cluster and a fake Jira Cloud site (HTTPS) on 127.0.0.1");
-        let teleport = FakeTeleport::start(FakeTeleportOptions::default()).await;
-        teleport.add_user("jira-plugin", UserSpec::plugin());
-        teleport.add_user(
-            "alice@example.com",
-            UserSpec::requester(&["editor", "auditor"]),
-        );
-        teleport.add_user("admin", UserSpec::admin());
-        let reviewer = JiraUser::new("5b10ac8d82e05b22cc7d4ef5", "Carol Reviewer")
-            .with_email("carol@example.com")
-            .with_permissions([
-                Permission::BrowseProjects,
-                Permission::TransitionIssues,
-                Permission::AddComments,
-            ]);
-        let jira = FakeJira::start(FakeJiraOptions {
-            tls: true,
-            users: vec![reviewer.clone()],
-            ..Default::default()
-        })
-        .await
-        .map_err(failed("starting the fake Jira"))?;
-        println!("    Teleport Auth Service: {}", teleport.auth_addr());
-        println!("    Jira site:             {}", jira.url());
+        let (teleport, jira, reviewer) = start_fakes().await?;
 
         let dir = tempfile::Builder::new()
             .prefix("teleport-jira-demo")
@@ -106,19 +84,7 @@ impl Sandbox {
         let port = free_port()?;
         let log_file = dir.path().join("plugin.log");
         let config_file = dir.path().join("teleport-jira.toml");
-        let plugin_user = jira.plugin_user();
-        let config = format!(
-            "[teleport]\naddr = \"{teleport}\"\nidentity = \"{identity}\"\nrefresh_identity = true\n\n\
-             [jira]\nurl = \"{url}\"\nusername = \"{user}\"\napi_token = \"{token}\"\nproject = \"PROJ\"\n\n\
-             [http]\nlisten_addr = \"127.0.0.1:{port}\"\n\n\
-             [log]\noutput = \"{log}\"\nseverity = \"info\"\n",
-            teleport = teleport.auth_addr(),
-            identity = identity.display(),
-            url = jira.url(),
-            user = plugin_user.email.unwrap_or_default(),
-            token = plugin_user.token.unwrap_or_default(),
-            log = log_file.display(),
-        );
+        let config = plugin_config(&teleport, &jira, &identity, port, &log_file);
         std::fs::write(&config_file, &config).map_err(failed("writing the config file"))?;
         jira.register_webhook(WebhookTarget::new(format!("http://127.0.0.1:{port}/")))
             .map_err(failed("registering the webhook"))?;
@@ -241,114 +207,6 @@ impl Sandbox {
     }
 }
 
-async fn walk_through(sandbox: &Sandbox) -> Result<(), DemoError> {
-    let (teleport, jira) = (&*sandbox.teleport, &*sandbox.jira);
-
-    step("alice@example.com asks Teleport for the editor and auditor roles");
-    let approved = teleport.create_access_request(
-        "alice@example.com",
-        &["editor", "auditor"],
-        "Fix the prod outage",
-    );
-    println!("    access request {approved}: PENDING");
-    let issue = sandbox.issue_of(&approved).await?;
-    println!(
-        "    the plugin opened Jira issue {} in status {}: {}",
-        issue.key,
-        issue.status,
-        sandbox.browse_url(&issue)
-    );
-    println!("    summary: {}", issue.summary);
-    println!(
-        "{}",
-        indent(issue.description.as_deref().unwrap_or_default())
-    );
-
-    step("Carol, a reviewer, comments with a reason and moves the card to Approved");
-    let reviewer = &sandbox.reviewer.account_id;
-    jira.comment_as(
-        &issue.id,
-        reviewer,
-        "Checked the on-call rota.\nReason: approved for the incident",
-    )
-    .map_err(failed("commenting as the reviewer"))?;
-    jira.transition_as(&issue.id, "Approved", reviewer)
-        .map_err(failed("moving the card"))?;
-    sandbox
-        .request_in(&approved, RequestState::Approved)
-        .await?;
-    for event in teleport.audit_events() {
-        println!(
-            "    Teleport: request {} is now {:?}, decided by {}, reason {:?}",
-            event.request_id, event.state, event.delegator, event.reason
-        );
-    }
-    let issue = sandbox.issue_in(&issue, "Approved").await?;
-    println!(
-        "    the card stays in {}; the plugin commented: {:?}",
-        issue.status,
-        issue.comment_bodies().last().cloned().unwrap_or_default()
-    );
-
-    step("Another request is denied in Teleport (tctl request deny); the card follows");
-    let denied = teleport.create_access_request("alice@example.com", &["editor"], "");
-    let issue = sandbox.issue_of(&denied).await?;
-    println!("    access request {denied} has issue {}", issue.key);
-    teleport
-        .set_state_as(
-            "admin",
-            &denied,
-            RequestState::Denied,
-            "not during the freeze",
-            "",
-        )
-        .map_err(failed("denying the request in Teleport"))?;
-    let issue = sandbox.issue_in(&issue, "Denied").await?;
-    println!(
-        "    Jira issue {} moved to {}; the plugin commented: {:?}",
-        issue.key,
-        issue.status,
-        issue.comment_bodies().last().cloned().unwrap_or_default()
-    );
-
-    step("A third request expires in Teleport; its card moves to Expired");
-    let expired = teleport.create_access_request("alice@example.com", &["auditor"], "audit");
-    let issue = sandbox.issue_of(&expired).await?;
-    teleport
-        .delete_access_request(&expired)
-        .map_err(failed("expiring the request"))?;
-    let issue = sandbox.issue_in(&issue, "Expired").await?;
-    println!("    Jira issue {} moved to {}", issue.key, issue.status);
-
-    step(&format!(
-        "What the plugin counted ({}/metrics)",
-        sandbox.plugin_http
-    ));
-    let metrics = reqwest::get(format!("{}/metrics", sandbox.plugin_http))
-        .await
-        .map_err(failed("reading /metrics"))?
-        .text()
-        .await
-        .map_err(failed("reading /metrics"))?;
-    for line in metrics
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter(|line| {
-            [
-                "_issues_created_total",
-                "_issue_transitions_total",
-                "_webhook_deliveries_total",
-                "_ready ",
-            ]
-            .iter()
-            .any(|name| line.contains(name))
-        })
-    {
-        println!("    {line}");
-    }
-    Ok(())
-}
-
 async fn keep_running(sandbox: &Sandbox) -> Result<(), DemoError> {
     step("The sandbox keeps running; press Ctrl-C to stop");
     println!(
@@ -365,6 +223,59 @@ async fn keep_running(sandbox: &Sandbox) -> Result<(), DemoError> {
     );
     let _ = tokio::signal::ctrl_c().await;
     Ok(())
+}
+
+/// A fake Teleport with a requester, an admin and the plugin's user, and a fake Jira with a
+/// reviewer who may move cards.
+async fn start_fakes() -> Result<(FakeTeleport, FakeJira, JiraUser), DemoError> {
+    step("Starting a fake Teleport cluster and a fake Jira Cloud site (HTTPS) on 127.0.0.1");
+    let teleport = FakeTeleport::start(FakeTeleportOptions::default()).await;
+    teleport.add_user("jira-plugin", UserSpec::plugin());
+    teleport.add_user(
+        "alice@example.com",
+        UserSpec::requester(&["editor", "auditor"]),
+    );
+    teleport.add_user("admin", UserSpec::admin());
+    let reviewer = JiraUser::new("5b10ac8d82e05b22cc7d4ef5", "Carol Reviewer")
+        .with_email("carol@example.com")
+        .with_permissions([
+            Permission::BrowseProjects,
+            Permission::TransitionIssues,
+            Permission::AddComments,
+        ]);
+    let jira = FakeJira::start(FakeJiraOptions {
+        tls: true,
+        users: vec![reviewer.clone()],
+        ..Default::default()
+    })
+    .await
+    .map_err(failed("starting the fake Jira"))?;
+    println!("    Teleport Auth Service: {}", teleport.auth_addr());
+    println!("    Jira site:             {}", jira.url());
+    Ok((teleport, jira, reviewer))
+}
+
+/// The plugin's config file: the Go plugin's keys only.
+fn plugin_config(
+    teleport: &FakeTeleport,
+    jira: &FakeJira,
+    identity: &Path,
+    port: u16,
+    log_file: &Path,
+) -> String {
+    let plugin_user = jira.plugin_user();
+    format!(
+        "[teleport]\naddr = \"{teleport}\"\nidentity = \"{identity}\"\nrefresh_identity = true\n\n\
+         [jira]\nurl = \"{url}\"\nusername = \"{user}\"\napi_token = \"{token}\"\nproject = \"PROJ\"\n\n\
+         [http]\nlisten_addr = \"127.0.0.1:{port}\"\n\n\
+         [log]\noutput = \"{log}\"\nseverity = \"info\"\n",
+        teleport = teleport.auth_addr(),
+        identity = identity.display(),
+        url = jira.url(),
+        user = plugin_user.email.unwrap_or_default(),
+        token = plugin_user.token.unwrap_or_default(),
+        log = log_file.display(),
+    )
 }
 
 fn spawn_plugin(config: &Path, jira_ca: &Path) -> Result<tokio::process::Child, DemoError> {
