@@ -11,9 +11,13 @@
 //! # Layout
 //! - [`model`]: public vocabulary (options parts, users, snapshots, logs, errors).
 //! - `store`: the in-memory state, writes and the lagging search index.
-//! - `fields`: Jira's field validation and messages for create and edit.
+//! - `fields`: Jira's rules and messages for single fields, and the validated writes.
+//! - `validate_create`, `validate_edit`: whole `POST issue` and `PUT issue` bodies.
 //! - `render`: REST v2 JSON shapes.
-//! - `api`: the HTTP handler, auth and routing.
+//! - `api`: the HTTP handler: base path, faults, call log, webhook hand-off.
+//! - `auth`: Basic and Bearer authentication.
+//! - `req`: one decoded call (query, body, path parameters) and the decoding helpers.
+//! - `routes`: the table of REST resources and the dispatch by method and path.
 //! - `endpoints`: the REST resources (identity, projects, issues, comments, transitions, properties).
 //! - `search`: `search/jql` and the classic `search`.
 //! - `jql`: the JQL subset.
@@ -22,6 +26,7 @@
 //! - `tls`: the CA and server certificate.
 
 mod api;
+mod auth;
 mod endpoints;
 mod errors;
 pub mod faults;
@@ -29,9 +34,13 @@ mod fields;
 mod jql;
 pub mod model;
 mod render;
+mod req;
+mod routes;
 mod search;
 mod store;
 mod tls;
+mod validate_create;
+mod validate_edit;
 mod webhook;
 
 use std::net::SocketAddr;
@@ -51,7 +60,8 @@ pub use model::{
 pub use webhook::sign_webhook_body;
 
 use api::Shared;
-use store::{FieldEdit, Limits, Store, StoreConfig};
+use fields::FieldEdit;
+use store::{Limits, Store, StoreConfig};
 use webhook::{Dispatcher, OutgoingEvent, RetryPolicy};
 
 /// How to start a [`FakeJira`]. `Default` gives a Cloud site with project `PROJ`, issue types
@@ -140,6 +150,67 @@ fn normalize_base_path(path: &str) -> String {
     }
 }
 
+/// The plugin's user first, then the others; account ids must be unique.
+fn site_users(
+    plugin_user: JiraUser,
+    others: Vec<JiraUser>,
+) -> Result<Vec<JiraUser>, FakeJiraError> {
+    let mut users = vec![plugin_user];
+    for user in others {
+        if users.iter().any(|u| u.account_id == user.account_id) {
+            return Err(FakeJiraError::Options(format!(
+                "duplicate account id {}",
+                user.account_id
+            )));
+        }
+        users.push(user);
+    }
+    Ok(users)
+}
+
+/// The store, the fault knobs and the webhook dispatcher the handler and the test side share.
+fn shared_state(
+    options: FakeJiraOptions,
+    url: String,
+    base_path: String,
+) -> Result<Shared, FakeJiraError> {
+    let users = site_users(options.plugin_user, options.users)?;
+    let faults = Arc::new(Faults::new(options.rng_seed, options.search_lag));
+    let store = Store::new(StoreConfig {
+        deployment: options.deployment,
+        base_url: url,
+        projects: options.projects,
+        issue_types: options.issue_types,
+        statuses: options.statuses,
+        initial_status: options.initial_status,
+        users,
+        custom_fields: options.custom_fields,
+        limits: Limits {
+            comment_page_size: options.comment_page_size.max(1),
+            changelog_cap: options.changelog_cap,
+            summary_max_chars: options.summary_max_chars,
+        },
+        faults: Arc::clone(&faults),
+    })
+    .map_err(FakeJiraError::Options)?;
+    let webhooks = Arc::new(Dispatcher::new(
+        tokio::runtime::Handle::current(),
+        RetryPolicy {
+            max_attempts: options.webhook_max_attempts.max(1),
+            backoff: options.webhook_retry_backoff,
+            timeout: options.webhook_timeout,
+        },
+        Arc::clone(&faults),
+    ));
+    Ok(Shared {
+        store: Mutex::new(store),
+        faults,
+        webhooks,
+        base_path,
+        deployment: options.deployment,
+    })
+}
+
 impl FakeJira {
     /// Binds `127.0.0.1:0` and starts serving. Must run inside a Tokio runtime.
     pub async fn start(options: FakeJiraOptions) -> Result<Self, FakeJiraError> {
@@ -159,52 +230,7 @@ impl FakeJira {
             None => format!("http://127.0.0.1:{}", addr.port()),
         };
         let url = format!("{origin}{base_path}");
-
-        let mut users = vec![options.plugin_user.clone()];
-        for user in options.users {
-            if users.iter().any(|u| u.account_id == user.account_id) {
-                return Err(FakeJiraError::Options(format!(
-                    "duplicate account id {}",
-                    user.account_id
-                )));
-            }
-            users.push(user);
-        }
-        let faults = Arc::new(Faults::new(options.rng_seed, options.search_lag));
-        let store = Store::new(StoreConfig {
-            deployment: options.deployment,
-            base_url: url.clone(),
-            projects: options.projects,
-            issue_types: options.issue_types,
-            statuses: options.statuses,
-            initial_status: options.initial_status,
-            users,
-            custom_fields: options.custom_fields,
-            limits: Limits {
-                comment_page_size: options.comment_page_size.max(1),
-                changelog_cap: options.changelog_cap,
-                summary_max_chars: options.summary_max_chars,
-            },
-            faults: Arc::clone(&faults),
-        })
-        .map_err(FakeJiraError::Options)?;
-        let webhooks = Arc::new(Dispatcher::new(
-            tokio::runtime::Handle::current(),
-            RetryPolicy {
-                max_attempts: options.webhook_max_attempts.max(1),
-                backoff: options.webhook_retry_backoff,
-                timeout: options.webhook_timeout,
-            },
-            Arc::clone(&faults),
-        ));
-        let shared = Arc::new(Shared {
-            store: Mutex::new(store),
-            faults,
-            webhooks,
-            base_path,
-            deployment: options.deployment,
-        });
-
+        let shared = Arc::new(shared_state(options, url.clone(), base_path)?);
         let app = api::router(Arc::clone(&shared)).into_make_service();
         let handle = axum_server::Handle::new();
         let ca_pem = pki.as_ref().map(|p| p.ca_pem.clone());

@@ -6,10 +6,10 @@
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use super::api::{Req, non_negative};
 use super::errors::{ApiError, Reply};
 use super::model::{Deployment, Permission};
 use super::render::{FieldSelection, IssueView, PropertySelection, jira_time};
+use super::req::{Req, non_negative};
 use super::store::{Store, now};
 use super::webhook::OutgoingEvent;
 
@@ -168,7 +168,8 @@ pub(crate) fn create_issue(
     events: &mut Vec<OutgoingEvent>,
 ) -> Result<Reply, ApiError> {
     let body = req.json()?;
-    let idx = store.create_issue(user, &body)?;
+    let new = store.validate_create(user, &body)?;
+    let idx = store.create_issue(user, new);
     let actor = store.users[user].account_id.clone();
     events.push(store.created_event(idx, &actor));
     let issue = &store.issues[idx];

@@ -433,7 +433,7 @@ fn parse_tokens(tokens: &[Tok]) -> Result<Parsed, String> {
     Ok((clauses, order))
 }
 
-fn parse_clause(tokens: &[Tok], mut pos: usize) -> Result<(RawClause, usize), String> {
+fn parse_clause(tokens: &[Tok], pos: usize) -> Result<(RawClause, usize), String> {
     let field = match tokens.get(pos) {
         Some(Tok::LParen) => {
             return Err(syntax("FakeJira does not support parentheses in JQL."));
@@ -450,74 +450,73 @@ fn parse_clause(tokens: &[Tok], mut pos: usize) -> Result<(RawClause, usize), St
         }
         None => return Err(syntax("Expecting a field name.")),
     };
-    pos += 1;
-    let op = match tokens.get(pos) {
-        Some(Tok::Op(op)) => RawOp::Compare(op),
-        Some(t) if t.is_keyword("in") => RawOp::In { negate: false },
-        Some(t) if t.is_keyword("is") => {
-            if tokens.get(pos + 1).is_some_and(|t| t.is_keyword("not")) {
-                pos += 1;
-                RawOp::Is { negate: true }
-            } else {
-                RawOp::Is { negate: false }
-            }
+    let (op, pos) = parse_operator(tokens, pos + 1)?;
+    let (values, pos) = match op {
+        RawOp::In { .. } => parse_list(tokens, pos)?,
+        RawOp::Is { .. } => match tokens.get(pos) {
+            Some(t) if t.is_keyword("empty") || t.is_keyword("null") => (Vec::new(), pos + 1),
+            _ => return Err(syntax("Expecting 'EMPTY' or 'NULL' after 'IS'.")),
+        },
+        RawOp::Compare(_) => parse_single_value(tokens, pos)?,
+    };
+    Ok((RawClause { field, op, values }, pos))
+}
+
+/// The operator at `pos` and the position after it.
+fn parse_operator(tokens: &[Tok], pos: usize) -> Result<(RawOp, usize), String> {
+    let next_is = |keyword: &str| tokens.get(pos + 1).is_some_and(|t| t.is_keyword(keyword));
+    match tokens.get(pos) {
+        Some(Tok::Op(op)) => Ok((RawOp::Compare(op), pos + 1)),
+        Some(t) if t.is_keyword("in") => Ok((RawOp::In { negate: false }, pos + 1)),
+        Some(t) if t.is_keyword("is") && next_is("not") => {
+            Ok((RawOp::Is { negate: true }, pos + 2))
         }
-        Some(t)
-            if t.is_keyword("not") && tokens.get(pos + 1).is_some_and(|t| t.is_keyword("in")) =>
-        {
-            pos += 1;
-            RawOp::In { negate: true }
+        Some(t) if t.is_keyword("is") => Ok((RawOp::Is { negate: false }, pos + 1)),
+        Some(t) if t.is_keyword("not") && next_is("in") => {
+            Ok((RawOp::In { negate: true }, pos + 2))
         }
         other => {
             let got = other.map(Tok::text).unwrap_or_default();
-            return Err(syntax(format!(
+            Err(syntax(format!(
                 "Expecting operator but got '{got}'. The valid operators are '=', '!=', '<', '>', '<=', '>=', '~', '!~', 'IN', 'NOT IN', 'IS' and 'IS NOT'."
-            )));
-        }
-    };
-    pos += 1;
-    let mut values = Vec::new();
-    match op {
-        RawOp::In { .. } => {
-            if tokens.get(pos) != Some(&Tok::LParen) {
-                return Err(syntax("Expecting '(' after 'IN'."));
-            }
-            pos += 1;
-            loop {
-                match tokens.get(pos) {
-                    Some(Tok::Word(w) | Tok::Str(w)) => values.push(w.clone()),
-                    _ => return Err(syntax("Expecting a value in the list.")),
-                }
-                pos += 1;
-                match tokens.get(pos) {
-                    Some(Tok::Comma) => pos += 1,
-                    Some(Tok::RParen) => {
-                        pos += 1;
-                        break;
-                    }
-                    _ => return Err(syntax("Expecting ',' or ')' in the list.")),
-                }
-            }
-        }
-        RawOp::Is { .. } => match tokens.get(pos) {
-            Some(t) if t.is_keyword("empty") || t.is_keyword("null") => pos += 1,
-            _ => return Err(syntax("Expecting 'EMPTY' or 'NULL' after 'IS'.")),
-        },
-        RawOp::Compare(_) => {
-            match tokens.get(pos) {
-                Some(Tok::Word(w) | Tok::Str(w)) => values.push(w.clone()),
-                _ => return Err(syntax("Expecting a value after the operator.")),
-            }
-            pos += 1;
-            if tokens.get(pos) == Some(&Tok::LParen) {
-                return Err(syntax(format!(
-                    "FakeJira does not support JQL functions such as '{}()'.",
-                    values.last().cloned().unwrap_or_default()
-                )));
-            }
+            )))
         }
     }
-    Ok((RawClause { field, op, values }, pos))
+}
+
+/// `( value, value, … )` after `IN`.
+fn parse_list(tokens: &[Tok], mut pos: usize) -> Result<(Vec<String>, usize), String> {
+    if tokens.get(pos) != Some(&Tok::LParen) {
+        return Err(syntax("Expecting '(' after 'IN'."));
+    }
+    pos += 1;
+    let mut values = Vec::new();
+    loop {
+        match tokens.get(pos) {
+            Some(Tok::Word(w) | Tok::Str(w)) => values.push(w.clone()),
+            _ => return Err(syntax("Expecting a value in the list.")),
+        }
+        pos += 1;
+        match tokens.get(pos) {
+            Some(Tok::Comma) => pos += 1,
+            Some(Tok::RParen) => return Ok((values, pos + 1)),
+            _ => return Err(syntax("Expecting ',' or ')' in the list.")),
+        }
+    }
+}
+
+/// The value after a comparison operator; a function call is refused.
+fn parse_single_value(tokens: &[Tok], pos: usize) -> Result<(Vec<String>, usize), String> {
+    let value = match tokens.get(pos) {
+        Some(Tok::Word(w) | Tok::Str(w)) => w.clone(),
+        _ => return Err(syntax("Expecting a value after the operator.")),
+    };
+    if tokens.get(pos + 1) == Some(&Tok::LParen) {
+        return Err(syntax(format!(
+            "FakeJira does not support JQL functions such as '{value}()'."
+        )));
+    }
+    Ok((vec![value], pos + 1))
 }
 
 fn unknown_field(field: &str) -> String {
@@ -598,31 +597,7 @@ fn compile(clause: &RawClause, store: &Store, now: OffsetDateTime) -> Result<Cla
             let ids = resolve_all(values, field, |v| store.status_index(v))?;
             Ok(Clause::Status { ids, negate })
         }
-        "statuscategory" => {
-            let negate = membership(op, field)?;
-            let mut categories = Vec::new();
-            for v in values {
-                let category = [
-                    StatusCategory::ToDo,
-                    StatusCategory::InProgress,
-                    StatusCategory::Done,
-                ]
-                .into_iter()
-                .find(|c| {
-                    c.name().eq_ignore_ascii_case(v)
-                        || c.key().eq_ignore_ascii_case(v)
-                        || c.id().to_string() == *v
-                })
-                .ok_or_else(|| {
-                    format!("The value '{v}' does not exist for the field '{field}'.")
-                })?;
-                categories.push(category);
-            }
-            let ids = (0..store.statuses.len())
-                .filter(|&s| categories.contains(&store.statuses[s].category))
-                .collect();
-            Ok(Clause::Status { ids, negate })
-        }
+        "statuscategory" => compile_status_category(op, field, values, store),
         "issuetype" | "type" => {
             let negate = membership(op, field)?;
             let ids = resolve_all(values, field, |v| {
@@ -640,44 +615,83 @@ fn compile(clause: &RawClause, store: &Store, now: OffsetDateTime) -> Result<Cla
                 negate: membership(op, field)?,
             }),
         },
-        "created" | "createddate" | "updated" | "updateddate" => {
-            let cmp = compare_op(op, field)?;
-            let at = values
-                .first()
-                .map(|v| parse_date(v, now).ok_or_else(|| invalid_date(v, field)))
-                .transpose()?
-                .unwrap_or(now);
-            let date_field = if lower.starts_with("created") {
-                DateField::Created
-            } else {
-                DateField::Updated
-            };
-            Ok(Clause::Date {
-                field: date_field,
-                cmp,
-                at,
-            })
-        }
+        "created" | "createddate" => compile_date(DateField::Created, op, field, values, now),
+        "updated" | "updateddate" => compile_date(DateField::Updated, op, field, values, now),
         "key" | "issuekey" | "id" => compile_key(op, field, values, store),
-        "summary" | "description" | "text" => {
-            let negate = match op {
-                RawOp::Compare("~") => false,
-                RawOp::Compare("!~") => true,
-                _ => return Err(unsupported_operator(op, field)),
-            };
-            let text_field = match lower.as_str() {
-                "summary" => TextField::Summary,
-                "description" => TextField::Description,
-                _ => TextField::Text,
-            };
-            Ok(Clause::Text {
-                field: text_field,
-                needle: values.first().cloned().unwrap_or_default(),
-                negate,
-            })
-        }
+        "summary" => compile_text(TextField::Summary, op, field, values),
+        "description" => compile_text(TextField::Description, op, field, values),
+        "text" => compile_text(TextField::Text, op, field, values),
         _ => Err(unknown_field(field)),
     }
+}
+
+/// `statusCategory`: by name, key or id; matches every status of those categories.
+fn compile_status_category(
+    op: &RawOp,
+    field: &str,
+    values: &[String],
+    store: &Store,
+) -> Result<Clause, String> {
+    let negate = membership(op, field)?;
+    let mut categories = Vec::new();
+    for v in values {
+        let category = [
+            StatusCategory::ToDo,
+            StatusCategory::InProgress,
+            StatusCategory::Done,
+        ]
+        .into_iter()
+        .find(|c| {
+            c.name().eq_ignore_ascii_case(v)
+                || c.key().eq_ignore_ascii_case(v)
+                || c.id().to_string() == *v
+        })
+        .ok_or_else(|| format!("The value '{v}' does not exist for the field '{field}'."))?;
+        categories.push(category);
+    }
+    let ids = (0..store.statuses.len())
+        .filter(|&s| categories.contains(&store.statuses[s].category))
+        .collect();
+    Ok(Clause::Status { ids, negate })
+}
+
+fn compile_date(
+    date_field: DateField,
+    op: &RawOp,
+    field: &str,
+    values: &[String],
+    now: OffsetDateTime,
+) -> Result<Clause, String> {
+    let cmp = compare_op(op, field)?;
+    let at = values
+        .first()
+        .map(|v| parse_date(v, now).ok_or_else(|| invalid_date(v, field)))
+        .transpose()?
+        .unwrap_or(now);
+    Ok(Clause::Date {
+        field: date_field,
+        cmp,
+        at,
+    })
+}
+
+/// `~` and `!~` only.
+fn compile_text(
+    text_field: TextField,
+    op: &RawOp,
+    field: &str,
+    values: &[String],
+) -> Result<Clause, String> {
+    let negate = match op {
+        RawOp::Compare("~") => false,
+        RawOp::Compare("!~") => true,
+        _ => return Err(unsupported_operator(op, field)),
+    };
+    Ok(Clause::Text {
+        field: text_field,
+        needle: values.first().cloned().unwrap_or_default(),
+        negate,
+    })
 }
 
 /// Keys and numeric ids are interchangeable in Jira's `key`/`issuekey`/`id` clauses.

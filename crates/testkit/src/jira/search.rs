@@ -7,16 +7,15 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use super::api::{Req, non_negative};
 use super::errors::{ApiError, Reply};
 use super::jql::{self, DocView};
 use super::model::Permission;
 use super::render::{FieldSelection, IssueView, PropertySelection};
+use super::req::{Req, non_negative};
 use super::store::{IndexedDoc, Store, now};
 
 // ----- search --------------------------------------------------------------------------------
 
-#[derive(Default)]
 struct SearchParams {
     jql: String,
     max_results: Option<usize>,
@@ -45,87 +44,94 @@ fn string_list(value: &Value) -> Vec<String> {
 }
 
 fn search_params(req: &Req<'_>) -> Result<SearchParams, ApiError> {
-    let bad_number = |name: &str| {
-        ApiError::bad_request(format!(
-            "The value of '{name}' must be a non-negative integer."
-        ))
-    };
-    let mut params = SearchParams::default();
-    if *req.method == Method::POST {
-        let body = req.json()?;
-        let get = |name: &str| body.get(name).filter(|v| !v.is_null());
-        params.jql = get("jql")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        params.max_results = match get("maxResults") {
-            None => None,
-            Some(v) => Some(
-                v.as_u64()
-                    .and_then(|n| usize::try_from(n).ok())
-                    .ok_or_else(|| bad_number("maxResults"))?,
-            ),
-        };
-        params.start_at = match get("startAt") {
-            None => 0,
-            Some(v) => v
-                .as_u64()
-                .and_then(|n| usize::try_from(n).ok())
-                .ok_or_else(|| bad_number("startAt"))?,
-        };
-        params.next_page_token = get("nextPageToken")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        params.fields = get("fields").map(string_list).unwrap_or_default();
-        params.expand = get("expand").map(string_list).unwrap_or_default();
-        params.properties = get("properties").map(string_list).unwrap_or_default();
-        if let Some(ids) = get("reconcileIssues") {
-            let Some(items) = ids.as_array() else {
-                return Err(ApiError::bad_request(
-                    "reconcileIssues must be an array of issue ids.",
-                ));
-            };
-            for item in items {
-                let id = item
-                    .as_u64()
-                    .or_else(|| item.as_str().and_then(|s| s.parse().ok()))
-                    .ok_or_else(|| {
-                        ApiError::bad_request("reconcileIssues must be an array of issue ids.")
-                    })?;
-                params.reconcile.push(id);
-            }
-        }
+    let params = if *req.method == Method::POST {
+        body_params(&req.json()?)?
     } else {
-        params.jql = req.param("jql").unwrap_or_default().to_string();
-        params.max_results = non_negative(req, "maxResults")?;
-        params.start_at = non_negative(req, "startAt")?.unwrap_or(0);
-        params.next_page_token = req
-            .param("nextPageToken")
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
-        params.fields = req.list("fields").into_iter().map(str::to_string).collect();
-        params.expand = req.list("expand").into_iter().map(str::to_string).collect();
-        params.properties = req
-            .list("properties")
-            .into_iter()
-            .map(str::to_string)
-            .collect();
-        for raw in req
-            .list("reconcileIssues")
-            .into_iter()
-            .filter(|s| !s.is_empty())
-        {
-            params.reconcile.push(raw.trim().parse().map_err(|_| {
-                ApiError::bad_request("reconcileIssues must be a list of issue ids.")
-            })?);
-        }
-    }
+        query_params(req)?
+    };
     if params.reconcile.len() > 50 {
         return Err(ApiError::bad_request(
             "The maximum number of issues to reconcile is 50.",
         ));
     }
     Ok(params)
+}
+
+/// `POST search…`: the parameters in the JSON body (nulls count as absent).
+fn body_params(body: &Value) -> Result<SearchParams, ApiError> {
+    let get = |name: &str| body.get(name).filter(|v| !v.is_null());
+    let number = |name: &str| {
+        get(name)
+            .map(|v| {
+                v.as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "The value of '{name}' must be a non-negative integer."
+                        ))
+                    })
+            })
+            .transpose()
+    };
+    let mut params = SearchParams {
+        jql: get("jql")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        max_results: number("maxResults")?,
+        start_at: number("startAt")?.unwrap_or(0),
+        next_page_token: get("nextPageToken")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        fields: get("fields").map(string_list).unwrap_or_default(),
+        expand: get("expand").map(string_list).unwrap_or_default(),
+        properties: get("properties").map(string_list).unwrap_or_default(),
+        reconcile: Vec::new(),
+    };
+    if let Some(ids) = get("reconcileIssues") {
+        let not_ids = || ApiError::bad_request("reconcileIssues must be an array of issue ids.");
+        for item in ids.as_array().ok_or_else(not_ids)? {
+            let id = item
+                .as_u64()
+                .or_else(|| item.as_str().and_then(|s| s.parse().ok()))
+                .ok_or_else(not_ids)?;
+            params.reconcile.push(id);
+        }
+    }
+    Ok(params)
+}
+
+/// `GET search…`: the parameters in the query string.
+fn query_params(req: &Req<'_>) -> Result<SearchParams, ApiError> {
+    let strings =
+        |name: &str| -> Vec<String> { req.list(name).into_iter().map(str::to_string).collect() };
+    let max_results = non_negative(req, "maxResults")?;
+    let start_at = non_negative(req, "startAt")?.unwrap_or(0);
+    let mut reconcile = Vec::new();
+    for raw in req
+        .list("reconcileIssues")
+        .into_iter()
+        .filter(|s| !s.is_empty())
+    {
+        reconcile.push(
+            raw.trim().parse().map_err(|_| {
+                ApiError::bad_request("reconcileIssues must be a list of issue ids.")
+            })?,
+        );
+    }
+    Ok(SearchParams {
+        jql: req.param("jql").unwrap_or_default().to_string(),
+        max_results,
+        start_at,
+        next_page_token: req
+            .param("nextPageToken")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+        fields: strings("fields"),
+        expand: strings("expand"),
+        properties: strings("properties"),
+        reconcile,
+    })
 }
 
 /// Matches the (lagging) index and returns issue indices in query order.

@@ -1,7 +1,7 @@
 //! The fake's memory: projects, workflow, users, issues with their comments, changelog and entity
 //! properties, and the lagging search index, with the writes that change them (create, status
-//! change, comment, field edit). Field validation is in `fields`, JSON in `render`, HTTP in
-//! `api`.
+//! change, comment, field edit). Validation is in `fields`, `validate_create` and
+//! `validate_edit`, JSON in `render`, HTTP in `api`.
 //!
 //! The store sits behind a `std::sync::Mutex` and is never held across an `.await`.
 
@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use super::errors::ApiError;
 use super::faults::Faults;
-use super::fields::{NewIssue, comment_error};
+use super::fields::{FieldEdit, NewIssue, comment_error};
 use super::model::{
     ChangeItemSnapshot, CommentSnapshot, Deployment, HistorySnapshot, IssueSnapshot, JiraUser,
     Permission, ProjectSpec, RecordedCall, StatusCategory, StatusSpec,
@@ -129,14 +129,6 @@ impl Issue {
 /// The outcome of a status change, for the changelog and the webhook.
 pub(crate) struct StatusChange {
     pub history: Option<History>,
-}
-
-/// A field edit requested through `PUT issue` or a test action.
-pub(crate) enum FieldEdit {
-    Summary(String),
-    Description(Option<String>),
-    Labels(Vec<String>),
-    Custom(String, Value),
 }
 
 pub(crate) struct Store {
@@ -310,8 +302,8 @@ impl Store {
 
     // ----- writes ----------------------------------------------------------------------------
 
-    /// `POST /issue`: validates like Jira (all field errors at once) and creates the issue.
-    pub(crate) fn create_issue(&mut self, caller: usize, body: &Value) -> Result<usize, ApiError> {
+    /// `POST /issue` once validated: assigns the next id and key, and indexes the issue.
+    pub(crate) fn create_issue(&mut self, caller: usize, new: NewIssue) -> usize {
         let NewIssue {
             project,
             issue_type,
@@ -320,7 +312,7 @@ impl Store {
             labels,
             custom,
             properties,
-        } = self.validate_create(caller, body)?;
+        } = new;
         let id = self.next_issue_id;
         self.next_issue_id += 1;
         let p = &mut self.projects[project];
@@ -351,7 +343,7 @@ impl Store {
         self.issues.push(issue);
         let idx = self.issues.len() - 1;
         self.reindex(idx);
-        Ok(idx)
+        idx
     }
 
     /// Moves an issue to `to`, recording a changelog history by `author` unless `silent`.
