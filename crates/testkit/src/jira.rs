@@ -6,7 +6,7 @@
 //! issues with entity properties, comments, labels and a newest-first changelog, Jira's
 //! validation messages, the removed `/search` (410) and the eventually consistent
 //! `/search/jql`, signed at-least-once webhooks, and fault knobs (latency, 5xx, 429, dropped and
-//! duplicated webhooks, search lag) driven by a seeded RNG.
+//! duplicated webhooks, search lag) driven by a seeded RNG, and an opt-in rate limit.
 //!
 //! # Layout
 //! - [`model`]: public vocabulary (options parts, users, snapshots, logs, errors).
@@ -23,6 +23,7 @@
 //! - `jql`: the JQL subset.
 //! - `webhook`: payloads and delivery.
 //! - [`faults`]: runtime fault knobs.
+//! - `rate_limit`: the opt-in token bucket of Jira Cloud's burst limit.
 //! - `tls`: the CA and server certificate.
 
 mod api;
@@ -33,6 +34,7 @@ pub mod faults;
 mod fields;
 mod jql;
 pub mod model;
+mod rate_limit;
 mod render;
 mod req;
 mod routes;
@@ -57,10 +59,12 @@ pub use model::{
     IssueSnapshot, JiraUser, Permission, ProjectSpec, RecordedCall, StatusCategory, StatusSpec,
     WebhookTarget,
 };
+pub use rate_limit::RateLimit;
 pub use webhook::sign_webhook_body;
 
 use api::Shared;
 use fields::FieldEdit;
+use rate_limit::Limiter;
 use store::{Limits, Store, StoreConfig};
 use webhook::{Dispatcher, OutgoingEvent, RetryPolicy};
 
@@ -100,6 +104,9 @@ pub struct FakeJiraOptions {
     /// First retry delay; doubles on each further retry.
     pub webhook_retry_backoff: Duration,
     pub webhook_timeout: Duration,
+    /// Jira Cloud's burst limit over every REST call; none when `None` (see
+    /// [`FakeJira::set_rate_limit`]).
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for FakeJiraOptions {
@@ -125,6 +132,7 @@ impl Default for FakeJiraOptions {
             webhook_max_attempts: 5,
             webhook_retry_backoff: Duration::from_millis(50),
             webhook_timeout: Duration::from_secs(10),
+            rate_limit: None,
         }
     }
 }
@@ -202,10 +210,13 @@ fn shared_state(
         },
         Arc::clone(&faults),
     ));
+    let limiter = Limiter::default();
+    limiter.set(options.rate_limit);
     Ok(Shared {
         store: Mutex::new(store),
         faults,
         webhooks,
+        limiter,
         base_path,
         deployment: options.deployment,
     })
@@ -306,6 +317,23 @@ impl FakeJira {
 
     pub fn faults(&self) -> &Faults {
         &self.shared.faults
+    }
+
+    // ----- rate limit ------------------------------------------------------------------------
+
+    /// Limits every REST call from now on (`None` lifts the limit). The bucket starts full.
+    /// A refused call is answered 429 and not carried out; it is in the call log with status 429.
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        self.shared.limiter.set(limit);
+    }
+
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.shared.limiter.limit()
+    }
+
+    /// Calls the rate limit refused so far (the fault knob's 429s are not counted).
+    pub fn rate_limited_calls(&self) -> usize {
+        self.shared.limiter.refused()
     }
 
     // ----- users ---------------------------------------------------------------------------

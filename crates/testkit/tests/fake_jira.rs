@@ -1,5 +1,5 @@
 //! Behaviour of `FakeJira` over real sockets: auth, issue lifecycle, Jira's validation and error
-//! shapes, search consistency, fault knobs and webhook delivery.
+//! shapes, search consistency, fault knobs, the rate limit and webhook delivery.
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::{Value, json};
 use testkit::jira::{
-    Deployment, FakeJira, FakeJiraOptions, JiraUser, Permission, ProjectSpec, StatusCategory,
-    StatusSpec, WebhookTarget, sign_webhook_body,
+    Deployment, FakeJira, FakeJiraOptions, JiraUser, Permission, ProjectSpec, RateLimit,
+    StatusCategory, StatusSpec, WebhookTarget, sign_webhook_body,
 };
 
 const PLUGIN_EMAIL: &str = "plugin@example.com";
@@ -1080,6 +1080,113 @@ async fn rate_limited_calls_answer_429_with_retry_after() {
     assert_eq!(bare.status, 429);
     assert_eq!(header(&bare.headers, "retry-after"), None);
     assert_eq!(api.get("/rest/api/2/myself").await.status, 200);
+}
+
+// ----- rate limit ----------------------------------------------------------------------------
+
+fn header_number(answer: &Answer, name: &str) -> u64 {
+    header(&answer.headers, name).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_past_the_burst_with_jiras_headers() {
+    let jira = start(FakeJiraOptions {
+        rate_limit: Some(RateLimit::new(0.5, 3)),
+        ..FakeJiraOptions::default()
+    })
+    .await;
+    let api = Api::new(&jira);
+    let mut remaining = Vec::new();
+    for _ in 0..3 {
+        let answer = api.get("/rest/api/2/myself").await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(header_number(&answer, "x-ratelimit-limit"), 3);
+        remaining.push(header_number(&answer, "x-ratelimit-remaining"));
+        let near = header(&answer.headers, "x-ratelimit-nearlimit").is_some();
+        assert_eq!(near, remaining.last() == Some(&0), "{remaining:?}");
+    }
+    assert_eq!(remaining, [2, 1, 0]);
+
+    let refused = api.get("/rest/api/2/myself").await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(error_messages(&refused), ["Rate limit exceeded."]);
+    // One token every 2 s: the wait is rounded up to whole seconds.
+    assert!((1..=2).contains(&header_number(&refused, "retry-after")));
+    assert_eq!(header_number(&refused, "x-ratelimit-limit"), 3);
+    assert_eq!(header_number(&refused, "x-ratelimit-remaining"), 0);
+    assert_eq!(
+        header(&refused.headers, "ratelimit-reason"),
+        Some("jira-burst-based")
+    );
+    let reset = header(&refused.headers, "x-ratelimit-reset").unwrap();
+    time::OffsetDateTime::parse(reset, &time::format_description::well_known::Rfc3339).unwrap();
+    assert_eq!(jira.rate_limited_calls(), 1);
+    let statuses: Vec<u16> = jira.all_calls().iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [200, 200, 200, 429]);
+
+    jira.set_rate_limit(None);
+    let free = api.get("/rest/api/2/myself").await;
+    assert_eq!(free.status, 200);
+    assert_eq!(header(&free.headers, "x-ratelimit-limit"), None);
+}
+
+#[tokio::test]
+async fn rate_limit_can_leave_retry_after_out() {
+    let jira = start_default().await;
+    jira.set_rate_limit(Some(RateLimit::new(0.5, 1).without_retry_after()));
+    let api = Api::new(&jira);
+    assert_eq!(api.get("/rest/api/2/myself").await.status, 200);
+    let refused = api.get("/rest/api/2/myself").await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(header(&refused.headers, "retry-after"), None);
+    assert!(header(&refused.headers, "x-ratelimit-reset").is_some());
+    assert_eq!(jira.rate_limit().map(|l| l.retry_after), Some(false));
+}
+
+#[tokio::test]
+async fn refused_create_is_not_carried_out() {
+    let jira = start_default().await;
+    let receiver = Receiver::start(&[]).await;
+    jira.register_webhook(WebhookTarget {
+        issue_created_events: true,
+        ..WebhookTarget::new(&receiver.url)
+    })
+    .unwrap();
+    jira.set_rate_limit(Some(RateLimit::new(0.5, 1)));
+    let api = Api::new(&jira);
+    assert_eq!(api.get("/rest/api/2/myself").await.status, 200);
+    let refused = api.create("s", &["a"], "r").await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(jira.created_issue_count(), 0);
+    let refused_call = jira.call_log().pop().unwrap();
+    assert_eq!((refused_call.status, refused_call.caller), (429, None));
+
+    jira.set_rate_limit(None);
+    let created = api.create("s", &["a"], "r").await;
+    assert_eq!(created.status, 201);
+    // The refused call took no issue number and sent no webhook.
+    assert_eq!(created.body["key"], "PROJ-1");
+    assert!(jira.wait_webhooks_idle(Duration::from_secs(5)).await);
+    assert_eq!(receiver.hits().len(), 1);
+}
+
+#[tokio::test]
+async fn tokens_refill_so_a_client_that_waits_retry_after_gets_through() {
+    let jira = start_default().await;
+    jira.set_rate_limit(Some(RateLimit::new(2.0, 1)));
+    let api = Api::new(&jira);
+    assert_eq!(api.get("/rest/api/2/myself").await.status, 200);
+    let refused = api.get("/rest/api/2/myself").await;
+    assert_eq!(refused.status, 429);
+    let wait = header_number(&refused, "retry-after");
+    assert_eq!(wait, 1);
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    assert_eq!(api.get("/rest/api/2/myself").await.status, 200);
+
+    let calls = jira.all_calls();
+    let waited = calls[2].received_at - calls[1].received_at;
+    assert!(waited >= Duration::from_secs(wait), "{waited:?}");
+    assert_eq!(jira.rate_limited_calls(), 1);
 }
 
 #[tokio::test]

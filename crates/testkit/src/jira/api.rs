@@ -1,11 +1,12 @@
 //! The HTTP plumbing of the fake: one axum fallback handler that strips the base path, applies
-//! the fault knobs, authenticates, hands `/rest/…` to the route table (`routes`), records the
+//! the rate limit and the fault knobs, authenticates, hands `/rest/…` to the route table (`routes`), records the
 //! call, and gives webhook events to the dispatcher once the store is unlocked.
 //!
 //! Routing is by hand on decoded path segments, so every answer (including bad query values
 //! and bodies) has Jira's shape rather than axum's extractor rejections.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -18,6 +19,7 @@ use super::auth::{Auth, authenticate};
 use super::errors::{ApiError, Reply};
 use super::faults::{Fault, Faults};
 use super::model::{Deployment, RecordedCall};
+use super::rate_limit::{Admission, Limiter, mark_admitted, too_many_requests};
 use super::req::{Req, decode_segments, parse_query, strip_base};
 use super::routes::{self, Call};
 use super::store::Store;
@@ -28,6 +30,7 @@ pub(crate) struct Shared {
     pub store: Mutex<Store>,
     pub faults: Arc<Faults>,
     pub webhooks: Arc<Dispatcher>,
+    pub limiter: Limiter,
     pub base_path: String,
     pub deployment: Deployment,
 }
@@ -79,15 +82,12 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let received_at = Instant::now();
     let path = match rest_path(&uri, &shared.base_path) {
         Ok(path) => path,
         Err(not_rest) => return not_rest.into_response(),
     };
     let query = parse_query(uri.query());
-    let latency = shared.faults.latency();
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
     let req = Req {
         method: &method,
         uri: &uri,
@@ -95,7 +95,29 @@ async fn handle(
         headers: &headers,
         body: &body,
     };
-    let answer = answer(&shared, &path, &req);
+    let answer = match shared.limiter.admit() {
+        // Refused at the edge: Jira does nothing, so nothing is authenticated either.
+        Admission::Refused {
+            limit,
+            retry_after_secs,
+            send_retry_after,
+        } => Answer {
+            response: too_many_requests(limit, retry_after_secs, send_retry_after),
+            status: 429,
+            caller: None,
+        },
+        admission => {
+            let latency = shared.faults.latency();
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+            let mut answer = answer(&shared, &path, &req);
+            if let Admission::Admitted { limit, remaining } = admission {
+                mark_admitted(answer.response.headers_mut(), limit, remaining);
+            }
+            answer
+        }
+    };
     shared.store().calls.push(RecordedCall {
         method: method.to_string(),
         path,
@@ -104,6 +126,7 @@ async fn handle(
         raw_body: String::from_utf8_lossy(&body).into_owned(),
         status: answer.status,
         caller: answer.caller,
+        received_at,
     });
     answer.response
 }

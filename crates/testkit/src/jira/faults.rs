@@ -12,10 +12,9 @@ use axum::response::{IntoResponse, Response};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::errors::json_response;
+use super::rate_limit::too_many_requests;
 
 /// What an injected fault answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -232,34 +231,11 @@ impl IntoResponse for Fault {
                     )
                 }
             }
-            Fault::RateLimited { retry_after_secs } => {
-                let mut response = json_response(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    &json!({"errorMessages": ["Rate limit exceeded."], "errors": {}}),
-                );
-                let reset_in = retry_after_secs.unwrap_or(1);
-                let reset = (OffsetDateTime::now_utc()
-                    + time::Duration::seconds(i64::try_from(reset_in).unwrap_or(i64::MAX / 2)))
-                .replace_nanosecond(0)
-                .ok()
-                .and_then(|t| t.format(&Rfc3339).ok())
-                .unwrap_or_default();
-                let headers = response.headers_mut();
-                if let Some(secs) = retry_after_secs {
-                    headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-                }
-                headers.insert("x-ratelimit-limit", HeaderValue::from_static("100"));
-                headers.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
-                headers.insert("x-ratelimit-nearlimit", HeaderValue::from_static("true"));
-                headers.insert(
-                    "ratelimit-reason",
-                    HeaderValue::from_static("jira-burst-based"),
-                );
-                if let Ok(value) = HeaderValue::from_str(&reset) {
-                    headers.insert("x-ratelimit-reset", value);
-                }
-                response
-            }
+            Fault::RateLimited { retry_after_secs } => too_many_requests(
+                100,
+                retry_after_secs.unwrap_or(1),
+                retry_after_secs.is_some(),
+            ),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Instant;
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -368,6 +369,8 @@ pub struct RecordedCall {
     pub status: u16,
     /// Account id of the authenticated caller, if any.
     pub caller: Option<String>,
+    /// When the call arrived (before any latency knob), to measure how long a client waited.
+    pub received_at: Instant,
 }
 
 /// One attempt at delivering one webhook.
