@@ -3,9 +3,10 @@
 //!
 //! It models what the plugin depends on and what tends to break it: Basic/Bearer auth and
 //! per-user permissions, projects, a configurable workflow with Jira-numbered global transitions,
-//! issues with entity properties, comments, labels and a newest-first changelog, Jira's
+//! issues with entity properties, comments, labels and a changelog (embedded: the newest 100,
+//! newest first; paged: oldest first), the site's field, status and issue-type lists, Jira's
 //! validation messages, the removed `/search` (410) and the eventually consistent
-//! `/search/jql`, signed at-least-once webhooks, and fault knobs (latency, 5xx, 429, dropped and
+//! `/search/jql`, signed at-least-once webhooks, fault knobs (latency, 5xx, 429, dropped and
 //! duplicated webhooks, search lag) driven by a seeded RNG, and an opt-in rate limit.
 //!
 //! # Layout
@@ -19,6 +20,9 @@
 //! - `req`: one decoded call (query, body, path parameters) and the decoding helpers.
 //! - `routes`: the table of REST resources and the dispatch by method and path.
 //! - `endpoints`: the REST resources (identity, projects, issues, comments, transitions, properties).
+//! - `catalog`: the site's fields, statuses and issue types.
+//! - `changelog`: the paged changelog of an issue (oldest first).
+//! - `adf`: rich text as v3 documents.
 //! - `search`: `search/jql` and the classic `search`.
 //! - `jql`: the JQL subset.
 //! - `webhook`: payloads and delivery.
@@ -26,8 +30,11 @@
 //! - `rate_limit`: the opt-in token bucket of Jira Cloud's burst limit.
 //! - `tls`: the CA and server certificate.
 
+mod adf;
 mod api;
 mod auth;
+mod catalog;
+mod changelog;
 mod endpoints;
 mod errors;
 pub mod faults;
@@ -497,6 +504,24 @@ impl FakeJira {
         };
         if let Some(event) = event {
             self.shared.webhooks.dispatch(event);
+        }
+        Ok(())
+    }
+
+    /// `account_id` drags the card up the board `n` times: `n` changelog histories (each a `Rank`
+    /// change, `fieldtype: custom`, as Jira Software records them) that change nothing else. No
+    /// webhooks. Enough of them push older histories, such as a status change, out of the newest
+    /// 100 that `expand=changelog` embeds; `GET issue/{key}/changelog` still pages through all.
+    pub fn edit_fields_n_times(
+        &self,
+        issue: &str,
+        account_id: &str,
+        n: usize,
+    ) -> Result<(), FakeJiraError> {
+        let mut store = self.shared.store();
+        let idx = Self::resolve(&store, issue, Some(account_id))?;
+        for _ in 0..n {
+            store.rank_higher(idx, account_id);
         }
         Ok(())
     }

@@ -94,6 +94,10 @@ impl Api {
         self.call(reqwest::Method::PUT, path, Some(body)).await
     }
 
+    async fn delete(&self, path: &str) -> Answer {
+        self.call(reqwest::Method::DELETE, path, None).await
+    }
+
     async fn create(&self, summary: &str, labels: &[&str], request_id: &str) -> Answer {
         self.post(
             "/rest/api/2/issue",
@@ -623,6 +627,220 @@ async fn transitions_by_id_record_the_author_newest_first() {
 
     let snapshot = jira.issue("PROJ-1").unwrap();
     assert_eq!(snapshot.changelog[0].author_account_id, "712020:eve");
+}
+
+fn history_ids(histories: &Value) -> Vec<u64> {
+    histories
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn embedded_changelog_is_the_newest_100_newest_first() {
+    let jira = start_default().await;
+    jira.add_user(reviewer());
+    let api = Api::new(&jira);
+    api.create("s", &[], "r").await;
+    jira.transition_as("PROJ-1", "Approved", "712020:carol")
+        .unwrap();
+    jira.edit_fields_n_times("PROJ-1", "712020:carol", 120)
+        .unwrap();
+
+    let issue = api.get("/rest/api/2/issue/PROJ-1?expand=changelog").await;
+    let changelog = &issue.body["changelog"];
+    assert_eq!(
+        (
+            &changelog["startAt"],
+            &changelog["maxResults"],
+            &changelog["total"]
+        ),
+        (&json!(0), &json!(100), &json!(121))
+    );
+    let ids = history_ids(&changelog["histories"]);
+    assert_eq!(ids.len(), 100);
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first");
+    let newest_item = &changelog["histories"][0]["items"][0];
+    assert_eq!(
+        (&newest_item["field"], &newest_item["fieldtype"]),
+        (&json!("Rank"), &json!("custom"))
+    );
+    let status_shown = changelog["histories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["items"][0]["field"] == "status");
+    assert!(
+        !status_shown,
+        "the status change is out of the embedded page"
+    );
+    assert_eq!(jira.issue("PROJ-1").unwrap().status, "Approved");
+}
+
+#[tokio::test]
+async fn paged_changelog_runs_oldest_first_in_pages_of_at_most_100() {
+    let jira = start_default().await;
+    jira.add_user(reviewer());
+    let api = Api::new(&jira);
+    api.create("s", &[], "r").await;
+    jira.transition_as("PROJ-1", "Approved", "712020:carol")
+        .unwrap();
+    jira.edit_fields_n_times("PROJ-1", "712020:carol", 120)
+        .unwrap();
+
+    let first = api
+        .get("/rest/api/2/issue/PROJ-1/changelog?maxResults=50")
+        .await;
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        (
+            &first.body["startAt"],
+            &first.body["maxResults"],
+            &first.body["total"],
+            &first.body["isLast"]
+        ),
+        (&json!(0), &json!(50), &json!(121), &json!(false))
+    );
+    let oldest = &first.body["values"][0];
+    assert_eq!(oldest["author"]["accountId"], "712020:carol");
+    assert_eq!(oldest["items"][0]["field"], "status");
+    assert_eq!(oldest["items"][0]["toString"], "Approved");
+    let next = first.body["nextPage"].as_str().unwrap();
+    assert!(next.ends_with("/rest/api/2/issue/PROJ-1/changelog?maxResults=50&startAt=50"));
+
+    let mut ids = Vec::new();
+    let mut start = 0;
+    loop {
+        let page = api
+            .get(&format!(
+                "/rest/api/2/issue/PROJ-1/changelog?startAt={start}&maxResults=500"
+            ))
+            .await;
+        assert_eq!(page.body["maxResults"], 100, "capped at 100");
+        ids.extend(history_ids(&page.body["values"]));
+        if page.body["isLast"] == true {
+            assert!(page.body.get("nextPage").is_none());
+            break;
+        }
+        start += 100;
+    }
+    assert_eq!(ids.len(), 121);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "oldest first");
+    let default = api.get("/rest/api/3/issue/10001/changelog").await;
+    assert_eq!(default.body["values"].as_array().unwrap().len(), 100);
+}
+
+#[tokio::test]
+async fn paged_changelog_is_cloud_only() {
+    let jira = start(FakeJiraOptions {
+        deployment: Deployment::DataCenter,
+        ..FakeJiraOptions::default()
+    })
+    .await;
+    let api = Api::new(&jira);
+    api.create("s", &[], "r").await;
+    let answer = api.get("/rest/api/2/issue/PROJ-1/changelog").await;
+    assert_eq!(answer.status, 404);
+}
+
+#[tokio::test]
+async fn v3_issue_has_documents_for_rich_text() {
+    let jira = start_default().await;
+    let api = Api::new(&jira);
+    api.create("s", &[], "r").await;
+    api.post(
+        "/rest/api/2/issue/PROJ-1/comment",
+        json!({"body": "one\ntwo"}),
+    )
+    .await;
+    let issue = api.get("/rest/api/3/issue/PROJ-1").await;
+    assert_eq!(issue.status, 200);
+    assert_eq!(
+        issue.body["fields"]["description"],
+        json!({"type": "doc", "version": 1, "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": "desc"}]}
+        ]})
+    );
+    let body = &issue.body["fields"]["comment"]["comments"][0]["body"];
+    assert_eq!(body["content"][1]["content"][0]["text"], "two");
+    let edit = api
+        .put("/rest/api/3/issue/PROJ-1", json!({"fields": {}}))
+        .await;
+    assert_eq!(edit.status, 404, "only reads of issues are modelled on v3");
+}
+
+#[tokio::test]
+async fn site_lists_fields_statuses_and_issue_types() {
+    let jira = start(FakeJiraOptions {
+        custom_fields: vec!["customfield_10050".into()],
+        ..FakeJiraOptions::default()
+    })
+    .await;
+    let api = Api::new(&jira);
+    let fields = api.get("/rest/api/2/field").await;
+    assert_eq!(fields.status, 200);
+    let by_id = |id: &str| {
+        fields
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_id("summary")["clauseNames"], json!(["summary"]));
+    assert_eq!(by_id("summary")["custom"], false);
+    let custom = by_id("customfield_10050");
+    assert_eq!(custom["clauseNames"], json!(["cf[10050]"]));
+    assert_eq!(custom["schema"]["customId"], 10050);
+
+    let names = |answer: &Answer| -> Vec<String> {
+        answer
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let statuses = api.get("/rest/api/2/status").await;
+    assert_eq!(
+        names(&statuses),
+        ["Pending", "Approved", "Denied", "Expired"]
+    );
+    assert_eq!(statuses.body[1]["statusCategory"]["key"], "done");
+    let types = api.get("/rest/api/3/issuetype").await;
+    assert_eq!(names(&types), ["Task", "Story", "Bug"]);
+    let anonymous = Api::with_auth(&jira, Auth::None);
+    assert_eq!(anonymous.get("/rest/api/2/field").await.status, 401);
+}
+
+#[tokio::test]
+async fn deleted_issue_is_gone_and_needs_the_permission() {
+    let jira = start_default().await;
+    jira.add_user(reviewer().with_permissions([Permission::BrowseProjects]));
+    let api = Api::new(&jira);
+    api.create("s", &[], "r").await;
+    let carol = Api::with_auth(
+        &jira,
+        Auth::Basic("carol@example.com".into(), "carol-token".into()),
+    );
+    let refused = carol.delete("/rest/api/2/issue/PROJ-1").await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        error_messages(&refused),
+        ["You do not have permission to delete issues in this project."]
+    );
+    let deleted = api
+        .delete("/rest/api/2/issue/PROJ-1?deleteSubtasks=false")
+        .await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(api.get("/rest/api/2/issue/PROJ-1").await.status, 404);
+    assert_eq!(api.delete("/rest/api/2/issue/PROJ-1").await.status, 404);
+    assert!(jira.issues().is_empty());
 }
 
 #[tokio::test]

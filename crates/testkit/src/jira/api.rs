@@ -222,6 +222,7 @@ fn route(
     let mut call = Call {
         store,
         caller,
+        version: "",
         args: [""; 2],
         req,
         events,

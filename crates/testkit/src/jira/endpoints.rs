@@ -6,6 +6,7 @@
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
+use super::adf;
 use super::errors::{ApiError, Reply};
 use super::model::{Deployment, Permission};
 use super::render::{FieldSelection, IssueView, PropertySelection, jira_time};
@@ -180,11 +181,13 @@ pub(crate) fn create_issue(
     })))
 }
 
+/// `GET issue/{id}`; on v3 (`adf`), rich text comes as documents.
 pub(crate) fn get_issue(
     store: &Store,
     user: usize,
     id: &str,
     req: &Req<'_>,
+    adf: bool,
 ) -> Result<Reply, ApiError> {
     let idx = store.visible_issue(user, id)?;
     let expand = req.list("expand");
@@ -198,7 +201,25 @@ pub(crate) fn get_issue(
         changelog_cap: store.limits.changelog_cap,
         may_transition: store.users[user].has(Permission::TransitionIssues),
     };
-    Ok(Reply::ok(store.issue_json(idx, &view)))
+    let mut issue = store.issue_json(idx, &view);
+    if adf {
+        adf::issue_to_v3(&mut issue);
+    }
+    Ok(Reply::ok(issue))
+}
+
+/// `DELETE issue/{id}`: later reads answer 404 and searches stop finding it. The fake has no
+/// subtasks, so `deleteSubtasks` changes nothing.
+pub(crate) fn delete_issue(store: &mut Store, user: usize, id: &str) -> Result<Reply, ApiError> {
+    let idx = store.visible_issue(user, id)?;
+    if !store.users[user].has(Permission::DeleteIssues) {
+        return Err(ApiError::message(
+            StatusCode::FORBIDDEN,
+            "You do not have permission to delete issues in this project.",
+        ));
+    }
+    store.issues[idx].deleted = true;
+    Ok(Reply::NoContent)
 }
 
 pub(crate) fn edit_issue(

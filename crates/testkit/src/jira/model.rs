@@ -27,15 +27,17 @@ pub enum Permission {
     TransitionIssues,
     AddComments,
     EditIssues,
+    DeleteIssues,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 5] = [
+    pub const ALL: [Permission; 6] = [
         Permission::BrowseProjects,
         Permission::CreateIssues,
         Permission::TransitionIssues,
         Permission::AddComments,
         Permission::EditIssues,
+        Permission::DeleteIssues,
     ];
 
     /// The key used by `mypermissions` and the permission-scheme API.
@@ -46,6 +48,7 @@ impl Permission {
             Permission::TransitionIssues => "TRANSITION_ISSUES",
             Permission::AddComments => "ADD_COMMENTS",
             Permission::EditIssues => "EDIT_ISSUES",
+            Permission::DeleteIssues => "DELETE_ISSUES",
         }
     }
 
@@ -60,6 +63,7 @@ impl Permission {
             Permission::CreateIssues => "11",
             Permission::EditIssues => "12",
             Permission::AddComments => "15",
+            Permission::DeleteIssues => "16",
             Permission::TransitionIssues => "46",
         }
     }
@@ -71,6 +75,7 @@ impl Permission {
             Permission::TransitionIssues => "Transition Issues",
             Permission::AddComments => "Add Comments",
             Permission::EditIssues => "Edit Issues",
+            Permission::DeleteIssues => "Delete Issues",
         }
     }
 
@@ -81,6 +86,7 @@ impl Permission {
             Permission::TransitionIssues => "Ability to transition issues.",
             Permission::AddComments => "Ability to comment on issues.",
             Permission::EditIssues => "Ability to edit issues.",
+            Permission::DeleteIssues => "Ability to delete issues.",
         }
     }
 }

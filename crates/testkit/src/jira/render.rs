@@ -308,8 +308,8 @@ impl Store {
                 .map(|item| {
                     json!({
                         "field": item.field,
-                        "fieldtype": "jira",
-                        "fieldId": item.field,
+                        "fieldtype": item.field_type,
+                        "fieldId": item.field_id,
                         "from": item.from,
                         "fromString": item.from_string,
                         "to": item.to,

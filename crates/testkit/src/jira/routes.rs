@@ -10,13 +10,15 @@ use super::model::Deployment;
 use super::req::Req;
 use super::store::Store;
 use super::webhook::OutgoingEvent;
-use super::{endpoints, search};
+use super::{catalog, changelog, endpoints, search};
 
 /// What a resource gets to answer one call.
 pub(crate) struct Call<'s, 'r> {
     pub store: &'s mut Store,
     /// The authenticated user, `None` for an anonymous call.
     pub caller: Option<usize>,
+    /// The REST version in the path: `2`, `3` or `latest`.
+    pub version: &'r str,
     /// The path parameters in order (unused ones are empty).
     pub args: [&'r str; 2],
     pub req: &'r Req<'r>,
@@ -45,7 +47,8 @@ const fn route(method: Method, path: &'static [&'static str], handler: Handler) 
 }
 
 impl Route {
-    /// Also served on `/rest/api/3` (v3 differs from v2 only in text fields, which these lack).
+    /// Also served on `/rest/api/3` (v3 differs from v2 only in rich text fields: these have
+    /// none, or render them as documents).
     const fn v3(mut self) -> Self {
         self.on_v3 = true;
         self
@@ -108,6 +111,21 @@ const ROUTES: &[Route] = &[
     route(Method::GET, &["project", "{}", "statuses"], |c| {
         endpoints::project_statuses(c.store, user(c.caller)?, c.args[0])
     }),
+    route(Method::GET, &["field"], |c| {
+        user(c.caller)?;
+        catalog::fields(c.store)
+    })
+    .v3(),
+    route(Method::GET, &["status"], |c| {
+        user(c.caller)?;
+        catalog::statuses(c.store)
+    })
+    .v3(),
+    route(Method::GET, &["issuetype"], |c| {
+        user(c.caller)?;
+        catalog::issue_types(c.store)
+    })
+    .v3(),
     route(Method::GET, &["mypermissions"], |c| {
         endpoints::my_permissions(c.store, user(c.caller)?, c.req)
     }),
@@ -115,8 +133,19 @@ const ROUTES: &[Route] = &[
         endpoints::create_issue(c.store, user(c.caller)?, c.req, c.events)
     }),
     route(Method::GET, &["issue", "{}"], |c| {
-        endpoints::get_issue(c.store, user(c.caller)?, c.args[0], c.req)
+        let adf = c.version == "3";
+        endpoints::get_issue(c.store, user(c.caller)?, c.args[0], c.req, adf)
+    })
+    .v3(),
+    route(Method::DELETE, &["issue", "{}"], |c| {
+        endpoints::delete_issue(c.store, user(c.caller)?, c.args[0])
     }),
+    route(Method::GET, &["issue", "{}", "changelog"], |c| {
+        let user = user(c.caller)?;
+        changelog::list_changelog(c.store, user, c.args[0], c.version, c.req)
+    })
+    .v3()
+    .cloud_only(),
     route(Method::PUT, &["issue", "{}"], |c| {
         endpoints::edit_issue(c.store, user(c.caller)?, c.args[0], c.req, c.events)
     }),
@@ -161,7 +190,8 @@ const ROUTES: &[Route] = &[
     .cloud_only(),
 ];
 
-/// Answers `/rest/<segments>`: finds the route and runs it.
+/// Answers `/rest/<segments>`: an unknown path (or version) is a 404, a known path with another
+/// method a 405, a resource this version does not serve a 404.
 pub(crate) fn dispatch<'r>(
     call: &mut Call<'_, 'r>,
     segments: &[&'r str],
@@ -173,15 +203,13 @@ pub(crate) fn dispatch<'r>(
         return Err(no_resource());
     };
     let cloud = call.store.deployment == Deployment::Cloud;
-    let served = |route: &Route| match *version {
-        "2" | "latest" => !route.cloud_only || cloud,
-        // Only Cloud has v3; the fake models it for resources without text fields.
-        "3" => cloud && route.on_v3,
-        _ => false,
-    };
+    // Only Cloud has v3.
+    if !matches!((*version, cloud), ("2" | "latest", _) | ("3", true)) {
+        return Err(no_resource());
+    }
     let mut found = ROUTES
         .iter()
-        .filter(|route| served(route))
+        .filter(|route| !route.cloud_only || cloud)
         .filter_map(|route| Some((route, route.capture(rest)?)))
         .peekable();
     if found.peek().is_none() {
@@ -190,6 +218,10 @@ pub(crate) fn dispatch<'r>(
     let Some((route, args)) = found.find(|(route, _)| route.method == *call.req.method) else {
         return Err(ApiError::MethodNotAllowed);
     };
+    if *version == "3" && !route.on_v3 {
+        return Err(no_resource());
+    }
+    call.version = version;
     call.args = args;
     (route.handler)(call)
 }

@@ -61,6 +61,9 @@ pub(crate) struct Comment {
 #[derive(Clone)]
 pub(crate) struct ChangeItem {
     pub field: &'static str,
+    /// `jira` for system fields, `custom` for custom fields such as the board's Rank.
+    pub field_type: &'static str,
+    pub field_id: &'static str,
     pub from: Option<String>,
     pub from_string: Option<String>,
     pub to: Option<String>,
@@ -359,6 +362,8 @@ impl Store {
             let (from_s, to_s) = (&self.statuses[from], &self.statuses[to]);
             let item = ChangeItem {
                 field: "status",
+                field_type: "jira",
+                field_id: "status",
                 from: Some(from_s.id.clone()),
                 from_string: Some(from_s.name.clone()),
                 to: Some(to_s.id.clone()),
@@ -447,6 +452,25 @@ impl Store {
         }
         self.reindex(issue);
         history
+    }
+
+    /// A card dragged up the board: a `Rank` history, as Jira Software records one, and nothing
+    /// else changes but `updated`.
+    pub(crate) fn rank_higher(&mut self, issue: usize, author: &str) {
+        let item = ChangeItem {
+            field: "Rank",
+            field_type: "custom",
+            field_id: "customfield_10019",
+            from: Some(String::new()),
+            from_string: Some(String::new()),
+            to: Some(String::new()),
+            to_string: Some("Ranked higher".into()),
+        };
+        let history = self.next_history(author, vec![item]);
+        let target = &mut self.issues[issue];
+        target.updated = history.created;
+        target.histories.push(history);
+        self.reindex(issue);
     }
 
     // ----- the search index ------------------------------------------------------------------
@@ -544,6 +568,8 @@ impl Store {
 fn text_item(field: &'static str, from: Option<&str>, to: Option<&str>) -> ChangeItem {
     ChangeItem {
         field,
+        field_type: "jira",
+        field_id: field,
         from: None,
         from_string: from.map(str::to_string),
         to: None,
