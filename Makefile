@@ -85,3 +85,9 @@ deploy-check:
 
 helm-tool:
 	deploy/check.sh tools
+
+# Python's `jira` client library drives FakeJira (crates/testkit/clients/jira-python); `make unit`
+# runs it too. Needs python3 with pip; the pinned packages install once under target/jira-python.
+.PHONY: jira-client
+jira-client:
+	$(CARGO) test --locked -p testkit --test jira_client_library
