@@ -8,7 +8,7 @@ demo:
 	$(CARGO) build --release --locked -p teleport-jira
 	./target/release/teleport-jira demo $(DEMO_FLAGS)
 
-test: toolchain browser-deps fmt clippy deploy-check fuzz bench-ci unit
+test: toolchain browser-deps fmt clippy deploy-check monitoring-check fuzz bench-ci unit
 
 # CI starts from a fresh machine: make sure the formatter and linter are installed.
 toolchain:
@@ -85,6 +85,14 @@ deploy-check:
 
 helm-tool:
 	deploy/check.sh tools
+
+# The alert rules and the Grafana dashboard (deploy/monitoring/) checked by Prometheus' own
+# promtool: the rules and their unit tests, the chart's copy of them, and a scrape of the running
+# plugin. Installs promtool (Debian's prometheus package) when missing (as root).
+.PHONY: monitoring-check
+monitoring-check:
+	.ci/promtool-deps.sh
+	CARGO="$(CARGO)" deploy/monitoring/check.sh
 
 # Python's `jira` client library drives FakeJira (crates/testkit/clients/jira-python); `make unit`
 # runs it too. Needs python3 with pip; the pinned packages install once under target/jira-python.

@@ -30,3 +30,5 @@ mod chaos;
 mod docs;
 // The demo's board in a real headless Chromium: ask for access, approve the card, see it approved.
 mod board_browser;
+// The alert rules and dashboard in deploy/monitoring/ and the scrape, checked by promtool.
+mod monitoring;
