@@ -4,9 +4,10 @@
 #   chart     helm lint --strict, then helm template with the default values and each
 #             deploy/helm/teleport-jira/ci/*-values.yaml; every rendered document is decoded
 #             strictly into its Kubernetes API type and the objects are checked against each
-#             other (deploy/helm/check); NOTES.txt renders; the generated TOML passes the
-#             plugin's own `teleport-jira check` up to the point where it needs a real Teleport
-#             and Jira (all addresses are on loopback, nothing leaves the machine).
+#             other (deploy/helm/check), a PrometheusRule against deploy/monitoring's rules;
+#             NOTES.txt renders; the generated TOML passes the plugin's own `teleport-jira
+#             check` up to the point where it needs a real Teleport and Jira (all addresses
+#             are on loopback, nothing leaves the machine).
 #   systemd   systemd-analyze verify and an offline security review of the unit.
 #   install   make install into a scratch DESTDIR, the files it leaves, and that a second run
 #             keeps an existing config.
@@ -27,6 +28,8 @@ tools="$root/target/tools/bin"
 helm="$tools/helm"
 validator="$tools/deploy-check"
 chart=deploy/helm/teleport-jira
+# The alert rules the chart's PrometheusRule must carry unchanged.
+rules=deploy/monitoring/teleport-jira.rules.yml
 work="$root/target/deploy-check"
 cargo=${CARGO:-cargo}
 # The exposure score (0-10) of the unit that the offline review may not exceed, times ten.
@@ -109,10 +112,10 @@ check_chart() {
     ensure_debian_tool openssl openssl || fail "openssl is needed for a throwaway TLS certificate"
     # name, values file ("" = defaults), then validator flags.
     local scenarios=(
-        "defaults||-want-not=ServiceMonitor -expect=teleport.refresh_identity=true -expect=http.basic_auth.user=- -expect=metrics.listen_addr=0.0.0.0:9090 -expect=http.https_cert_file=/var/lib/teleport/plugins/jira/tls/tls.crt"
-        "go-chart|$chart/ci/go-chart-values.yaml|-want-not=ServiceMonitor -expect=teleport.identity=/var/lib/teleport/plugins/jira/teleport-identity/auth_id -expect=jira.issue_type=Bug -expect=jira.url=https://127.0.0.1:1/ -expect=http.public_addr=jira-plugin.example.com -expect=http.basic_auth.user=- -expect=log.severity=DEBUG -expect=log.format=-"
-        "secured|$chart/ci/secured-values.yaml|-want=ServiceMonitor -want-not=Secret -expect=http.basic_auth.user=jira -expect=http.basic_auth.password=p\"a\\ss#word -expect=http.webhook_secret=/var/lib/teleport/plugins/jira/webhook_secret -expect=jira.auth=bearer -expect=log.format=json -expect=reconcile.shutdown_grace_period=20s -expect=jira.statuses.approved=Granted -expect=metrics.listen_addr=0.0.0.0:9100"
-        "plain|$chart/ci/plain-values.yaml|-want-not=ServiceMonitor -expect=http.https_cert_file=- -expect=http.basic_auth=- -expect=metrics=- -expect=jira.issue_type=- -expect=teleport.identity=/var/lib/teleport/plugins/jira/teleport-identity/auth_id"
+        "defaults||-want-not=ServiceMonitor,PrometheusRule -expect=teleport.refresh_identity=true -expect=http.basic_auth.user=- -expect=metrics.listen_addr=0.0.0.0:9090 -expect=http.https_cert_file=/var/lib/teleport/plugins/jira/tls/tls.crt"
+        "go-chart|$chart/ci/go-chart-values.yaml|-want-not=ServiceMonitor,PrometheusRule -expect=teleport.identity=/var/lib/teleport/plugins/jira/teleport-identity/auth_id -expect=jira.issue_type=Bug -expect=jira.url=https://127.0.0.1:1/ -expect=http.public_addr=jira-plugin.example.com -expect=http.basic_auth.user=- -expect=log.severity=DEBUG -expect=log.format=-"
+        "secured|$chart/ci/secured-values.yaml|-want=ServiceMonitor,PrometheusRule -want-not=Secret -expect=http.basic_auth.user=jira -expect=http.basic_auth.password=p\"a\\ss#word -expect=http.webhook_secret=/var/lib/teleport/plugins/jira/webhook_secret -expect=jira.auth=bearer -expect=log.format=json -expect=reconcile.shutdown_grace_period=20s -expect=jira.statuses.approved=Granted -expect=metrics.listen_addr=0.0.0.0:9100"
+        "plain|$chart/ci/plain-values.yaml|-want-not=ServiceMonitor,PrometheusRule -expect=http.https_cert_file=- -expect=http.basic_auth=- -expect=metrics=- -expect=jira.issue_type=- -expect=teleport.identity=/var/lib/teleport/plugins/jira/teleport-identity/auth_id"
     )
     local scenario name values flags
     for scenario in "${scenarios[@]}"; do
@@ -126,7 +129,7 @@ check_chart() {
         grep -E '^1 chart\(s\) linted, 0 chart\(s\) failed' "$dir/lint.txt" | sed 's/^/    lint: /'
         "$helm" template r "$chart" --namespace plugins "${values_args[@]}" >"$dir/rendered.yaml"
         # shellcheck disable=SC2086 # flags are words by design
-        "$validator" manifests -config-out "$dir/config.toml" -args-out "$dir/args.txt" $flags "$dir/rendered.yaml" |
+        "$validator" manifests -config-out "$dir/config.toml" -args-out "$dir/args.txt" -rules "$rules" $flags "$dir/rendered.yaml" |
             sed 's/^/    /'
         render_notes "${values_args[@]}"
         echo "    NOTES.txt renders ($(wc -l <"$work/notes.txt") lines)"
@@ -143,6 +146,19 @@ check_chart() {
     fi
     echo "-- tbot.enabled: refused with an explanation"
     self_test_validator "$work/defaults/rendered.yaml"
+    self_test_rules "$work/secured/rendered.yaml"
+}
+
+# The PrometheusRule must carry deploy/monitoring's rules unchanged: a rule changed in the
+# rendering (as a stale copy in the chart's files/ would be) is rejected.
+self_test_rules() {
+    local rendered=$1
+    sed '0,/severity: critical/s//severity: page/' "$rendered" >"$work/mutated.yaml"
+    cmp -s "$rendered" "$work/mutated.yaml" && fail "rules self-test: the rendering has no critical alert"
+    if "$validator" manifests -rules "$rules" "$work/mutated.yaml" >/dev/null 2>&1; then
+        fail "rules self-test: a PrometheusRule that differs from $rules was not rejected"
+    fi
+    echo "-- rules self-test: a PrometheusRule differing from $rules is rejected"
 }
 
 # The validator must reject manifests that are wrong: a few mutations of the default rendering.

@@ -4,6 +4,7 @@
 #   rules      promtool check rules: the alert rules parse and their templates render.
 #   tests      promtool test rules teleport-jira.rules.test.yml, after making sure every alert
 #              has a case in which it fires and one in which it is quiet.
+#   chart      the Helm chart's copy of the rules (its PrometheusRule) is this file, unchanged.
 #   plugin     the end-to-end tests in crates/teleport-jira/tests/it/monitoring.rs: promtool
 #              check metrics on a scrape of the running plugin, every dashboard query parses,
 #              and the rules and the dashboard read only series the plugin serves.
@@ -15,6 +16,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 rules=deploy/monitoring/teleport-jira.rules.yml
 tests=deploy/monitoring/teleport-jira.rules.test.yml
+chart_copy=deploy/helm/teleport-jira/files/teleport-jira.rules.yml
 cargo=${CARGO:-cargo}
 
 step() { printf '\n== %s\n' "$*"; }
@@ -43,6 +45,11 @@ for alert in $alerts; do
 done
 echo "$(wc -w <<<"$alerts") alerts, each fired and cleared by a case"
 promtool test rules "$tests"
+
+step "chart: the PrometheusRule carries these rules"
+cmp -s "$rules" "$chart_copy" ||
+    fail "$chart_copy differs from $rules; copy it again (cp $rules $chart_copy)"
+echo "$chart_copy is $rules"
 
 step "plugin: promtool on a scrape of the running plugin, the dashboard's queries"
 $cargo test -p teleport-jira --test it --locked -- monitoring::

@@ -19,6 +19,9 @@ type objectSet struct {
 	services        []*corev1.Service
 	deployments     []*appsv1.Deployment
 	serviceMonitors []*monitoringv1.ServiceMonitor
+	prometheusRules []*monitoringv1.PrometheusRule
+	// rulesFile is the alert rules file a PrometheusRule must carry ("": not compared).
+	rulesFile string
 	// configText is the plugin's TOML config and config its decoding, filled in by validate.
 	configText string
 	config     map[string]any
@@ -57,6 +60,10 @@ func decodeAll(docs [][]byte) (*objectSet, []error) {
 			obj := &monitoringv1.ServiceMonitor{}
 			set.serviceMonitors = append(set.serviceMonitors, obj)
 			target = obj
+		case "monitoring.coreos.com/v1 PrometheusRule":
+			obj := &monitoringv1.PrometheusRule{}
+			set.prometheusRules = append(set.prometheusRules, obj)
+			target = obj
 		default:
 			errs = append(errs, fmt.Errorf("document %d: unexpected apiVersion %q kind %q", i+1, meta.APIVersion, meta.Kind))
 			continue
@@ -80,6 +87,8 @@ func (s *objectSet) count(kind string) int {
 		return len(s.deployments)
 	case "ServiceMonitor":
 		return len(s.serviceMonitors)
+	case "PrometheusRule":
+		return len(s.prometheusRules)
 	}
 	return 0
 }
@@ -91,6 +100,7 @@ func (s *objectSet) summary() string {
 		"Service":        len(s.services),
 		"Deployment":     len(s.deployments),
 		"ServiceMonitor": len(s.serviceMonitors),
+		"PrometheusRule": len(s.prometheusRules),
 	}
 	var parts []string
 	for kind, n := range counts {

@@ -2,23 +2,24 @@
 // chart, without a cluster and without downloading schemas.
 //
 // Every document is decoded strictly into its Kubernetes API type (k8s.io/api, and the
-// Prometheus Operator's for a ServiceMonitor): an unknown or misspelt field, a wrong type or a
-// duplicated key is an error. Then the objects are checked against each other and against the
-// plugin's config: names and labels are valid, selectors select the pods, ports and volumes are
-// referenced by names that exist, every file the TOML config names is mounted into the
-// container, and the listeners in the config are the ports the probes and Services use.
+// Prometheus Operator's for a ServiceMonitor and a PrometheusRule): an unknown or misspelt
+// field, a wrong type or a duplicated key is an error. Then the objects are checked against
+// each other and against the plugin's config: names and labels are valid, selectors select the
+// pods, ports and volumes are referenced by names that exist, every file the TOML config names
+// is mounted into the container, and the listeners in the config are the ports the probes and
+// Services use.
 //
 // Usage:
 //
 //	check manifests [-config-out FILE] [-args-out FILE] [-want KINDS] [-want-not KINDS]
-//	                [-expect table.key=value ...] RENDERED.yaml
+//	                [-rules FILE] [-expect table.key=value ...] RENDERED.yaml
 //	check notes RENDERED.yaml
 //
 // `manifests` writes the ConfigMap's teleport-jira.toml and the container's arguments (one a
 // line) where asked, for the caller to run the plugin's own config check on them; -expect
-// pins values of the TOML (to check quoting and the mapping of values to keys). `notes`
-// prints the NOTES text found in a rendered document `notes: "<text>"` and fails when a value
-// was missing in it.
+// pins values of the TOML (to check quoting and the mapping of values to keys); -rules names the
+// alert rules file a rendered PrometheusRule must carry unchanged. `notes` prints the NOTES text
+// found in a rendered document `notes: "<text>"` and fails when a value was missing in it.
 package main
 
 import (
@@ -52,7 +53,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: check manifests [-config-out FILE] [-args-out FILE] [-want KINDS] [-want-not KINDS] [-expect table.key=value ...] RENDERED.yaml | check notes RENDERED.yaml")
+	fmt.Fprintln(os.Stderr, "usage: check manifests [-config-out FILE] [-args-out FILE] [-want KINDS] [-want-not KINDS] [-rules FILE] [-expect table.key=value ...] RENDERED.yaml | check notes RENDERED.yaml")
 	os.Exit(2)
 }
 
@@ -62,6 +63,7 @@ func runManifests(args []string) error {
 	argsOut := flags.String("args-out", "", "write the plugin container's arguments here, one a line")
 	want := flags.String("want", "", "comma-separated kinds that must be present (e.g. ServiceMonitor)")
 	wantNot := flags.String("want-not", "", "comma-separated kinds that must be absent")
+	rules := flags.String("rules", "", "the alert rules file (a PrometheusRule spec) a rendered PrometheusRule must carry")
 	var expects expectations
 	flags.Var(&expects, "expect", "table.key=value that the rendered TOML must hold (repeatable; value \"-\" means absent)")
 	if err := flags.Parse(args); err != nil {
@@ -79,6 +81,7 @@ func runManifests(args []string) error {
 		return err
 	}
 	set, errs := decodeAll(docs)
+	set.rulesFile = *rules
 	if len(errs) == 0 {
 		errs = append(errs, set.validate()...)
 	}

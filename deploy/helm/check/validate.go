@@ -71,6 +71,10 @@ func (s *objectSet) validate() []error {
 		s.checkMeta(p, "ServiceMonitor", &sm.ObjectMeta, false)
 		s.checkServiceMonitor(p, sm)
 	}
+	for _, rule := range s.prometheusRules {
+		s.checkMeta(p, "PrometheusRule", &rule.ObjectMeta, false)
+		s.checkPrometheusRule(p, rule)
+	}
 	if len(p.errs) == 0 {
 		s.checkConfig(p)
 	}
