@@ -46,6 +46,7 @@ pub async fn run(
     startup::check_webhook_tls(&config)?;
     startup::warn_about_open_secret_files(&config);
     let metrics = Arc::new(Metrics::new());
+    metrics.set_identity_expiry(credentials.info.not_after.into());
     let (teleport, ping) = startup::connect_teleport(&config, &credentials, &metrics).await?;
     let jira = startup::connect_jira(&config, &metrics).await?;
     let webhook_tls = startup::webhook_tls(&config)?;
@@ -53,7 +54,7 @@ pub async fn run(
     let tasks = TaskTracker::new();
     let engine = reconcile::start(&config, &ping, &teleport, &jira, &metrics, &shutdown).await;
     let mut reloads = reloads::Reloads::new(&config, &jira);
-    let renewal = reloads.credential_renewal(&config, &teleport, credentials_in_use);
+    let renewal = reloads.credential_renewal(&config, &teleport, credentials_in_use, &metrics);
     tasks.spawn(refresh::run(renewal, shutdown.clone()));
     tasks.spawn(health::keep_jira_checked(
         jira,

@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, CredentialSource};
 use crate::jira::JiraClient;
+use crate::metrics::Metrics;
 use crate::reload::{self, SecretFile, WebhookTls};
 use crate::startup;
 use crate::teleport::{TeleportClient, refresh};
@@ -58,6 +59,7 @@ impl Reloads {
         config: &Config,
         client: &Arc<TeleportClient>,
         applied: String,
+        metrics: &Arc<Metrics>,
     ) -> refresh::Renewal {
         let source = config.teleport.credentials.clone();
         let (read_source, parse_source) = (source.clone(), source);
@@ -75,6 +77,7 @@ impl Reloads {
             },
             applied,
             reload_now: self.credentials.clone(),
+            metrics: metrics.clone(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The Jira REST API v2 client: the handful of endpoints the plugin needs, with authentication,
-//! a ceiling on concurrent calls, and retries that honour `Retry-After`.
+//! and every call paced by one [`Governor`] for the process, so that Jira's push-back (429,
+//! `Retry-After`) slows every call down rather than only the one that got it.
 //!
 //! TLS is verified against the system trust store, which honours `SSL_CERT_FILE`/`SSL_CERT_DIR`
 //! as Go programs do, and `HTTPS_PROXY`/`NO_PROXY` are followed; so a private CA or a proxy needs
@@ -8,12 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
-use reqwest::{Method, RequestBuilder};
-use serde::de::DeserializeOwned;
-use tokio::sync::Semaphore;
-
 use super::error::JiraError;
+use super::governor::{Answer, Governor, Priority};
 use super::same_name;
 use super::types::{
     Comment, CommentPage, CreatedIssue, Issue, IssueInput, IssueTypeStatuses, Permissions, Project,
@@ -21,6 +18,9 @@ use super::types::{
 };
 use crate::metrics::{CallOutcome, Metrics};
 use crate::secret::Secret;
+use rand::Rng;
+use reqwest::{Method, RequestBuilder};
+use serde::de::DeserializeOwned;
 
 /// Per-request timeout, as in the Go plugin.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,6 +29,8 @@ const MAX_ATTEMPTS: u32 = 4;
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(200);
 /// The longest `Retry-After` waited inside one call; longer waits are left to the caller's schedule.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// Jira Cloud's header saying the rate-limit budget is nearly spent.
+const NEAR_LIMIT_HEADER: &str = "x-ratelimit-nearlimit";
 
 /// Which failures a call may be repeated after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,9 +71,10 @@ impl JiraAuth {
 pub struct JiraClientOptions {
     pub base_url: String,
     pub auth: JiraAuth,
-    /// Calls in flight at once, across all requests.
+    /// The most calls in flight at once, across all requests (the governor may allow fewer).
     pub max_concurrent_calls: usize,
-    /// Calls started per second, across all requests; `None` for no pacing.
+    /// The most calls started per second, across all requests; `None`: paced only by Jira's
+    /// push-back.
     pub max_calls_per_second: Option<f64>,
 }
 
@@ -81,36 +84,10 @@ pub struct JiraClient {
     base_url: String,
     /// Shared by every clone, so a rotated token reaches them all.
     auth: Arc<arc_swap::ArcSwap<JiraAuth>>,
-    in_flight: Arc<Semaphore>,
-    pace: Option<Arc<Pace>>,
+    governor: Arc<Governor>,
+    /// Set for look-ups nobody waits on; otherwise each call's own priority.
+    priority: Option<Priority>,
     metrics: Arc<Metrics>,
-}
-
-/// Spaces call starts evenly, so the plugin stays under a site's per-second limits instead of
-/// learning them from 429s.
-#[derive(Debug)]
-struct Pace {
-    interval: Duration,
-    next_start: std::sync::Mutex<tokio::time::Instant>,
-}
-
-impl Pace {
-    fn new(calls_per_second: f64) -> Self {
-        Self {
-            interval: Duration::from_secs_f64(1.0 / calls_per_second),
-            next_start: std::sync::Mutex::new(tokio::time::Instant::now()),
-        }
-    }
-
-    async fn wait_turn(&self) {
-        let start = {
-            let mut next = crate::lock::lock(&self.next_start);
-            let start = (*next).max(tokio::time::Instant::now());
-            *next = start + self.interval;
-            start
-        };
-        tokio::time::sleep_until(start).await;
-    }
 }
 
 impl JiraClient {
@@ -125,11 +102,34 @@ impl JiraClient {
             http,
             base_url: options.base_url.trim_end_matches('/').to_owned(),
             auth: Arc::new(arc_swap::ArcSwap::from_pointee(options.auth)),
-            in_flight: Arc::new(Semaphore::new(options.max_concurrent_calls.max(1))),
-            pace: options
-                .max_calls_per_second
-                .map(|rate| Arc::new(Pace::new(rate))),
+            governor: Arc::new(Governor::new(
+                options.max_concurrent_calls,
+                options.max_calls_per_second,
+            )),
+            priority: None,
             metrics: Arc::default(),
+        })
+    }
+
+    /// The same client (same governor) whose calls wait behind creates and decisions: for
+    /// repair look-ups and scans.
+    pub fn in_background(&self) -> Self {
+        Self {
+            priority: Some(Priority::Background),
+            ..self.clone()
+        }
+    }
+
+    /// The governor every clone shares (for tests and status).
+    pub fn governor(&self) -> &Governor {
+        &self.governor
+    }
+
+    fn priority_of(&self, call: &'static str) -> Priority {
+        self.priority.unwrap_or(match call {
+            "create_issue" => Priority::Create,
+            "search" => Priority::Background,
+            _ => Priority::Decision,
         })
     }
 
@@ -172,39 +172,35 @@ impl JiraClient {
         retry: Retry,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<reqwest::Response, JiraError> {
+        let priority = self.priority_of(call);
         let mut delay = FIRST_RETRY_DELAY;
         let mut attempt = 1;
         loop {
-            let result = {
-                // The permit is held only while the call is on the wire, never while waiting to retry.
-                let _permit = self
-                    .in_flight
-                    .acquire()
-                    .await
-                    .map_err(|_| JiraError::Other("Jira client closed".into()))?;
-                if let Some(pace) = &self.pace {
-                    pace.wait_turn().await;
-                }
-                self.send_once(call, build()).await
-            };
-            match result {
+            // The slot is held only while the call is on the wire, never while waiting to retry.
+            let permit = self.governor.acquire(priority).await;
+            let (result, answer) = self.send_once(call, build()).await;
+            permit.answered(answer);
+            let err = match result {
                 Err(err)
                     if err.is_transient()
                         && attempt < MAX_ATTEMPTS
                         && (retry == Retry::Always || err.surely_not_processed()) =>
                 {
-                    let wait = match err.retry_after() {
-                        Some(wait) if wait <= MAX_RETRY_AFTER => wait,
-                        Some(_) => return Err(err),
-                        None => jittered(delay),
-                    };
-                    tracing::debug!(error = %err, attempt, wait_ms = wait.as_millis() as u64, "Retrying Jira call");
-                    tokio::time::sleep(wait).await;
-                    delay *= 2;
-                    attempt += 1;
+                    err
                 }
                 other => return other,
-            }
+            };
+            let wait = match (answer, err.retry_after()) {
+                (_, Some(wait)) if wait > MAX_RETRY_AFTER => return Err(err),
+                // The governor holds every call back until Jira is ready again.
+                (Answer::PushedBack { .. }, _) => Duration::ZERO,
+                (_, Some(wait)) => wait,
+                (_, None) => jittered(delay),
+            };
+            tracing::debug!(error = %err, attempt, wait_ms = wait.as_millis() as u64, "Retrying Jira call");
+            tokio::time::sleep(wait).await;
+            delay *= 2;
+            attempt += 1;
         }
     }
 
@@ -212,7 +208,7 @@ impl JiraClient {
         &self,
         call: &'static str,
         request: RequestBuilder,
-    ) -> Result<reqwest::Response, JiraError> {
+    ) -> (Result<reqwest::Response, JiraError>, Answer) {
         let started = std::time::Instant::now();
         let result = self.attempt(request).await;
         let outcome = match &result {
@@ -225,7 +221,8 @@ impl JiraClient {
             },
         };
         self.metrics.jira_call(call, started.elapsed(), outcome);
-        result
+        let answer = answer_of(&result);
+        (result, answer)
     }
 
     async fn attempt(&self, request: RequestBuilder) -> Result<reqwest::Response, JiraError> {
@@ -504,6 +501,26 @@ impl JiraClient {
     }
 }
 
+/// What an attempt says about Jira's pace: 429, and 503 with `Retry-After`, are push-back.
+fn answer_of(result: &Result<reqwest::Response, JiraError>) -> Answer {
+    match result {
+        Ok(response) => Answer::Answered {
+            near_limit: response
+                .headers()
+                .get(NEAR_LIMIT_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|value| value.trim().eq_ignore_ascii_case("true")),
+        },
+        Err(err) => match (err.status(), err.retry_after()) {
+            (Some(429), retry_after) | (Some(503), retry_after @ Some(_)) => {
+                Answer::PushedBack { retry_after }
+            }
+            (Some(status), _) if status < 500 => Answer::Answered { near_limit: false },
+            _ => Answer::Failed,
+        },
+    }
+}
+
 /// `Retry-After` is either seconds or an HTTP date.
 fn parse_retry_after(value: &str) -> Option<Duration> {
     if let Ok(seconds) = value.trim().parse::<u64>() {
@@ -538,16 +555,6 @@ fn escape_path(segment: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn pace_spaces_call_starts_evenly() {
-        let pace = Pace::new(10.0);
-        let begin = tokio::time::Instant::now();
-        for _ in 0..5 {
-            pace.wait_turn().await;
-        }
-        assert_eq!(begin.elapsed(), Duration::from_millis(400));
-    }
 
     #[test]
     fn retry_after_accepts_seconds_and_dates() {

@@ -55,6 +55,17 @@ impl JiraError {
         )
     }
 
+    /// Whether Jira surely did not carry the request out, whatever it was: it answered with a
+    /// client error (a 4xx, including 429: Jira checks before it acts) or was never reached. A
+    /// time-out, a lost connection or a 5xx leave it unknown.
+    pub fn surely_refused(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => (400..500).contains(status),
+            Self::Unreachable(_) => true,
+            _ => false,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Status { status, .. } => Some(*status),

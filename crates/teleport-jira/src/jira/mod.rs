@@ -4,6 +4,7 @@
 pub mod client;
 pub mod decision;
 pub mod error;
+pub mod governor;
 pub mod markup;
 pub mod render;
 pub mod types;

@@ -189,6 +189,19 @@ impl PluginDataStore {
         }
     }
 
+    /// Clears the request's record while this process holds its lease, as if the plugin had
+    /// never seen the request: for a creation Jira surely refused, so that the next step creates
+    /// again at once instead of first looking for an issue that cannot exist.
+    pub async fn forget(&self, id: &str) -> Result<(), StepError> {
+        self.modify(id, |current| {
+            let current = current.filter(|c| self.holds_lease(Some(c)) && c.issue.is_none())?;
+            // Every key empty: Teleport deletes them, and with them the plugin's entry.
+            (current != &PluginData::default()).then(PluginData::default)
+        })
+        .await
+        .map(drop)
+    }
+
     /// Gives the lease back, if this process still holds it; `last_written` is the data as this
     /// process last stored it, if known. Best effort: an unreleased lease simply expires.
     pub async fn release(&self, id: &str, last_written: Option<PluginData>) {

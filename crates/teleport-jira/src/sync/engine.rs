@@ -2,10 +2,12 @@
 //! keeps them in a coalescing queue, runs one step per request at a time, and retries a failed
 //! step with backoff.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use super::error::StepError;
@@ -26,6 +28,8 @@ pub struct Engine {
     store: Arc<RequestStore>,
     queue: Arc<WorkQueue>,
     retries: Mutex<HashMap<String, Backoff>>,
+    /// Requests with a retry scheduled: a failure while one is pending does not add another.
+    retry_pending: Mutex<HashSet<String>>,
     /// Set while a sweep of open issues runs, so sweeps never pile up.
     sweeping: std::sync::atomic::AtomicBool,
     /// When each request waiting for a step was first signalled, for the reconcile lag.
@@ -45,6 +49,7 @@ impl Engine {
             reconciler: Arc::new(reconciler),
             queue: queue.clone(),
             retries: Mutex::new(HashMap::new()),
+            retry_pending: Mutex::default(),
             sweeping: std::sync::atomic::AtomicBool::new(false),
             signalled: Mutex::default(),
         });
@@ -74,6 +79,8 @@ impl Engine {
     /// Sets the gauges that are read rather than counted; called before each scrape.
     pub fn publish_gauges(&self, metrics: &Metrics) {
         set_gauge(&metrics.queue_depth, self.backlog());
+        let oldest = lock(&self.signalled).values().min().map(Instant::elapsed);
+        metrics.set_oldest_unreconciled(oldest);
         for (state, count) in self.store.count_by_state() {
             set_gauge(
                 &metrics.requests.get_or_create(&StateLabel {
@@ -195,36 +202,63 @@ impl Engine {
             request_id = %id,
             jira_issue_key = tracing::field::Empty
         );
-        let result = tracing::Instrument::instrument(self.reconciler.step(&id), span.clone()).await;
+        let step = async {
+            super::faults::before_step(&id);
+            self.reconciler.step(&id).await
+        };
+        // A panic is caught here, at the step's edge: the request's slot in the queue is freed and
+        // the step retried like any failure, instead of jamming every later signal for it.
+        let result =
+            tracing::Instrument::instrument(AssertUnwindSafe(step).catch_unwind(), span.clone())
+                .await
+                .unwrap_or_else(|panic| Err(StepError::Panicked(panic_message(panic.as_ref()))));
         let _entered = span.enter();
         match result {
-            Ok(()) => {
-                self.retry_lock().remove(&id);
-                if let Some(first_signal) = lock(&self.signalled).remove(&id) {
-                    self.metrics()
-                        .reconcile_lag
-                        .observe(first_signal.elapsed().as_secs_f64());
-                }
+            Ok(()) => self.step_done(&id),
+            Err(err) => self.step_failed(id, err, shutdown),
+        }
+    }
+
+    fn step_done(&self, id: &str) {
+        self.retry_lock().remove(id);
+        if let Some(first_signal) = lock(&self.signalled).remove(id) {
+            self.metrics()
+                .reconcile_lag
+                .observe(first_signal.elapsed().as_secs_f64());
+        }
+    }
+
+    fn step_failed(self: Arc<Self>, id: String, err: StepError, shutdown: CancellationToken) {
+        self.metrics().retries.inc();
+        let delay = self.retry_delay(&id, &err);
+        let retry_in_ms = delay.as_millis() as u64;
+        match &err {
+            StepError::Busy => {
+                tracing::debug!("Another process holds this request's lease; retrying shortly")
             }
-            Err(err) => {
-                self.metrics().retries.inc();
-                let delay = self.retry_delay(&id, &err);
-                if matches!(err, StepError::Busy) {
-                    tracing::debug!("Another process holds this request's lease; retrying shortly");
-                } else if err.is_transient() {
-                    tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "Failed to process request; will retry");
-                } else {
-                    tracing::error!(error = %err, retry_in_ms = delay.as_millis() as u64, "Failed to process request; will retry");
-                }
-                let engine = self.clone();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        () = shutdown.cancelled() => {}
-                        () = tokio::time::sleep(delay) => { engine.enqueue(&id); }
-                    }
-                });
+            StepError::Panicked(_) => {
+                self.metrics().step_panics.inc();
+                tracing::error!(error = %err, retry_in_ms, "A step panicked; will retry");
+            }
+            err if err.is_transient() => {
+                tracing::warn!(error = %err, retry_in_ms, "Failed to process request; will retry")
+            }
+            err => {
+                tracing::error!(error = %err, retry_in_ms, "Failed to process request; will retry")
             }
         }
+        if !lock(&self.retry_pending).insert(id.clone()) {
+            return;
+        }
+        tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(delay) => {
+                    lock(&self.retry_pending).remove(&id);
+                    self.enqueue(&id);
+                }
+            }
+        });
     }
 
     fn retry_delay(&self, id: &str, err: &StepError) -> Duration {
@@ -252,6 +286,15 @@ impl Engine {
     fn metrics(&self) -> &Metrics {
         self.reconciler.metrics()
     }
+}
+
+/// What a panic said, for the log.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// The label for a request state in metrics.

@@ -18,6 +18,9 @@ pub enum StepError {
     /// Another process holds the request's lease; try again shortly.
     #[error("another process is working on this request")]
     Busy,
+    /// The step panicked (a bug); caught at the step's edge and retried with back-off.
+    #[error("the step panicked: {0}")]
+    Panicked(String),
 }
 
 impl StepError {
@@ -26,7 +29,7 @@ impl StepError {
             Self::Teleport(err) => err.is_transient(),
             Self::Jira(err) => err.is_transient(),
             Self::Workflow(_) => false,
-            Self::Busy => true,
+            Self::Busy | Self::Panicked(_) => true,
         }
     }
 

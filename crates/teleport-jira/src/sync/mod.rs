@@ -9,6 +9,7 @@
 pub mod cas;
 mod engine;
 pub mod error;
+mod faults;
 pub mod policy;
 pub mod queue;
 pub mod reconciler;

@@ -5,8 +5,14 @@
 //! made just before a crash. Reading an issue by key is immediately consistent, and keys are
 //! numbered in sequence per project: the issues created after a known number are read one by one
 //! until a run of missing numbers. Together they find the issue whatever the index says.
+//!
+//! Many requests may look at once (after Jira timed out on a burst of creations), and their walks
+//! cover the same numbers: which request an existing issue was made for never changes, so each
+//! issue is read once and remembered in [`KnownIssues`], and a walk reads only the numbers no
+//! other walk has seen, its own issue, and the few missing numbers that end it.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use super::error::StepError;
 use crate::jira::JiraClient;
@@ -18,6 +24,28 @@ const GAP_TOLERANCE: u32 = 5;
 /// Upper bound of issues read by key in one recovery.
 const MAX_KEY_READS: u32 = 200;
 const SEARCH_LIMIT: usize = 20;
+/// Issues remembered by number; past this the lowest numbers (the oldest) are forgotten.
+const KNOWN_ISSUES_KEPT: usize = 10_000;
+
+/// For the issues of the project read by key: the request each was made for (empty: none).
+#[derive(Default)]
+pub struct KnownIssues {
+    by_number: Mutex<BTreeMap<u64, String>>,
+}
+
+impl KnownIssues {
+    fn made_for(&self, number: u64) -> Option<String> {
+        crate::lock::lock(&self.by_number).get(&number).cloned()
+    }
+
+    fn remember(&self, number: u64, issue: &Issue) {
+        let mut known = crate::lock::lock(&self.by_number);
+        known.insert(number, made_for(issue).unwrap_or_default().to_owned());
+        while known.len() > KNOWN_ISSUES_KEPT {
+            known.pop_first();
+        }
+    }
+}
 
 /// The label every issue carries with its request id, so that Jira search can find it.
 pub fn request_label(request_id: &str) -> String {
@@ -41,12 +69,15 @@ pub fn issue_number(key: &str) -> Option<u64> {
 
 /// The issues of `project` made for `request_id`, oldest first. `after_issue` is the highest issue
 /// number known before the creation that may have happened (`None` when unknown: search only).
+/// Its calls wait behind creations and decisions: nobody is waiting on a repair.
 pub async fn find_issues(
     jira: &JiraClient,
+    known: &KnownIssues,
     project: &str,
     request_id: &str,
     after_issue: Option<u64>,
 ) -> Result<Vec<Issue>, StepError> {
+    let jira = jira.in_background();
     let mut found = BTreeMap::new();
     let jql = format!(
         "project = \"{project}\" AND labels = \"{}\"",
@@ -66,25 +97,55 @@ pub async fn find_issues(
         }
     }
     if let Some(after_issue) = after_issue {
-        let (mut number, mut misses, mut reads) = (after_issue + 1, 0, 0);
-        while misses < GAP_TOLERANCE && reads < MAX_KEY_READS {
-            match jira.issue_if_exists(&format!("{project}-{number}")).await? {
-                Some(issue) => {
-                    misses = 0;
-                    keep_if_made_for(&mut found, issue, request_id);
-                }
-                None => misses += 1,
-            }
-            number += 1;
-            reads += 1;
-        }
+        walk_by_key(&jira, known, project, request_id, after_issue, &mut found).await?;
     }
     Ok(found.into_values().collect())
 }
 
+/// Reads the issues numbered after `after_issue` until a run of missing numbers, skipping those
+/// already known to be made for another request.
+async fn walk_by_key(
+    jira: &JiraClient,
+    known: &KnownIssues,
+    project: &str,
+    request_id: &str,
+    after_issue: u64,
+    found: &mut BTreeMap<u64, Issue>,
+) -> Result<(), StepError> {
+    let (mut number, mut misses, mut reads) = (after_issue + 1, 0, 0);
+    while misses < GAP_TOLERANCE && reads < MAX_KEY_READS {
+        let other_request = known
+            .made_for(number)
+            .is_some_and(|made_for| made_for != request_id);
+        if other_request {
+            misses = 0;
+            number += 1;
+            continue;
+        }
+        // A missing number is not remembered: an issue may take it any moment.
+        match jira.issue_if_exists(&format!("{project}-{number}")).await? {
+            Some(issue) => {
+                misses = 0;
+                known.remember(number, &issue);
+                keep_if_made_for(found, issue, request_id);
+            }
+            None => misses += 1,
+        }
+        number += 1;
+        reads += 1;
+    }
+    Ok(())
+}
+
+fn made_for(issue: &Issue) -> Option<&str> {
+    match issue.properties.get(REQUEST_ID_PROPERTY) {
+        Some(serde_json::Value::String(id)) => Some(id),
+        _ => None,
+    }
+}
+
 fn keep_if_made_for(found: &mut BTreeMap<u64, Issue>, issue: Issue, request_id: &str) {
-    let names_request = matches!(issue.properties.get(REQUEST_ID_PROPERTY), Some(serde_json::Value::String(id)) if id == request_id);
-    if names_request {
+    if made_for(&issue) == Some(request_id) {
         let number = issue.id.parse().unwrap_or(u64::MAX);
         found.entry(number).or_insert(issue);
     }

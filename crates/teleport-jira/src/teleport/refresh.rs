@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::TeleportClient;
 use super::identity::Credentials;
+use crate::metrics::Metrics;
 
 /// Reads the credential files' text, compared with what is in use before anything is parsed.
 pub type ReadCredentials = Box<dyn Fn() -> Result<String, String> + Send + Sync>;
@@ -27,6 +28,8 @@ pub struct Renewal {
     pub applied: String,
     /// Notified on SIGHUP.
     pub reload_now: Arc<Notify>,
+    /// Shows when the credentials in use expire.
+    pub metrics: Arc<Metrics>,
 }
 
 pub async fn run(mut renewal: Renewal, shutdown: CancellationToken) {
@@ -82,6 +85,8 @@ impl Renewal {
                     "Loaded renewed Teleport credentials"
                 );
                 self.applied = text;
+                self.metrics
+                    .set_identity_expiry(credentials.info.not_after.into());
             }
             Err(err) => {
                 tracing::warn!(error = %err, "Renewed identity could not connect to Teleport; keeping the current one");

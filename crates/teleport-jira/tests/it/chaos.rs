@@ -1,6 +1,6 @@
-//! The chaos suite: a few hundred requests while webhooks are dropped and duplicated, Jira answers
-//! 5xx and 429 in bursts, Teleport restarts, and the plugin is killed with SIGKILL and restarted.
-//! At the end every request has exactly one issue and both sides agree; the counts are printed.
+//! The chaos suite: a few hundred requests while webhooks are dropped and duplicated, Jira limits
+//! the rate of calls and answers 5xx and 429 in bursts, Teleport restarts, and the plugin is
+//! killed with SIGKILL and restarted. At the end every request has exactly one issue and both sides agree; the counts are printed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -80,6 +80,10 @@ async fn run_chaos(replicas: usize) {
     sandbox.jira.faults().set_webhook_drop_rate(0.10);
     sandbox.jira.faults().set_webhook_duplicate_rate(0.05);
     sandbox.start_plugin().await;
+    // Jira Cloud's burst limit all along, on top of the bursts of 429 below.
+    sandbox
+        .jira
+        .set_rate_limit(Some(testkit::jira::RateLimit::new(40.0, 20)));
     let mut replica = if replicas > 1 {
         Some(sandbox.start_replica().await)
     } else {

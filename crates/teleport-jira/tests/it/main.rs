@@ -14,6 +14,8 @@ mod webhook;
 mod takeover;
 // Every way the Go plugin loses work, and replicas running side by side.
 mod nothing_lost;
+// Jira's rate limit (with and without Retry-After) and a panicking step lose nothing.
+mod push_back;
 // Renamed workflows, Data Center, hostile text, resource requests, labels and fields.
 mod jira_setups;
 // `teleport-jira check` against misconfigured fakes.

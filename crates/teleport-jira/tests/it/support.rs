@@ -418,7 +418,18 @@ pub struct Plugin {
 
 impl Plugin {
     pub fn spawn(config: &Path, ca_file: &Path, extra_args: &[&str]) -> Self {
+        Self::spawn_with_env(config, ca_file, extra_args, &[])
+    }
+
+    /// [`Plugin::spawn`] with extra environment variables (the debug build's fault hooks).
+    pub fn spawn_with_env(
+        config: &Path,
+        ca_file: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut command = Command::new(BINARY);
+        command.envs(env.iter().copied());
         command
             .arg("start")
             .arg("--config")
@@ -473,6 +484,15 @@ impl Plugin {
 
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    pub async fn wait_for_log(&self, needle: &str) {
+        let found = eventually(|| async { self.log().contains(needle) }).await;
+        assert!(
+            found,
+            "the plugin never logged {needle:?}; its log:\n{}",
+            self.log()
+        );
     }
 
     pub fn pid(&self) -> u32 {

@@ -293,6 +293,7 @@ async fn renewed_identity_file_replaces_the_credentials_in_use() {
     let mut changes = client.connection_changes();
     let shutdown = CancellationToken::new();
     let reread = path.clone();
+    let metrics: Arc<teleport_jira::metrics::Metrics> = Arc::default();
     let task = tokio::spawn(refresh::run(
         refresh::Renewal {
             client: client.clone(),
@@ -303,6 +304,7 @@ async fn renewed_identity_file_replaces_the_credentials_in_use() {
             interval: Some(Duration::from_millis(50)),
             applied: text,
             reload_now: Arc::default(),
+            metrics: metrics.clone(),
         },
         shutdown.clone(),
     ));
@@ -327,6 +329,13 @@ async fn renewed_identity_file_replaces_the_credentials_in_use() {
         .expect("credentials replaced")
         .unwrap();
     client.ping().await.expect("the renewed connection works");
+    tokio::time::timeout(WAIT, async {
+        while metrics.identity_expiry.get() <= 0.0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the expiry of the renewed credentials is shown");
     shutdown.cancel();
     task.await.unwrap();
 }

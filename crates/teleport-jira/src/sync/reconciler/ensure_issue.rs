@@ -64,9 +64,17 @@ impl Reconciler {
                     result = self.create_issue(id, request, Lookup::Skip, Some(leased)) => result,
                     never = self.data.keep_renewed(id) => match never {},
                 };
-                if result.is_err() {
+                match &result {
+                    Ok(_) => {}
+                    // Nothing was created: the request starts over as new, with no look-up.
+                    Err(StepError::Jira(err)) if err.surely_refused() => {
+                        if let Err(forget) = self.data.forget(id).await {
+                            tracing::warn!(error = %forget, "Failed to clear the record of a refused creation; the next step looks for an issue first");
+                            self.data.expire(id).await;
+                        }
+                    }
                     // Keep the mark: an issue may exist that Jira did not confirm.
-                    self.data.expire(id).await;
+                    Err(_) => self.data.expire(id).await,
                 }
                 result
             }
@@ -111,7 +119,14 @@ impl Reconciler {
     ) -> Result<PluginData, StepError> {
         let existing = match lookup {
             Lookup::First { after_issue } => {
-                recovery::find_issues(&self.jira, &self.settings.project, id, after_issue).await?
+                recovery::find_issues(
+                    &self.jira,
+                    &self.known_issues,
+                    &self.settings.project,
+                    id,
+                    after_issue,
+                )
+                .await?
             }
             Lookup::Skip => Vec::new(),
         };

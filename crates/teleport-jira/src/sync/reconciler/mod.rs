@@ -31,7 +31,7 @@ use teleport_proto::types::{AccessRequestV3, RequestState};
 use super::cas::PluginDataStore;
 use super::error::StepError;
 use super::policy::ApproverPolicy;
-use super::recovery::issue_number;
+use super::recovery::{KnownIssues, issue_number};
 use super::store::RequestStore;
 use crate::config::{ResolveWith, StatusNames};
 use crate::jira::types::Issue;
@@ -69,6 +69,8 @@ pub struct Reconciler {
     settings: IssueSettings,
     data: PluginDataStore,
     numbers: IssueNumbers,
+    /// Issues read while looking for lost creations, shared by every look-up.
+    known_issues: KnownIssues,
     /// Whether new issues carry the request label (off once Jira refused the field).
     label_issues: AtomicBool,
     settled: Settled,
@@ -91,6 +93,7 @@ impl Reconciler {
             store,
             settings,
             numbers: IssueNumbers::default(),
+            known_issues: KnownIssues::default(),
             label_issues: AtomicBool::new(true),
             settled: Settled::default(),
             metrics,

@@ -34,7 +34,7 @@ impl Reconciler {
         if let Some(id) = labelled {
             return Some(id.to_owned());
         }
-        match self.jira.issue_if_exists(&hit.id).await {
+        match self.jira.in_background().issue_if_exists(&hit.id).await {
             Ok(issue) => issue.and_then(|issue| match issue.properties.get(REQUEST_ID_PROPERTY) {
                 Some(serde_json::Value::String(id)) if !id.is_empty() => Some(id.clone()),
                 _ => None,

@@ -1,0 +1,500 @@
+//! Jira's pace is the process's pace. Every call of the process goes through one governor, which
+//!
+//! - pauses every call when Jira pushes back: until `Retry-After` when Jira gives one (429, or a
+//!   503 that carries it), else for an exponential back-off with jitter;
+//! - paces call starts at a rate learned from the push-back: after a 429, a little under the rate
+//!   Jira was answering at, then creeping up again one call per second each second
+//!   (additive increase, multiplicative decrease, as TCP does), and slowing before the limit when
+//!   Jira says it is near (`X-RateLimit-NearLimit: true`); `max_calls_per_second` caps it;
+//! - keeps calls in flight under a limit that grows while Jira answers quickly and shrinks on
+//!   push-back and when latency climbs; `max_concurrent_calls` is its ceiling;
+//! - lets waiting calls go in order of [`Priority`]: new requests' issues first, then decisions,
+//!   then repair look-ups and scans.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::backoff::Backoff;
+use crate::lock::lock;
+
+/// The pace grows by at least this share of itself per second while Jira answers.
+const GROWTH_SHARE: f64 = 0.05;
+/// The slowest the learned pace goes: Jira always gets a call now and then to say it recovered.
+const MIN_RATE: f64 = 1.0;
+/// How much under the rate Jira answered at the pace is set after a 429.
+const DECREASE: f64 = 0.9;
+/// The deepest one cut goes: a rate measured over a quiet second (another replica spent the
+/// budget) does not send the pace to the floor at once.
+const DEEPEST_CUT: f64 = 0.5;
+/// The window over which the rate Jira answered at is measured.
+const RATE_WINDOW: Duration = Duration::from_secs(1);
+/// Latency this many times the quickest seen means Jira is queueing: the limit shrinks.
+const LATENCY_CLIMB: f64 = 3.0;
+/// Answers needed since the last cut before push-back cuts again: a call refused right after a
+/// pause (Jira not yet ready again) says nothing about the pace, and must not halve it.
+const MIN_EVIDENCE: usize = 4;
+/// The longest pause taken for one push-back, whatever `Retry-After` says.
+const MAX_PAUSE: Duration = Duration::from_secs(60);
+
+/// Who waits first when Jira is the bottleneck.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    /// Creating the issue of a new request: someone waits for it to appear.
+    Create = 0,
+    /// Reading and writing the issue of a request being decided or resolved.
+    Decision = 1,
+    /// Repair look-ups, sweeps and scans: nobody waits on them.
+    Background = 2,
+}
+
+/// How Jira answered a call, as far as its pace is concerned.
+#[derive(Clone, Copy, Debug)]
+pub enum Answer {
+    /// Any answer that is not push-back; `near_limit` when Jira said the budget is nearly spent.
+    Answered { near_limit: bool },
+    /// 429, or 503 with `Retry-After`: Jira asks everyone to slow down.
+    PushedBack { retry_after: Option<Duration> },
+    /// No answer (a transport error or a 5xx without `Retry-After`): says nothing of the pace.
+    Failed,
+}
+
+impl std::fmt::Debug for Governor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Governor")
+            .field("limit", &self.limit())
+            .field("rate", &self.rate())
+            .field("paused_for", &self.paused_for())
+            .finish()
+    }
+}
+
+pub struct Governor {
+    state: Mutex<State>,
+    /// Woken whenever a call ends or a pause is set, so waiters look again.
+    changed: Notify,
+}
+
+struct State {
+    ceiling: usize,
+    /// Calls allowed in flight now (fractional so that additive increase is smooth).
+    limit: f64,
+    in_flight: usize,
+    /// Waiting calls per priority.
+    waiting: [usize; 3],
+    paused_until: Option<Instant>,
+    pause_backoff: Backoff,
+    /// Call starts per second; `None` until Jira first pushes back (or unless configured).
+    rate: Option<f64>,
+    /// The configured `max_calls_per_second`, a cap the learned rate never passes.
+    rate_cap: Option<f64>,
+    next_start: Instant,
+    /// When the last decrease happened: decreases come at most once per [`RATE_WINDOW`].
+    last_decrease: Option<Instant>,
+    /// Answers since the last decrease (see [`MIN_EVIDENCE`]).
+    answered_since_decrease: usize,
+    /// When calls were answered, for the rate Jira answered at.
+    answered_at: VecDeque<Instant>,
+    /// The quickest answer seen, and a moving average of recent ones.
+    fastest: Option<Duration>,
+    recent: Option<Duration>,
+}
+
+/// A call's place in flight; dropping it ends the call.
+pub struct Permit<'a> {
+    governor: &'a Governor,
+    started: Instant,
+}
+
+impl Governor {
+    pub fn new(ceiling: usize, rate_cap: Option<f64>) -> Self {
+        let ceiling = ceiling.max(1);
+        Self {
+            state: Mutex::new(State {
+                ceiling,
+                limit: ceiling as f64,
+                in_flight: 0,
+                waiting: [0; 3],
+                paused_until: None,
+                pause_backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(30)),
+                rate: rate_cap,
+                rate_cap,
+                next_start: Instant::now(),
+                last_decrease: None,
+                answered_since_decrease: 0,
+                answered_at: VecDeque::new(),
+                fastest: None,
+                recent: None,
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    /// Waits until a call of `priority` may start: no pause in force, room in flight, no waiting
+    /// call of a higher priority, and its slot in the pace reached.
+    pub async fn acquire(&self, priority: Priority) -> Permit<'_> {
+        let waiting = Waiting::new(self, priority);
+        let start = loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let verdict = lock(&self.state).try_start(priority, Instant::now());
+            match verdict {
+                Ok(start) => break start,
+                Err(Some(until)) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until) => {}
+                        () = &mut notified => {}
+                    }
+                }
+                Err(None) => notified.await,
+            }
+        };
+        waiting.started();
+        // Held from here: a caller that gives up while waiting for its slot frees it.
+        let mut permit = Permit {
+            governor: self,
+            started: start,
+        };
+        tokio::time::sleep_until(start).await;
+        permit.started = Instant::now();
+        permit
+    }
+
+    /// The current pause, if one is in force (for logs and tests).
+    pub fn paused_for(&self) -> Option<Duration> {
+        let until = lock(&self.state).paused_until?;
+        until.checked_duration_since(Instant::now())
+    }
+
+    /// The pace in force, in calls per second (`None`: unpaced).
+    pub fn rate(&self) -> Option<f64> {
+        lock(&self.state).rate
+    }
+
+    /// The calls allowed in flight now.
+    pub fn limit(&self) -> usize {
+        lock(&self.state).allowed_in_flight()
+    }
+}
+
+/// A call counted as waiting; a caller that gives up before its turn is no longer counted.
+struct Waiting<'a> {
+    governor: &'a Governor,
+    priority: Priority,
+    done: bool,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(governor: &'a Governor, priority: Priority) -> Self {
+        lock(&governor.state).waiting[priority as usize] += 1;
+        Self {
+            governor,
+            priority,
+            done: false,
+        }
+    }
+
+    /// The call took its slot (which counted it out of the waiting).
+    fn started(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            lock(&self.governor.state).waiting[self.priority as usize] -= 1;
+            // A lower priority may go now.
+            self.governor.changed.notify_waiters();
+        }
+    }
+}
+
+impl Permit<'_> {
+    /// Ends the call with Jira's answer, which adjusts the pace for every later call.
+    pub fn answered(self, answer: Answer) {
+        let now = Instant::now();
+        let latency = now.duration_since(self.started);
+        let mut state = lock(&self.governor.state);
+        match answer {
+            Answer::Answered { near_limit } => state.on_answer(now, latency, near_limit),
+            Answer::PushedBack { retry_after } => state.on_push_back(now, retry_after),
+            Answer::Failed => {}
+        }
+        drop(state);
+        // `Drop` releases the slot and wakes the waiters.
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        lock(&self.governor.state).in_flight -= 1;
+        self.governor.changed.notify_waiters();
+    }
+}
+
+impl State {
+    fn allowed_in_flight(&self) -> usize {
+        (self.limit.floor() as usize).clamp(1, self.ceiling)
+    }
+
+    /// `Ok(when)` takes a slot starting at `when`; `Err(Some(t))` asks to look again at `t` (a
+    /// pause ends), `Err(None)` when something changes.
+    fn try_start(&mut self, priority: Priority, now: Instant) -> Result<Instant, Option<Instant>> {
+        if let Some(until) = self.paused_until {
+            if now < until {
+                return Err(Some(until));
+            }
+            self.paused_until = None;
+        }
+        let higher_waiting = self.waiting[..priority as usize].iter().any(|&n| n > 0);
+        if higher_waiting || self.in_flight >= self.allowed_in_flight() {
+            return Err(None);
+        }
+        self.waiting[priority as usize] -= 1;
+        self.in_flight += 1;
+        let start = self.next_start.max(now);
+        if let Some(rate) = self.rate {
+            self.next_start = start + Duration::from_secs_f64(1.0 / rate);
+        }
+        Ok(start)
+    }
+
+    fn on_answer(&mut self, now: Instant, latency: Duration, near_limit: bool) {
+        self.answered_at.push_back(now);
+        while self
+            .answered_at
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > RATE_WINDOW)
+        {
+            self.answered_at.pop_front();
+        }
+        self.pause_backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
+        self.answered_since_decrease += 1;
+        if near_limit && self.may_decrease(now) {
+            self.decrease(now, self.answered_rate());
+            return;
+        }
+        if self.latency_climbed(latency) && self.may_decrease(now) {
+            self.limit = (self.limit * DECREASE).max(1.0);
+            self.last_decrease = Some(now);
+            self.answered_since_decrease = 0;
+            return;
+        }
+        // Additive increase: about one more call in flight per round trip's worth of answers,
+        // and, at full pace, one more call per second each second (a twentieth more when that
+        // is more, so a pace cut far down comes back within a minute).
+        self.limit = (self.limit + 1.0 / self.limit).min(self.ceiling as f64);
+        if let Some(rate) = self.rate {
+            let grown = rate + (1.0 / rate).max(GROWTH_SHARE);
+            self.rate = Some(self.rate_cap.map_or(grown, |cap| grown.min(cap)));
+        }
+    }
+
+    fn on_push_back(&mut self, now: Instant, retry_after: Option<Duration>) {
+        let pause = retry_after
+            .unwrap_or_else(|| self.pause_backoff.next_delay())
+            .min(MAX_PAUSE);
+        let until = now + pause;
+        self.paused_until = Some(self.paused_until.map_or(until, |t| t.max(until)));
+        self.next_start = self.next_start.max(until);
+        // Calls already on the wire when the pace was cut, and a call refused right after a
+        // pause, say nothing new about the pace; nor does a refusal while no call waited for
+        // its turn (the plugin asked little, someone else spent the budget): the pause is enough.
+        let saturated = self.waiting.iter().any(|&n| n > 0);
+        if !saturated || !self.may_decrease(now) || self.answered_since_decrease < MIN_EVIDENCE {
+            return;
+        }
+        self.limit = (self.limit * DECREASE).max(1.0);
+        self.decrease(now, self.answered_rate());
+    }
+
+    fn may_decrease(&self, now: Instant) -> bool {
+        self.last_decrease
+            .is_none_or(|at| now.duration_since(at) >= RATE_WINDOW)
+    }
+
+    /// Sets the pace a little under `answered` (the rate Jira was answering at), and never above
+    /// the pace already in force.
+    fn decrease(&mut self, now: Instant, answered: f64) {
+        self.last_decrease = Some(now);
+        self.answered_since_decrease = 0;
+        // Too few answers to tell Jira's rate (the first call after a quiet spell): pause only.
+        if self.rate.is_none() && answered < 2.0 * MIN_RATE {
+            return;
+        }
+        let target = (answered * DECREASE).max(MIN_RATE);
+        let lowered = self
+            .rate
+            .map_or(target, |rate| rate.min(target.max(rate * DEEPEST_CUT)));
+        self.rate = Some(self.rate_cap.map_or(lowered, |cap| lowered.min(cap)));
+    }
+
+    fn answered_rate(&self) -> f64 {
+        self.answered_at.len() as f64 / RATE_WINDOW.as_secs_f64()
+    }
+
+    fn latency_climbed(&mut self, latency: Duration) -> bool {
+        let fastest = self.fastest.map_or(latency, |f| f.min(latency));
+        self.fastest = Some(fastest);
+        let recent = self.recent.map_or(latency, |r| (r * 7 + latency) / 8);
+        self.recent = Some(recent);
+        // A floor keeps tiny local latencies (a millisecond) from reading as a climb.
+        let floor = fastest.max(Duration::from_millis(20));
+        recent.as_secs_f64() > floor.as_secs_f64() * LATENCY_CLIMB
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_configured_rate_spaces_call_starts_evenly() {
+        let governor = Governor::new(16, Some(10.0));
+        let begin = Instant::now();
+        for _ in 0..5 {
+            governor
+                .acquire(Priority::Decision)
+                .await
+                .answered(Answer::Answered { near_limit: false });
+        }
+        assert_eq!(begin.elapsed(), Duration::from_millis(400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_pauses_every_call_of_the_process() {
+        let governor = Governor::new(16, None);
+        governor
+            .acquire(Priority::Create)
+            .await
+            .answered(Answer::PushedBack {
+                retry_after: Some(Duration::from_secs(3)),
+            });
+        let begin = Instant::now();
+        let _other = governor.acquire(Priority::Background).await;
+        assert_eq!(begin.elapsed(), Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn push_back_without_retry_after_backs_off_and_sets_a_pace() {
+        let governor = Governor::new(16, None);
+        for _ in 0..20 {
+            governor
+                .acquire(Priority::Decision)
+                .await
+                .answered(Answer::Answered { near_limit: false });
+        }
+        assert_eq!(governor.rate(), None, "no pace before Jira pushes back");
+        let permit = governor.acquire(Priority::Decision).await;
+        answer_while_a_call_waits(&governor, permit, Answer::PushedBack { retry_after: None });
+        let pause = governor.paused_for().expect("a pause");
+        assert!(pause >= Duration::from_millis(250), "{pause:?}");
+        let rate = governor.rate().expect("a pace");
+        assert!((17.0..=19.0).contains(&rate), "{rate}");
+    }
+
+    /// Ends `permit` with `answer` while a call waits for its turn: the governor is the
+    /// bottleneck, so push-back says the pace is too fast.
+    fn answer_while_a_call_waits(governor: &Governor, permit: Permit<'_>, answer: Answer) {
+        let background = Priority::Background as usize;
+        lock(&governor.state).waiting[background] += 1;
+        permit.answered(answer);
+        lock(&governor.state).waiting[background] -= 1;
+    }
+
+    async fn answer_some(governor: &Governor, count: usize) {
+        for _ in 0..count {
+            governor
+                .acquire(Priority::Decision)
+                .await
+                .answered(Answer::Answered { near_limit: false });
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn push_back_from_calls_already_in_flight_cuts_the_pace_once() {
+        let governor = Governor::new(16, Some(100.0));
+        answer_some(&governor, MIN_EVIDENCE).await;
+        let first = governor.acquire(Priority::Decision).await;
+        let second = governor.acquire(Priority::Decision).await;
+        answer_while_a_call_waits(&governor, first, Answer::PushedBack { retry_after: None });
+        let after_one = governor.rate();
+        assert!(after_one < Some(100.0), "{after_one:?}");
+        answer_while_a_call_waits(&governor, second, Answer::PushedBack { retry_after: None });
+        assert_eq!(governor.rate(), after_one);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_while_no_call_waits_only_pauses() {
+        let governor = Governor::new(16, Some(20.0));
+        answer_some(&governor, MIN_EVIDENCE).await;
+        governor
+            .acquire(Priority::Decision)
+            .await
+            .answered(Answer::PushedBack { retry_after: None });
+        assert!(governor.paused_for().is_some());
+        assert_eq!(governor.rate(), Some(20.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_creates_go_before_waiting_scans() {
+        let governor = std::sync::Arc::new(Governor::new(1, None));
+        let busy = governor.acquire(Priority::Decision).await;
+        let order = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for priority in [Priority::Background, Priority::Create] {
+            let (governor, order) = (governor.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let permit = governor.acquire(priority).await;
+                lock(&order).push(priority);
+                drop(permit);
+            }));
+            tokio::task::yield_now().await;
+        }
+        drop(busy);
+        for task in tasks {
+            task.await.expect("task");
+        }
+        assert_eq!(*lock(&order), [Priority::Create, Priority::Background]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refusals_right_after_pauses_do_not_cut_the_pace() {
+        let governor = Governor::new(16, Some(20.0));
+        answer_some(&governor, MIN_EVIDENCE).await;
+        for _ in 0..6 {
+            let permit = governor.acquire(Priority::Decision).await;
+            let refusal = Answer::PushedBack {
+                retry_after: Some(Duration::from_secs(1)),
+            };
+            answer_while_a_call_waits(&governor, permit, refusal);
+        }
+        let rate = governor.rate().expect("a pace");
+        assert!(rate >= 10.0, "one cut at most, to half at most: {rate}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_limit_in_flight_shrinks_on_push_back_and_grows_back() {
+        let governor = Governor::new(16, None);
+        answer_some(&governor, MIN_EVIDENCE).await;
+        assert_eq!(governor.limit(), 16);
+        let permit = governor.acquire(Priority::Decision).await;
+        let refusal = Answer::PushedBack {
+            retry_after: Some(Duration::ZERO),
+        };
+        answer_while_a_call_waits(&governor, permit, refusal);
+        assert_eq!(governor.limit(), 14);
+        for _ in 0..200 {
+            governor
+                .acquire(Priority::Decision)
+                .await
+                .answered(Answer::Answered { near_limit: false });
+        }
+        assert_eq!(governor.limit(), 16);
+    }
+}
