@@ -450,6 +450,22 @@ impl FakeJira {
         self.transition_inner(issue, status, account_id, false)
     }
 
+    /// An anonymous change of status (an automation rule acting as nobody): a changelog history
+    /// without an author, and the webhook is lost.
+    pub fn transition_anonymously_without_webhook(
+        &self,
+        issue: &str,
+        status: &str,
+    ) -> Result<(), FakeJiraError> {
+        let mut store = self.shared.store();
+        let idx = Self::resolve(&store, issue, None)?;
+        let to = store
+            .status_index(status)
+            .ok_or_else(|| FakeJiraError::UnknownStatus(status.into()))?;
+        store.change_status(idx, to, "", false);
+        Ok(())
+    }
+
     /// Changes the status behind everyone's back: no changelog, no webhook.
     pub fn set_status_silently(&self, issue: &str, status: &str) -> Result<(), FakeJiraError> {
         let mut store = self.shared.store();

@@ -13,8 +13,8 @@ use super::error::JiraError;
 use super::governor::{Answer, Governor, Priority};
 use super::same_name;
 use super::types::{
-    Comment, CommentPage, CreatedIssue, Issue, IssueInput, IssueTypeStatuses, Permissions, Project,
-    REQUEST_ID_PROPERTY, SearchHit, SearchPage,
+    ChangelogPage, Comment, CommentPage, CreatedIssue, Issue, IssueInput, IssueTypeStatuses,
+    Permissions, Project, REQUEST_ID_PROPERTY, SearchHit, SearchPage,
 };
 use crate::metrics::{CallOutcome, Metrics};
 use crate::secret::Secret;
@@ -374,6 +374,22 @@ impl JiraClient {
                 ("fields", "status,labels"),
                 ("properties", REQUEST_ID_PROPERTY),
             ])
+        })
+        .await
+    }
+
+    /// Up to `max_results` histories of the issue from `start_at`, oldest first (Jira Cloud's
+    /// paged changelog; Data Center embeds every history instead).
+    pub async fn changelog_page(
+        &self,
+        issue_id: &str,
+        start_at: usize,
+        max_results: usize,
+    ) -> Result<ChangelogPage, JiraError> {
+        let path = format!("issue/{}/changelog", escape_path(issue_id));
+        self.json("get_changelog", Retry::Always, || {
+            self.request(Method::GET, &path)
+                .query(&[("startAt", start_at), ("maxResults", max_results)])
         })
         .await
     }

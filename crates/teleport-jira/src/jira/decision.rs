@@ -1,7 +1,8 @@
 //! Who moved an issue to Approved or Denied, and the reason they wrote.
 //!
 //! The author is the one of the newest status change to that status (by its `created` time, which
-//! is right whatever order the changelog is listed in). The reason is taken from that same user's
+//! is right whatever order the changelog is listed in); [`super::mover`] finds it, paging the
+//! changelog when the embedded page leaves it out. The reason is taken from that same user's
 //! newest comment containing a `reason:` or `resolution:` line, as with the Go plugin.
 
 use time::OffsetDateTime;
@@ -9,38 +10,32 @@ use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 
 use super::same_name;
-use super::types::{Comment, Issue, User};
+use super::types::{Comment, History, User};
 
 /// Jira's timestamp format, e.g. `2026-11-25T07:51:17.069+0000`.
 const JIRA_TIME: &[BorrowedFormatItem<'static>] = format_description!(
     "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3][offset_hour sign:mandatory][offset_minute]"
 );
 
-/// The user behind the newest change of the issue's status to `status` (case-insensitive).
-pub fn status_change_author(issue: &Issue, status: &str) -> Option<User> {
-    let histories = issue
-        .changelog
-        .as_ref()?
-        .histories
-        .iter()
-        .enumerate()
-        .filter(|(_, history)| {
-            history.items.iter().any(|item| {
-                item.fieldtype == "jira"
-                    && item.field == "status"
-                    && item
-                        .to_string
-                        .as_deref()
-                        .is_some_and(|to| same_name(to, status))
-            })
-        });
+/// The newest change of the issue's status to `status` (case-insensitive) among `histories`.
+pub fn newest_change_into<'a>(histories: &'a [History], status: &str) -> Option<&'a History> {
+    let changes = histories.iter().enumerate().filter(|(_, history)| {
+        history.items.iter().any(|item| {
+            item.fieldtype == "jira"
+                && item.field == "status"
+                && item
+                    .to_string
+                    .as_deref()
+                    .is_some_and(|to| same_name(to, status))
+        })
+    });
     // Newest by time; among equal or unreadable times, the earlier entry (Jira lists newest first).
-    histories
+    changes
         .max_by(|(ia, a), (ib, b)| {
             let (ta, tb) = (parse_time(&a.created), parse_time(&b.created));
             ta.cmp(&tb).then(ib.cmp(ia))
         })
-        .and_then(|(_, history)| history.author.clone())
+        .map(|(_, history)| history)
 }
 
 /// Whether `comment` was written by `user` (by account id on Cloud, by key or name on Data Center).
@@ -107,6 +102,7 @@ fn parse_time(text: &str) -> Option<OffsetDateTime> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::jira::types::Issue;
 
     #[test]
     fn block_reason_takes_the_following_lines() {
@@ -164,13 +160,13 @@ mod tests {
             ]}
         }))
         .unwrap();
-        assert_eq!(
-            status_change_author(&issue, "Approved")
-                .unwrap()
-                .account_id
-                .as_deref(),
-            Some("new")
-        );
-        assert!(status_change_author(&issue, "Expired").is_none());
+        let histories = issue.changelog.unwrap().histories;
+        let author = |status| {
+            newest_change_into(&histories, status)
+                .and_then(|history| history.author.clone())
+                .and_then(|author| author.account_id)
+        };
+        assert_eq!(author("Approved").as_deref(), Some("new"));
+        assert_eq!(author("Expired"), None);
     }
 }

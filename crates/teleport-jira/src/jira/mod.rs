@@ -6,6 +6,7 @@ pub mod decision;
 pub mod error;
 pub mod governor;
 pub mod markup;
+pub mod mover;
 pub mod render;
 pub mod types;
 

@@ -155,10 +155,34 @@ pub struct Status {
     pub name: String,
 }
 
+/// The changelog `expand=changelog` embeds: on Jira Cloud one page, the newest histories first,
+/// with the true `total`; on Data Center every history.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Changelog {
     #[serde(default)]
     pub histories: Vec<History>,
+    /// How many histories the issue has in all (absent: the ones embedded).
+    #[serde(default)]
+    pub total: Option<usize>,
+}
+
+impl Changelog {
+    /// Whether the issue has histories the embedded page leaves out.
+    pub fn is_partial(&self) -> bool {
+        self.total.is_some_and(|total| total > self.histories.len())
+    }
+}
+
+/// A page of `GET issue/{key}/changelog` (Jira Cloud): oldest first.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangelogPage {
+    #[serde(default)]
+    pub start_at: usize,
+    #[serde(default)]
+    pub total: usize,
+    #[serde(default)]
+    pub values: Vec<History>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

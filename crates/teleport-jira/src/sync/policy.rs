@@ -30,12 +30,17 @@ pub enum Verdict {
 
 impl ApproverPolicy {
     /// Judges a decision by `author` (the one who moved the card) on a request by `requester`.
-    pub fn judge(&self, author: Option<&User>, requester: &str) -> Verdict {
-        let names = author.map(identities).unwrap_or_default();
-        let who = author
-            .and_then(|a| a.display_name.clone())
+    pub fn judge(&self, author: &User, requester: &str) -> Verdict {
+        let names = identities(author);
+        let Some(who) = author
+            .display_name
+            .clone()
             .or_else(|| names.first().cloned())
-            .unwrap_or_else(|| "an unknown Jira user".into());
+        else {
+            return Verdict::Refuse(
+                "the Jira user who moved the card could not be identified".into(),
+            );
+        };
         let teleport_user = names.iter().find_map(|name| self.lookup(name));
         let is_requester = names
             .iter()
@@ -55,15 +60,13 @@ impl ApproverPolicy {
         {
             return Verdict::Refuse(format!("{who} is not among the configured approvers"));
         }
-        let email = author
-            .and_then(|a| a.email_address.clone())
-            .filter(|e| !e.is_empty());
-        let delegator = format!(
-            "jira:{}",
-            email
-                .or_else(|| author.and_then(|a| a.identity().map(str::to_owned)))
-                .unwrap_or_default()
-        );
+        let email = author.email_address.clone().filter(|e| !e.is_empty());
+        let Some(delegator) = email.or_else(|| author.identity().map(str::to_owned)) else {
+            return Verdict::Refuse(format!(
+                "{who} has no Jira identity the decision could name"
+            ));
+        };
+        let delegator = format!("jira:{delegator}");
         Verdict::Allow {
             delegator,
             teleport_user,
@@ -103,10 +106,8 @@ mod tests {
 
     #[test]
     fn requester_cannot_decide_their_own_request_by_email() {
-        let verdict = ApproverPolicy::default().judge(
-            Some(&user("a1", Some("alice@example.com"))),
-            "Alice@Example.com",
-        );
+        let verdict = ApproverPolicy::default()
+            .judge(&user("a1", Some("alice@example.com")), "Alice@Example.com");
         assert!(
             matches!(verdict, Verdict::Refuse(reason) if reason.contains("cannot decide their own request"))
         );
@@ -119,7 +120,7 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            policy.judge(Some(&user("a1", None)), "alice"),
+            policy.judge(&user("a1", None), "alice"),
             Verdict::Refuse(_)
         ));
     }
@@ -131,31 +132,33 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            policy.judge(Some(&user("b2", Some("bob@example.com"))), "alice"),
+            policy.judge(&user("b2", Some("bob@example.com")), "alice"),
             Verdict::Allow { .. }
         ));
         assert!(matches!(
-            policy.judge(Some(&user("c3", None)), "alice"),
+            policy.judge(&user("c3", None), "alice"),
             Verdict::Allow { .. }
         ));
         assert!(matches!(
-            policy.judge(Some(&user("d4", Some("dan@example.com"))), "alice"),
+            policy.judge(&user("d4", Some("dan@example.com")), "alice"),
             Verdict::Refuse(_)
         ));
-        assert!(matches!(policy.judge(None, "alice"), Verdict::Refuse(_)));
+        assert!(matches!(
+            policy.judge(&User::default(), "alice"),
+            Verdict::Refuse(_)
+        ));
     }
 
     #[test]
     fn delegator_is_the_email_or_else_the_account_id() {
         let policy = ApproverPolicy::default();
         let Verdict::Allow { delegator, .. } =
-            policy.judge(Some(&user("b2", Some("bob@example.com"))), "alice")
+            policy.judge(&user("b2", Some("bob@example.com")), "alice")
         else {
             panic!()
         };
         assert_eq!(delegator, "jira:bob@example.com");
-        let Verdict::Allow { delegator, .. } = policy.judge(Some(&user("b2", None)), "alice")
-        else {
+        let Verdict::Allow { delegator, .. } = policy.judge(&user("b2", None), "alice") else {
             panic!()
         };
         assert_eq!(delegator, "jira:b2");
@@ -168,7 +171,7 @@ mod tests {
             ..Default::default()
         };
         let Verdict::Allow { teleport_user, .. } =
-            policy.judge(Some(&user("b2", Some("bob@example.com"))), "alice")
+            policy.judge(&user("b2", Some("bob@example.com")), "alice")
         else {
             panic!()
         };

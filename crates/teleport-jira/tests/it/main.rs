@@ -22,6 +22,8 @@ mod jira_setups;
 mod check;
 // Signed webhooks, the self-approval guard, the approver allowlist, review mode.
 mod approvals;
+// Who decided: a move found in the paged changelog, an anonymous move sent back.
+mod who_decided;
 // Property tests of the parsers fed by others: webhook bodies, identity files, comments, markup.
 mod hostile_input;
 // Readiness, metrics, SIGHUP reloads, JSON logs and the demo sandbox.

@@ -68,7 +68,7 @@ const FORCED_REFUSALS: u32 = 8;
 /// third of all calls: a client that heeds push-back process-wide sends few calls into an empty
 /// bucket, where one that retries only the refused call keeps hammering with the others.
 fn assert_push_back_heeded(sandbox: &Sandbox) {
-    let calls = sandbox.jira.call_log();
+    let calls = sandbox.jira.all_calls();
     let refused = calls.iter().filter(|call| call.status == 429).count();
     assert!(refused >= FORCED_REFUSALS as usize, "{refused} refused");
     assert!(

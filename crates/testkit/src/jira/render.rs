@@ -321,12 +321,16 @@ impl Store {
     }
 
     pub(crate) fn history_json(&self, history: &History) -> Value {
-        json!({
+        let mut json = json!({
             "id": history.id.to_string(),
-            "author": self.user_json(&history.author),
             "created": jira_time(history.created),
             "items": self.change_items_json(history),
-        })
+        });
+        // An anonymous change (an automation rule run as nobody) has no author at all.
+        if !history.author.is_empty() {
+            json["author"] = self.user_json(&history.author);
+        }
+        json
     }
 
     /// `expand=changelog`: the most recent histories first, capped, with the real total.

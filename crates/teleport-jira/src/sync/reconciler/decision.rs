@@ -8,6 +8,7 @@ use super::Reconciler;
 use super::lease::LeaseEnd;
 use crate::config::ResolveWith;
 use crate::jira::decision;
+use crate::jira::mover::{self, Mover};
 use crate::jira::same_name;
 use crate::jira::types::{Issue, REQUEST_ID_PROPERTY, User};
 use crate::plugin_data::PluginData;
@@ -54,7 +55,7 @@ impl Reconciler {
         if !names_request(&issue, id) {
             return Ok(false);
         }
-        let (verdict, reason) = self.judge_mover(&issue, request).await;
+        let (verdict, reason) = self.judge_mover(&issue, request).await?;
         let applied = self
             .with_lease(
                 id,
@@ -96,24 +97,34 @@ impl Reconciler {
     }
 
     /// Whether the mover may decide, and the reason they gave (empty when none, or not allowed).
-    async fn judge_mover(&self, issue: &Issue, request: &AccessRequestV3) -> (Verdict, String) {
-        let author = decision::status_change_author(issue, issue.status_name());
+    /// Nobody is credited with a move whose author cannot be found: the card goes back.
+    async fn judge_mover(
+        &self,
+        issue: &Issue,
+        request: &AccessRequestV3,
+    ) -> Result<(Verdict, String), StepError> {
+        let author = match mover::find_mover(&self.jira, issue, issue.status_name()).await? {
+            Mover::Found(author) => author,
+            Mover::Unknown(why) => {
+                let refusal =
+                    format!("the Jira user who moved the card could not be identified ({why})");
+                return Ok((Verdict::Refuse(refusal), String::new()));
+            }
+        };
         let requester = request
             .spec
             .as_ref()
             .map(|s| s.user.as_str())
             .unwrap_or_default();
-        let verdict = self.settings.policy.judge(author.as_ref(), requester);
-        let reason = match (&author, &verdict) {
-            (Some(author), Verdict::Allow { .. }) => {
-                self.reason_of(&issue.id, author).await.unwrap_or_else(|err| {
-                    tracing::error!(error = %err, "Failed to load resolution info from the issue history");
-                    None
-                })
-            }
-            _ => None,
+        let verdict = self.settings.policy.judge(&author, requester);
+        let reason = match &verdict {
+            Verdict::Allow { .. } => self.reason_of(&issue.id, &author).await.unwrap_or_else(|err| {
+                tracing::error!(error = %err, "Failed to load resolution info from the issue history");
+                None
+            }),
+            Verdict::Refuse(_) => None,
         };
-        (verdict, reason.unwrap_or_default())
+        Ok((verdict, reason.unwrap_or_default()))
     }
 
     /// Under the lease: reads the request from Teleport itself (the cache may lag a decision
