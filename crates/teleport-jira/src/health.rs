@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
-use crate::jira::JiraClient;
+use crate::jira::{JiraClient, JiraError};
 use crate::metrics::Metrics;
 
 /// How long Jira may go without answering before the plugin stops calling itself ready.
@@ -55,6 +55,10 @@ pub fn routes(state: HealthState) -> Router {
 pub fn readiness(metrics: &Metrics) -> Result<(), String> {
     let verdict = if metrics.watch_connected.get() != 1 {
         Err("the watch on Teleport's access requests is not established".to_owned())
+    } else if let Some(reason) = metrics.jira_refusal() {
+        Err(format!(
+            "Jira refuses the plugin ({reason}); see the log for the fix"
+        ))
     } else {
         match metrics.jira_silence() {
             None => Err("Jira has not answered yet".to_owned()),
@@ -98,6 +102,7 @@ async fn metrics(State(state): State<HealthState>) -> Response {
 /// readiness reflects Jira even when nothing happens on the board. The client records the answer.
 pub async fn keep_jira_checked(
     jira: JiraClient,
+    project: String,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
@@ -111,9 +116,29 @@ pub async fn keep_jira_checked(
         let silent = metrics
             .jira_silence()
             .is_none_or(|silence| silence >= JIRA_PROBE_INTERVAL.as_secs_f64());
-        if silent && let Err(err) = jira.myself().await {
+        // While Jira refuses the plugin, keep asking: a fixed token or permission makes it ready
+        // again without anything happening on the board.
+        if metrics.jira_refusal().is_some() {
+            probe_refusing_jira(&jira, &metrics, &project).await;
+        } else if silent && let Err(err) = jira.myself().await {
             tracing::debug!(error = %err, "Jira did not answer the readiness probe");
         }
         let _ = readiness(&metrics);
+    }
+}
+
+/// While Jira refuses the plugin, checks again what start-up checks (credentials, project,
+/// permissions), so a fixed token or permission makes it ready again with nothing happening on
+/// the board, and a permission still missing keeps it not ready.
+async fn probe_refusing_jira(jira: &JiraClient, metrics: &Metrics, project: &str) {
+    match crate::startup::check_jira(jira, project).await {
+        Ok(()) => tracing::info!("Jira accepts the plugin again"),
+        Err(JiraError::Other(missing)) => {
+            metrics.set_jira_refusing(Some("forbidden"));
+            tracing::error!(error = %missing, "Jira refuses the plugin; grant the permission in the project's permission scheme");
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "Jira refuses the plugin; not ready until it accepts it");
+        }
     }
 }

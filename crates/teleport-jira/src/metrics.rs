@@ -35,6 +35,18 @@ pub struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+/// Why Jira may refuse the plugin, for [`Metrics::jira_refusing`]: by the error code a call got.
+const JIRA_REFUSALS: [(&str, &str); 3] = [
+    ("401", "unauthorized"),
+    ("403", "forbidden"),
+    ("certificate", "certificate"),
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabel {
     pub call: &'static str,
 }
@@ -109,6 +121,10 @@ const SERIES: &[(&str, &str)] = &[
         "jira_last_answer_timestamp_seconds",
         "When Jira last answered a call (any answer but a 5xx), in Unix seconds",
     ),
+    (
+        "jira_refusing",
+        "1 while Jira's latest answers refuse the plugin, by reason: unauthorized (a revoked or wrong token), forbidden (a lost permission), certificate (Jira's certificate is not trusted)",
+    ),
     ("ready", "1 while /readyz answers 200"),
     (
         "step_panics",
@@ -148,6 +164,8 @@ pub struct Metrics {
     pub watch_connected: Gauge,
     /// When Jira last answered a call (any HTTP answer but a 5xx), as Unix seconds.
     pub jira_last_answer: FloatGauge,
+    /// 1 for the reason Jira refuses the plugin, while it does (see [`Metrics::jira_refusal`]).
+    pub jira_refusing: Family<ReasonLabel, Gauge>,
     pub ready: Gauge,
     /// Reconcile steps that panicked (each is retried like a failed one).
     pub step_panics: Counter,
@@ -215,6 +233,7 @@ impl Metrics {
             ),
             watch_connected: r.add("watch_connected", Gauge::default()),
             jira_last_answer: r.add("jira_last_answer_timestamp_seconds", FloatGauge::default()),
+            jira_refusing: r.add("jira_refusing", Family::default()),
             ready: r.add("ready", Gauge::default()),
             step_panics: r.add("step_panics", Counter::default()),
             oldest_unreconciled: r.add("oldest_unreconciled_seconds", FloatGauge::default()),
@@ -229,6 +248,9 @@ impl Metrics {
                     .webhook_deliveries
                     .get_or_create(&OutcomeLabel { outcome }),
             );
+        }
+        for (_, reason) in JIRA_REFUSALS {
+            drop(metrics.jira_refusing.get_or_create(&ReasonLabel { reason }));
         }
         for state in ["pending", "approved", "denied", "promoted", "deleted"] {
             drop(metrics.requests_seen.get_or_create(&StateLabel { state }));
@@ -258,14 +280,41 @@ impl Metrics {
             .get_or_create(&CallLabel { call })
             .observe(elapsed.as_secs_f64());
         if let CallOutcome::Failed { code, answered } = outcome {
+            let refusal = JIRA_REFUSALS.iter().find(|(of, _)| *of == code);
+            if let Some((_, reason)) = refusal {
+                self.set_jira_refusing(Some(reason));
+            }
             self.jira_call_errors
                 .get_or_create(&CallErrorLabel { call, code })
                 .inc();
             if !answered {
                 return;
             }
+        } else {
+            self.set_jira_refusing(None);
         }
         self.jira_last_answer.set(unix_now());
+    }
+
+    /// Why Jira refuses the plugin now (its latest refusal, until a call succeeds).
+    pub fn jira_refusal(&self) -> Option<&'static str> {
+        JIRA_REFUSALS
+            .iter()
+            .map(|(_, reason)| *reason)
+            .find(|reason| {
+                self.jira_refusing
+                    .get_or_create(&ReasonLabel { reason })
+                    .get()
+                    == 1
+            })
+    }
+
+    /// Sets (or with `None` clears) the reason Jira refuses the plugin.
+    pub fn set_jira_refusing(&self, refusing: Option<&'static str>) {
+        for (_, reason) in JIRA_REFUSALS {
+            let gauge = self.jira_refusing.get_or_create(&ReasonLabel { reason });
+            gauge.set(i64::from(refusing == Some(reason)));
+        }
     }
 
     /// Records one Teleport call: its duration, and its gRPC code when it failed.

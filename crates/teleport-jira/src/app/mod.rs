@@ -58,6 +58,7 @@ pub async fn run(
     tasks.spawn(refresh::run(renewal, shutdown.clone()));
     tasks.spawn(health::keep_jira_checked(
         jira,
+        config.jira.project.clone(),
         metrics.clone(),
         shutdown.clone(),
     ));

@@ -214,9 +214,11 @@ impl JiraClient {
         let outcome = match &result {
             Ok(_) => CallOutcome::Succeeded,
             Err(err) => CallOutcome::Failed {
-                code: err
-                    .status()
-                    .map_or_else(|| "transport".to_owned(), |status| status.to_string()),
+                code: match (err, err.status()) {
+                    (_, Some(status)) => status.to_string(),
+                    (JiraError::Certificate { .. }, None) => "certificate".to_owned(),
+                    (_, None) => "transport".to_owned(),
+                },
                 answered: err.status().is_some_and(|status| status < 500),
             },
         };
@@ -226,14 +228,7 @@ impl JiraClient {
     }
 
     async fn attempt(&self, request: RequestBuilder) -> Result<reqwest::Response, JiraError> {
-        let response = request.send().await.map_err(|err| {
-            let text = crate::errors::error_chain(&err);
-            if err.is_connect() {
-                JiraError::Unreachable(text)
-            } else {
-                JiraError::Transport(text)
-            }
-        })?;
+        let response = request.send().await.map_err(|err| send_error(&err))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -514,6 +509,25 @@ impl JiraClient {
             Err(err) if err.status() == Some(404) => Ok(None),
             Err(err) => Err(err),
         }
+    }
+}
+
+/// A request that got no answer: a refused certificate, a connection never made (Jira cannot
+/// have acted), or one lost on the way (it may have).
+fn send_error(err: &reqwest::Error) -> JiraError {
+    if let Some(problem) = crate::errors::certificate_problem(err) {
+        let host = err
+            .url()
+            .and_then(|url| url.host_str())
+            .unwrap_or("Jira")
+            .to_owned();
+        return JiraError::Certificate { host, problem };
+    }
+    let text = crate::errors::error_chain(err);
+    if err.is_connect() {
+        JiraError::Unreachable(text)
+    } else {
+        JiraError::Transport(text)
     }
 }
 

@@ -17,6 +17,11 @@ pub enum JiraError {
     },
     #[error("Jira request failed: {0}")]
     Transport(String),
+    /// Jira's TLS certificate was refused: a configuration error, not an outage.
+    #[error(
+        "Jira's certificate at {host} is not trusted: {problem}; if Jira uses a private CA, point SSL_CERT_FILE at its certificate (PEM)"
+    )]
+    Certificate { host: String, problem: String },
     /// The connection could not be made, so Jira cannot have acted on the request.
     #[error("cannot connect to Jira: {0}")]
     Unreachable(String),
@@ -34,7 +39,7 @@ impl JiraError {
                 matches!(status, 408 | 409 | 425 | 429) || *status >= 500
             }
             Self::Transport(_) | Self::Unreachable(_) => true,
-            Self::Decode(_) | Self::Other(_) => false,
+            Self::Certificate { .. } | Self::Decode(_) | Self::Other(_) => false,
         }
     }
 
@@ -61,7 +66,7 @@ impl JiraError {
     pub fn surely_refused(&self) -> bool {
         match self {
             Self::Status { status, .. } => (400..500).contains(status),
-            Self::Unreachable(_) => true,
+            Self::Unreachable(_) | Self::Certificate { .. } => true,
             _ => false,
         }
     }

@@ -91,6 +91,7 @@ pub(crate) async fn connect(
     let connector = TlsConnector::from(Arc::new(config));
     let server_name = ServerName::try_from(TELEPORT_SERVER_NAME)
         .map_err(|err| TeleportError::BadParameter(err.to_string()))?;
+    let addr_for_errors = addr.to_owned();
     let addr = addr.to_owned();
     let dial = tower::service_fn(move |_: Uri| {
         let (connector, server_name, addr) = (connector.clone(), server_name.clone(), addr.clone());
@@ -114,7 +115,12 @@ pub(crate) async fn connect(
         .keep_alive_while_idle(true)
         .connect_with_connector(dial)
         .await
-        .map_err(|err| TeleportError::Unavailable(error_chain(&err)))
+        .map_err(|err| match crate::errors::certificate_problem(&err) {
+            Some(problem) => TeleportError::Unavailable(format!(
+                "Teleport's certificate at {addr_for_errors} is not trusted: {problem}; check that teleport.addr is right and that the identity (or root_cas) comes from this cluster"
+            )),
+            None => TeleportError::Unavailable(error_chain(&err)),
+        })
 }
 
 /// The cluster name as the Proxy's web API reports it (`GET /webapi/find`), for when the

@@ -144,6 +144,32 @@ async fn start_fails_with_one_line_when_the_project_does_not_exist() {
 }
 
 #[tokio::test]
+async fn start_fails_at_once_with_one_line_when_jiras_certificate_is_not_trusted() {
+    let sandbox = Sandbox::new().await;
+    // The plugin trusts some other CA, not the one that issued Jira's certificate.
+    let stranger = testkit::pki::CertAuthority::new("Some Other CA", "Elsewhere").unwrap();
+    std::fs::write(sandbox.path("jira-ca.pem"), stranger.cert_pem()).unwrap();
+    let started = std::time::Instant::now();
+    let error = start_fails(&sandbox).await;
+    assert!(error.contains("certificate"), "{error}");
+    assert!(error.contains("not trusted"), "{error}");
+    assert!(error.contains("SSL_CERT_FILE"), "the fix is named: {error}");
+    let url = sandbox.jira.url();
+    let host = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split([':', '/']).next())
+        .unwrap();
+    assert!(error.contains(host), "the host is named: {error}");
+    // Not the 60 s of patience an outage gets; generous for a loaded machine.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(45),
+        "start-up waited {:?} for a certificate that cannot become trusted",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn start_fails_with_one_line_when_teleport_is_unreachable() {
     let sandbox = Sandbox::new().await;
     sandbox.teleport.stop().await;

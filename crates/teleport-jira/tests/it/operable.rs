@@ -96,6 +96,29 @@ async fn readiness_drops_when_jira_stops_answering() {
     wait_for_readyz(&metrics_base, 200, &sandbox).await;
 }
 
+#[tokio::test]
+async fn readiness_drops_while_jira_refuses_the_token_and_returns_when_it_accepts_it() {
+    let (mut sandbox, metrics_base) = sandbox_with_metrics_listener().await;
+    sandbox.start_plugin().await;
+    wait_for_readyz(&metrics_base, 200, &sandbox).await;
+    // The token is revoked: Jira answers 401 to everything (an answer, so not silence).
+    sandbox.jira.faults().fail_next(u32::MAX, 401);
+    let why = wait_for_readyz(&metrics_base, 503, &sandbox).await;
+    assert!(why.contains("unauthorized"), "{why}");
+    let scraped = get(&format!("{metrics_base}/metrics")).await.1;
+    assert_eq!(
+        sample(
+            &scraped,
+            "teleport_jira_jira_refusing{reason=\"unauthorized\"}"
+        ),
+        Some(1.0)
+    );
+    sandbox.wait_for_log("Jira refuses the plugin").await;
+    // A new token: ready again with nothing happening on the board.
+    sandbox.jira.faults().clear();
+    wait_for_readyz(&metrics_base, 200, &sandbox).await;
+}
+
 /// Samples of an OpenMetrics text, keyed by `name{labels}`; panics on a malformed line.
 fn parse_metrics(text: &str) -> HashMap<String, f64> {
     let mut samples = HashMap::new();
