@@ -43,7 +43,9 @@ fuzz:
 # Benchmarks (bench/, see README): the release plugin against the fakes; figures as a table and
 # one JSON line. `bench` is the full set (N = 1,000 and 10,000; Jira latency 0 and 100 ms; about
 # 15 minutes on 2 cores), `bench-short` the CI-sized one (N = 50; seconds once built).
-.PHONY: bench bench-short
+# `bench-rate-limit` bursts 1,000 requests into a Jira that admits 50 calls/s: with Retry-After,
+# without it, then with two replicas of the plugin (about two minutes once built).
+.PHONY: bench bench-short bench-rate-limit
 
 bench:
 	$(CARGO) build --release --locked -p teleport-jira -p bench
@@ -52,6 +54,13 @@ bench:
 bench-short:
 	$(CARGO) build --release --locked -p teleport-jira -p bench
 	./target/release/teleport-jira-bench ./target/release/teleport-jira --short
+
+RATE_LIMIT_RUN := ./target/release/teleport-jira-bench ./target/release/teleport-jira --n 1000 --latency-ms 20 --scenarios burst --jira-rate-limit 50
+bench-rate-limit:
+	$(CARGO) build --release --locked -p teleport-jira -p bench
+	$(RATE_LIMIT_RUN)
+	$(RATE_LIMIT_RUN) --no-retry-after
+	$(RATE_LIMIT_RUN) --replicas 2
 
 # CI keeps the harness from rotting with the debug build it already has (figures from a debug
 # build are not the product's; `make bench` measures the release build).

@@ -18,12 +18,17 @@ const TELEPORT_METHODS: [&str; 8] = [
     "SubmitAccessReview",
 ];
 
+/// Jira's answer when its rate limit refuses a call.
+const TOO_MANY_REQUESTS: u16 = 429;
+
 /// Jira calls in a window of the call log.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JiraCalls {
     pub total: usize,
-    /// Answers other than 2xx (faults, refusals, conflicts).
+    /// Answers other than 2xx (faults, refusals, conflicts), 429s included.
     pub failed: usize,
+    /// Answers 429: Jira's rate limit pushing back.
+    pub rate_limited: usize,
     /// `METHOD /path/with/{id}` → count.
     pub by_endpoint: BTreeMap<String, usize>,
 }
@@ -37,6 +42,9 @@ impl JiraCalls {
             if !(200..300).contains(&call.status) {
                 tally.failed += 1;
             }
+            if call.status == TOO_MANY_REQUESTS {
+                tally.rate_limited += 1;
+            }
             *tally
                 .by_endpoint
                 .entry(endpoint(&call.method, &call.path))
@@ -47,6 +55,23 @@ impl JiraCalls {
 
     pub fn per_request(&self, n: usize) -> f64 {
         ratio(self.total, n)
+    }
+
+    /// The share of calls answered 429 (0 when there were none).
+    pub fn rate_limited_share(&self) -> f64 {
+        ratio(self.rate_limited, self.total)
+    }
+
+    /// Both windows of a phase together.
+    pub fn plus(&self, other: &Self) -> Self {
+        let mut sum = self.clone();
+        sum.total += other.total;
+        sum.failed += other.failed;
+        sum.rate_limited += other.rate_limited;
+        for (endpoint, count) in &other.by_endpoint {
+            *sum.by_endpoint.entry(endpoint.clone()).or_default() += count;
+        }
+        sum
     }
 }
 
@@ -132,6 +157,30 @@ pub fn ratio(count: usize, n: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn call(status: u16) -> RecordedCall {
+        RecordedCall {
+            method: "POST".into(),
+            path: "/rest/api/2/issue".into(),
+            query: BTreeMap::new(),
+            body: serde_json::Value::Null,
+            raw_body: String::new(),
+            status,
+            caller: None,
+            received_at: std::time::Instant::now(),
+        }
+    }
+
+    #[test]
+    fn refusals_are_counted_apart_from_other_failures() {
+        let calls = [call(201), call(429), call(429), call(503)];
+        let tally = JiraCalls::tally(&calls);
+        assert_eq!((tally.total, tally.failed, tally.rate_limited), (4, 3, 2));
+        assert!((tally.rate_limited_share() - 0.5).abs() < 1e-9);
+        let both = tally.plus(&JiraCalls::tally(&[call(200)]));
+        assert_eq!((both.total, both.rate_limited), (5, 2));
+        assert_eq!(both.by_endpoint.get("POST /rest/api/2/issue"), Some(&5));
+    }
 
     #[test]
     fn endpoints_hide_ids_and_keys() {

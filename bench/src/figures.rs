@@ -1,8 +1,10 @@
 //! Figures derived from measurements, shared by the table, the JSON line and the targets: units,
-//! a phase's label and how far a phase stayed from its ideal time.
+//! a phase's label, how far a phase stayed from its ideal time and how it fared under Jira's
+//! rate limit.
 
 use std::time::Duration;
 
+use crate::calls::JiraCalls;
 use crate::scenario::Phase;
 
 pub fn mib(kib: u64) -> f64 {
@@ -13,18 +15,43 @@ pub fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
-/// `burst N=1000 100 ms`: how the report names a phase.
+/// `burst N=1000 100 ms`: how the report names a phase, with `, Jira 50/s` (and
+/// `, no Retry-After`) under a rate limit and `, 2 replicas` when more than one process ran it.
 pub fn label(phase: &Phase) -> String {
     format!(
-        "{} N={} {} ms",
+        "{} N={} {} ms{}",
         phase.scenario.name(),
         phase.n,
-        phase.latency.as_millis()
+        phase.latency.as_millis(),
+        conditions(phase)
     )
+}
+
+/// `, Jira 50/s, 2 replicas`: what set the phase apart beyond N and latency ("" when nothing).
+pub fn conditions(phase: &Phase) -> String {
+    let mut out = String::new();
+    if let Some(limit) = &phase.jira_limit {
+        out.push_str(&format!(", Jira {}", limit.describe()));
+    }
+    if phase.replicas > 1 {
+        out.push_str(&format!(", {} replicas", phase.replicas));
+    }
+    out
 }
 
 /// `elapsed / ideal - 1`, or `None` when there is no latency to compare with.
 pub fn over_ideal(phase: &Phase) -> Option<f64> {
     let ideal = phase.ideal().as_secs_f64();
     (ideal > 0.0).then(|| phase.elapsed.as_secs_f64() / ideal - 1.0)
+}
+
+/// A phase's Jira calls, before and after its last milestone together.
+pub fn all_calls(phase: &Phase) -> JiraCalls {
+    phase.calls.plus(&phase.tail_calls)
+}
+
+/// Under a rate limit: `elapsed / (N / R)`, how many times the fastest the limit allows.
+pub fn over_limit_floor(phase: &Phase) -> Option<f64> {
+    let floor = phase.jira_limit?.floor_secs(phase.n);
+    (floor > 0.0).then(|| phase.elapsed.as_secs_f64() / floor)
 }

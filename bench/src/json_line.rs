@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::calls::JiraCalls;
-use crate::figures::{ms, over_ideal};
+use crate::figures::{all_calls, ms, over_ideal, over_limit_floor};
 use crate::measure::Summary;
 use crate::report::Report;
 use crate::scenario::Phase;
@@ -53,9 +53,8 @@ fn summary_json(summary: Option<Summary>) -> Value {
 }
 
 fn phase_json(phase: &Phase) -> Value {
-    let calls =
-        |c: &JiraCalls| json!({"total": c.total, "failed": c.failed, "by_endpoint": c.by_endpoint});
-    json!({
+    let calls = |c: &JiraCalls| json!({"total": c.total, "failed": c.failed, "rate_limited": c.rate_limited, "by_endpoint": c.by_endpoint});
+    let mut json = json!({
         "scenario": phase.scenario.name(),
         "n": phase.n,
         "jira_latency_ms": ms(phase.latency),
@@ -87,5 +86,44 @@ fn phase_json(phase: &Phase) -> Value {
         "webhook_events": phase.webhooks.as_ref().map(|w| &w.events),
         "issued_ms": phase.issued_in.map(ms),
         "notable_log_lines": phase.notable,
+    });
+    json["push_back"] = push_back_json(phase);
+    json["replicas"] = replicas_json(phase);
+    json["exactly_once"] = exactly_once_json(phase);
+    json
+}
+
+/// Jira's rate limit during the phase (`limit` null when there was none) and how the phase fared:
+/// both windows' calls per request and the share answered 429.
+fn push_back_json(phase: &Phase) -> Value {
+    let all = all_calls(phase);
+    json!({
+        "limit_per_sec": phase.jira_limit.map(|l| l.per_second),
+        "retry_after": phase.jira_limit.map(|l| l.retry_after),
+        "over_n_per_r": over_limit_floor(phase),
+        "jira_calls": all.total,
+        "jira_calls_per_request": all.per_request(phase.n),
+        "rate_limited": all.rate_limited,
+        "rate_limited_share": all.rate_limited_share(),
+    })
+}
+
+fn replicas_json(phase: &Phase) -> Value {
+    let log = &phase.replica_log;
+    json!({
+        "processes": phase.replicas,
+        "log_lines": log.lines,
+        "log_warnings": log.warnings,
+        "log_errors": log.errors,
+    })
+}
+
+fn exactly_once_json(phase: &Phase) -> Value {
+    let once = &phase.exactly_once;
+    json!({
+        "issues_created": once.issues_created,
+        "duplicate_issues": once.duplicate_issues,
+        "double_resolutions": once.double_resolutions,
+        "breaches": once.breaches,
     })
 }

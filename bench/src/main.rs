@@ -8,15 +8,35 @@
 //! target/release/teleport-jira-bench                    # full: N = 1,000 and 10,000; 0 and 100 ms
 //! target/release/teleport-jira-bench --short            # CI: N = 50; 0 and 20 ms
 //! target/release/teleport-jira-bench --n 1000 --latency-ms 100 --scenarios burst
+//! # Jira Cloud pushing back: 50 calls/s (a bucket of one second's worth), 429 with Retry-After
+//! target/release/teleport-jira-bench --n 1000 --latency-ms 20 --scenarios burst --jira-rate-limit 50
+//! # ... refused without Retry-After; then with a second plugin process on the same fakes
+//! target/release/teleport-jira-bench --n 1000 --latency-ms 20 --scenarios burst --jira-rate-limit 50 --no-retry-after
+//! target/release/teleport-jira-bench --n 1000 --latency-ms 20 --scenarios burst --jira-rate-limit 50 --replicas 2
 //! ```
 //!
-//! Modules: [`sandbox`] (fakes, files, the child process), [`scenario`] (the runs), [`probe`]
-//! (polling the fakes), [`calls`] (Jira and Teleport call tallies), [`measure`] (`/proc`,
-//! percentiles), [`report`] (what was measured), [`figures`] (units and derived figures),
-//! [`table`] (for people), [`json_line`] (for machines), [`targets`] (PASS/MISS).
+//! `--jira-rate-limit R` limits FakeJira to R calls per second (a token bucket holding R, rounded)
+//! during the burst and decisions, from the moment the plugin is idle after start-up (start-up is
+//! not counted); refused calls are answered 429 with `Retry-After` (none with `--no-retry-after`)
+//! and counted per phase. `--replicas K` runs K plugin processes in the burst and decisions run,
+//! each with its own webhook port (Jira's webhook reaches the first; CPU and memory are the
+//! first's). After a burst FakeJira must hold one issue per request, after the decisions each
+//! request must be resolved once: a duplicate is a run failure. Under a limit, the targets judge
+//! the burst's time (at most 1.15 x N / R), its Jira calls per request (at most 1.1) and its
+//! share of 429 answers (under 5%).
+//!
+//! Modules: [`sandbox`] (fakes, files, the child process), [`fleet`] (the plugin and its
+//! replicas), [`jira_limit`] (Jira's rate limit), [`scenario`] (the runs), [`probe`] (polling the
+//! fakes), [`calls`] (Jira and Teleport call tallies), [`exactly_once`] (no duplicate issue or
+//! resolution), [`measure`] (`/proc`, percentiles), [`report`] (what was measured), [`figures`]
+//! (units and derived figures), [`table`] (for people), [`json_line`] (for machines),
+//! [`targets`] (PASS/MISS), [`webhooks`] (Jira's deliveries).
 
 mod calls;
+mod exactly_once;
 mod figures;
+mod fleet;
+mod jira_limit;
 mod json_line;
 mod measure;
 mod probe;
@@ -25,6 +45,7 @@ mod sandbox;
 mod scenario;
 mod table;
 mod targets;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -32,9 +53,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 
+use jira_limit::JiraLimit;
 use report::Report;
 use sandbox::Tuning;
-use scenario::Params;
+use scenario::{Params, Phase};
 
 /// Dedicated plugin starts per invocation (each burst run adds one more).
 const STARTS: usize = 3;
@@ -78,6 +100,20 @@ struct Cli {
     #[arg(long)]
     scan_interval: Option<String>,
 
+    /// Jira's rate limit in calls per second during the burst and decisions (a bucket holding
+    /// one second's worth); refusals are 429 with `Retry-After` [default: no limit].
+    #[arg(long, value_name = "R")]
+    jira_rate_limit: Option<f64>,
+
+    /// With --jira-rate-limit: refusals carry no `Retry-After`.
+    #[arg(long, requires = "jira_rate_limit")]
+    no_retry_after: bool,
+
+    /// Plugin processes in the burst and decisions run, on the same fakes, each with its own
+    /// webhook port (Jira's webhook reaches the first).
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    replicas: usize,
+
     /// Also write the JSON line to this file.
     #[arg(long)]
     json_out: Option<PathBuf>,
@@ -99,6 +135,8 @@ struct Plan {
     catch_up: bool,
     tuning: Tuning,
     ticks_per_second: f64,
+    jira_limit: Option<JiraLimit>,
+    replicas: usize,
 }
 
 impl Plan {
@@ -111,6 +149,9 @@ impl Plan {
         let ns = given_or(&cli.n, default_n);
         if ns.contains(&0) {
             bail!("--n must be at least 1");
+        }
+        if cli.replicas == 0 {
+            bail!("--replicas must be at least 1");
         }
         let wants = |s: ScenarioArg| cli.scenarios.is_empty() || cli.scenarios.contains(&s);
         let decisions = wants(ScenarioArg::Decisions);
@@ -127,6 +168,8 @@ impl Plan {
                 scan_interval: cli.scan_interval.clone(),
             },
             ticks_per_second: measure::clock_ticks_per_second(),
+            jira_limit: jira_limit(cli)?,
+            replicas: cli.replicas,
         })
     }
 
@@ -137,7 +180,35 @@ impl Plan {
             latency,
             tuning: self.tuning.clone(),
             ticks_per_second: self.ticks_per_second,
+            jira_limit: self.jira_limit,
+            replicas: self.replicas,
         }
+    }
+
+    /// `, Jira 50/s, 2 replicas`: the run's conditions beyond N and latency.
+    fn conditions(&self) -> String {
+        let mut out = String::new();
+        if let Some(limit) = &self.jira_limit {
+            out.push_str(&format!(", Jira {}", limit.describe()));
+        }
+        if self.replicas > 1 {
+            out.push_str(&format!(", {} replicas", self.replicas));
+        }
+        out
+    }
+}
+
+/// `--jira-rate-limit` and `--no-retry-after`.
+fn jira_limit(cli: &Cli) -> Result<Option<JiraLimit>> {
+    match cli.jira_rate_limit {
+        Some(r) if !(r.is_finite() && r > 0.0) => {
+            bail!("--jira-rate-limit must be a positive number of calls per second")
+        }
+        Some(per_second) => Ok(Some(JiraLimit {
+            per_second,
+            retry_after: !cli.no_retry_after,
+        })),
+        None => Ok(None),
     }
 }
 
@@ -187,9 +258,11 @@ async fn main() -> Result<()> {
     publish(&report, cli.json_out.as_deref())
 }
 
-/// The burst (with decisions) and the catch-up at one N and latency, into `report`.
+/// The burst (with decisions; under the rate limit and with the replicas asked for) and the
+/// catch-up at one N and latency, into `report`.
 async fn run_point(plan: &Plan, params: &Params, what: &str, report: &mut Report) {
     if plan.burst {
+        let what = format!("{what}{}", plan.conditions());
         let name = if plan.decisions {
             "burst + decisions"
         } else {
@@ -200,8 +273,17 @@ async fn run_point(plan: &Plan, params: &Params, what: &str, report: &mut Report
         match scenario::burst_then_decisions(params, plan.decisions).await {
             Ok((startup, burst, decisions)) => {
                 report.startups.push(startup);
-                report.phases.push(burst);
-                report.phases.extend(decisions);
+                let decisions = match decisions {
+                    Some(Err(err)) => {
+                        report.failures.push(format!("decisions, {what}: {err:#}"));
+                        None
+                    }
+                    other => other.and_then(Result::ok),
+                };
+                for phase in std::iter::once(burst).chain(decisions) {
+                    record_breaches(&phase, report);
+                    report.phases.push(phase);
+                }
             }
             Err(err) => report.failures.push(format!("{name}, {what}: {err:#}")),
         }
@@ -215,6 +297,15 @@ async fn run_point(plan: &Plan, params: &Params, what: &str, report: &mut Report
             Err(err) => report.failures.push(format!("catch-up, {what}: {err:#}")),
         }
         eprintln!("  done in {:.1} s", run.elapsed().as_secs_f64());
+    }
+}
+
+/// A duplicate issue or a second resolution fails the run, whatever the figures.
+fn record_breaches(phase: &Phase, report: &mut Report) {
+    for breach in &phase.exactly_once.breaches {
+        let failure = format!("{}: {breach}", figures::label(phase));
+        eprintln!("  FAILED: {failure}");
+        report.failures.push(failure);
     }
 }
 

@@ -175,20 +175,21 @@ pub async fn wait_for_states(
     Ok(seen_at.into_iter().flatten().collect())
 }
 
-/// Waits until the plugin has been idle for `quiet`: no new CPU tick and no Teleport RPC (every
-/// reconcile step reads plugin data, so a step cannot hide between two samples for longer than
-/// its run of Jira calls; `quiet` must exceed that, i.e. a few Jira latencies). False if
-/// `timeout` passed first.
+/// Waits until the plugin has been idle for `quiet`: no new CPU tick, no Teleport RPC and no
+/// call refused by Jira's rate limit (every reconcile step reads plugin data, so a step cannot
+/// hide between two samples for longer than its run of Jira calls or a push-back pause; `quiet`
+/// must exceed that, i.e. a few Jira latencies). False if `timeout` passed first.
 pub async fn settle(
     sandbox: &Sandbox,
     plugin: &Plugin,
     quiet: Duration,
     timeout: Duration,
 ) -> Result<bool> {
-    let activity = || -> Result<(u64, usize)> {
+    let activity = || -> Result<(u64, usize, usize)> {
         Ok((
             measure::sample(Proc::Pid(plugin.pid()))?.cpu_ticks,
             TeleportRpcs::now(&sandbox.teleport).total(),
+            sandbox.jira.rate_limited_calls(),
         ))
     };
     let deadline = Instant::now() + timeout;

@@ -3,6 +3,8 @@
 //! `SSL_CERT_FILE`, a config file with the Go plugin's keys (plus the tuning keys asked for on the
 //! command line), a Jira webhook pointed at the plugin's plain-HTTP listener, and the release
 //! `teleport-jira` binary as a child process whose stderr is watched for "Plugin is ready".
+//! Replicas are more such processes on the same fakes, each with its own config file and
+//! webhook port; Jira's webhook keeps pointing at the first.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -51,7 +53,9 @@ pub struct Sandbox {
     pub teleport: FakeTeleport,
     pub jira: FakeJira,
     /// Holds the identity, CA and config files for as long as the run lasts.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    identity: PathBuf,
+    tuning: Tuning,
     config_path: PathBuf,
     ca_path: PathBuf,
 }
@@ -73,10 +77,7 @@ impl Sandbox {
         jira.write_ca_file(&ca_path)
             .context("writing FakeJira's CA file")?;
 
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .context("finding a free port for the webhook")?
-            .port();
+        let port = free_port()?;
         let config = config_file(&teleport, &jira, &identity, port, tuning);
         let config_path = dir.path().join("teleport-jira.toml");
         std::fs::write(&config_path, config).context("writing the config file")?;
@@ -85,7 +86,9 @@ impl Sandbox {
         Ok(Self {
             teleport,
             jira,
-            _dir: dir,
+            dir,
+            identity,
+            tuning: tuning.clone(),
             config_path,
             ca_path,
         })
@@ -121,6 +124,30 @@ impl Sandbox {
     pub fn spawn_plugin(&self, binary: &Path) -> Result<Plugin> {
         Plugin::spawn(binary, &self.config_path, &self.ca_path)
     }
+
+    /// Starts replica number `index` (1 for the second process): the same config but for its
+    /// own webhook port, which Jira does not know.
+    pub fn spawn_replica(&self, binary: &Path, index: usize) -> Result<Plugin> {
+        let port = free_port()?;
+        let config = config_file(
+            &self.teleport,
+            &self.jira,
+            &self.identity,
+            port,
+            &self.tuning,
+        );
+        let path = self.dir.path().join(format!("teleport-jira-{index}.toml"));
+        std::fs::write(&path, config).context("writing a replica's config file")?;
+        Plugin::spawn(binary, &path, &self.ca_path)
+    }
+}
+
+/// A port free on 127.0.0.1 now, for a webhook listener.
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .context("finding a free port for the webhook")?
+        .port())
 }
 
 /// FakeJira over HTTPS with the reviewer who moves cards.
@@ -224,6 +251,16 @@ impl LogCounts {
             warnings: self.warnings.saturating_sub(earlier.warnings),
             errors: self.errors.saturating_sub(earlier.errors),
             notable: self.notable.saturating_sub(earlier.notable),
+        }
+    }
+
+    /// Two processes' counts together.
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            lines: self.lines + other.lines,
+            warnings: self.warnings + other.warnings,
+            errors: self.errors + other.errors,
+            notable: self.notable + other.notable,
         }
     }
 }

@@ -2,9 +2,10 @@
 //! never include another's backlog or memory.
 //!
 //! - [`burst_then_decisions`]: start the plugin on an empty cluster (ready time, idle RSS), set
-//!   FakeJira's latency, create N pending requests at once and wait for every `issue_id`
-//!   (**burst**); then move all N cards to Approved and wait for every request to be approved in
-//!   Teleport (**decisions**).
+//!   FakeJira's latency and rate limit, start the replicas, create N pending requests at once and
+//!   wait for every `issue_id` (**burst**); then move all N cards to Approved and wait for every
+//!   request to be approved in Teleport (**decisions**). After each, once settled, the fakes must
+//!   hold one issue and one resolution per request ([`exactly_once`](crate::exactly_once)).
 //! - [`catch_up`]: create N pending requests, then start the plugin and wait for every
 //!   `issue_id` (**startup catch-up**).
 //!
@@ -12,18 +13,21 @@
 //! work the phase caused (read once the plugin has made no Teleport RPC and used no CPU tick for
 //! [`QUIET`] plus four Jira latencies).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use teleport_proto::types::RequestState;
-use testkit::jira::Delivery;
 
 use crate::calls::{JiraCalls, JiraMark, TeleportRpcs};
+use crate::exactly_once::{self, ExactlyOnce, Ticket};
+use crate::fleet::Fleet;
+use crate::jira_limit::JiraLimit;
 use crate::measure::{self, Proc, Sample, Summary};
 use crate::probe;
 use crate::sandbox::{LogCounts, Plugin, REVIEWER_ACCOUNT, Sandbox, Tuning};
+use crate::webhooks::Webhooks;
 
 /// How long the plugin must stay idle to count as settled, on top of [`Params::quiet`]'s
 /// allowance for Jira latency.
@@ -31,6 +35,9 @@ const QUIET: Duration = Duration::from_millis(300);
 /// Longest wait for the plugin to settle after a phase.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Under a rate limit the plugin may sit out a `Retry-After` (or its own back-off) without a
+/// CPU tick or an RPC: extra idle time before a phase counts as settled.
+const PUSH_BACK_QUIET: Duration = Duration::from_secs(3);
 
 /// What every run shares.
 #[derive(Clone, Debug)]
@@ -40,20 +47,34 @@ pub struct Params {
     pub latency: Duration,
     pub tuning: Tuning,
     pub ticks_per_second: f64,
+    /// Jira's rate limit during the burst and decisions (start-up runs without).
+    pub jira_limit: Option<JiraLimit>,
+    /// Plugin processes in the burst and decisions run (1: no replica).
+    pub replicas: usize,
 }
 
 impl Params {
     /// Idle time that ends a phase: a step may make a few Jira calls in a row without touching
     /// Teleport or accruing a CPU tick.
     fn quiet(&self) -> Duration {
-        QUIET + self.latency * 4
+        let push_back = if self.jira_limit.is_some() {
+            PUSH_BACK_QUIET
+        } else {
+            Duration::ZERO
+        };
+        QUIET + self.latency * 4 + push_back
     }
 
-    /// Generous: the ideal time at a pessimistic 8 Jira calls per request, plus a minute.
+    /// Generous: the ideal time at a pessimistic 8 Jira calls per request (plus, under a rate
+    /// limit, 16 calls per request at its pace: a decision reads the issue and its comments
+    /// several times), plus a minute.
     fn timeout(&self) -> Duration {
         let per_request =
             self.latency * 8 / self.tuning.effective_jira_concurrency() as u32 + POLL_ALLOWANCE;
-        Duration::from_secs(60) + per_request * self.n as u32
+        let paced = self.jira_limit.map_or(Duration::ZERO, |limit| {
+            Duration::from_secs_f64(limit.floor_secs(self.n * 16))
+        });
+        Duration::from_secs(60) + per_request * self.n as u32 + paced
     }
 }
 
@@ -90,41 +111,6 @@ pub struct Startup {
     pub teleport: TeleportRpcs,
 }
 
-/// Webhook deliveries FakeJira made during a phase.
-#[derive(Clone, Debug, Default)]
-pub struct Webhooks {
-    pub attempts: usize,
-    /// Attempts that got no 2xx (timeouts, refusals, 5xx).
-    pub failed: usize,
-    /// Failed attempts by HTTP status or error, e.g. `503` or `error: operation timed out`.
-    pub failures: BTreeMap<String, usize>,
-    /// Attempts by event, e.g. `jira:issue_updated/issue_generic`.
-    pub events: BTreeMap<String, usize>,
-}
-
-impl Webhooks {
-    fn tally(deliveries: &[Delivery]) -> Self {
-        let mut tally = Self {
-            attempts: deliveries.len(),
-            ..Self::default()
-        };
-        for delivery in deliveries {
-            *tally.events.entry(delivery.event.clone()).or_default() += 1;
-            let why = match (delivery.status_code, &delivery.error) {
-                (Some(code), _) if (200..300).contains(&code) => continue,
-                (Some(code), _) => code.to_string(),
-                (None, Some(error)) => {
-                    format!("error: {}", error.chars().take(80).collect::<String>())
-                }
-                (None, None) => "no answer".to_owned(),
-            };
-            tally.failed += 1;
-            *tally.failures.entry(why).or_default() += 1;
-        }
-        tally
-    }
-}
-
 /// How many warning and error lines of a phase are kept for the report.
 const NOTABLE_PER_PHASE: usize = 3;
 
@@ -159,14 +145,29 @@ pub struct Phase {
     /// Burst and decisions: how long the harness took to create the N requests (move the N cards).
     pub issued_in: Option<Duration>,
     pub webhooks: Option<Webhooks>,
+    /// The rate limit FakeJira applied during the phase.
+    pub jira_limit: Option<JiraLimit>,
+    /// Plugin processes that ran the phase.
+    pub replicas: usize,
+    /// The replicas' log lines (the first process's are in `log`).
+    pub replica_log: LogCounts,
+    /// One issue and one resolution per request, as the fakes tell it once the phase settled.
+    pub exactly_once: ExactlyOnce,
 }
 
 impl Phase {
     /// N × (Jira calls per request before the last milestone) × latency / concurrency: the time
-    /// the fake's latency alone forces at the configured concurrency.
+    /// the fake's latency alone forces at the configured concurrency; under a rate limit R, at
+    /// least the admitted calls / R.
     pub fn ideal(&self) -> Duration {
-        self.latency
-            .mul_f64(self.calls.total as f64 / self.concurrency.max(1) as f64)
+        let by_latency = self
+            .latency
+            .mul_f64(self.calls.total as f64 / self.concurrency.max(1) as f64);
+        let admitted = self.calls.total - self.calls.rate_limited;
+        let by_limit = self.jira_limit.map_or(Duration::ZERO, |limit| {
+            Duration::from_secs_f64(limit.floor_secs(admitted))
+        });
+        by_latency.max(by_limit)
     }
 
     pub fn throughput(&self) -> f64 {
@@ -194,20 +195,22 @@ struct Before {
     plugin: Sample,
     bench: Sample,
     log: LogCounts,
+    replica_logs: Vec<LogCounts>,
     deliveries: usize,
 }
 
 impl Before {
-    fn read(sandbox: &Sandbox, plugin: Option<&Plugin>) -> Result<Self> {
+    fn read(sandbox: &Sandbox, fleet: Option<&Fleet>) -> Result<Self> {
         Ok(Self {
             jira: JiraMark::now(&sandbox.jira),
             teleport: TeleportRpcs::now(&sandbox.teleport),
-            plugin: match plugin {
-                Some(plugin) => measure::sample(Proc::Pid(plugin.pid()))?,
+            plugin: match fleet {
+                Some(fleet) => measure::sample(Proc::Pid(fleet.first.pid()))?,
                 None => Sample::default(),
             },
             bench: measure::sample(Proc::SelfProcess)?,
-            log: plugin.map(Plugin::log_counts).unwrap_or_default(),
+            log: fleet.map(|f| f.first.log_counts()).unwrap_or_default(),
+            replica_logs: fleet.map(Fleet::replica_marks).unwrap_or_default(),
             deliveries: sandbox.jira.deliveries().len(),
         })
     }
@@ -218,11 +221,12 @@ async fn finish(
     scenario: Scenario,
     params: &Params,
     sandbox: &Sandbox,
-    plugin: &Plugin,
+    fleet: &Fleet,
     before: Before,
     elapsed: Duration,
     latency_ms: Option<Summary>,
 ) -> Result<Phase> {
+    let plugin = &fleet.first;
     let (calls, at_milestone) = before.jira.since(&sandbox.jira);
     let pid = Proc::Pid(plugin.pid());
     let settled = probe::settle(sandbox, plugin, params.quiet(), SETTLE_TIMEOUT).await?;
@@ -248,12 +252,40 @@ async fn finish(
         peak_rss_kib: after.hwm_kib,
         rss_after_kib: after.rss_kib,
         log: plugin.log_counts().since(before.log),
-        notable: plugin.notable_since(before.log, NOTABLE_PER_PHASE),
+        notable: [
+            plugin.notable_since(before.log, NOTABLE_PER_PHASE),
+            fleet.replica_notable_since(&before.replica_logs, NOTABLE_PER_PHASE),
+        ]
+        .concat(),
         settled,
         ready: None,
         issued_in: None,
         webhooks,
+        jira_limit: params
+            .jira_limit
+            .filter(|_| sandbox.jira.rate_limit().is_some()),
+        replicas: fleet.size(),
+        replica_log: fleet.replica_log_since(&before.replica_logs),
+        exactly_once: ExactlyOnce::default(),
     })
+}
+
+/// `Jira calls so far: 5210 (312 answered 429): 2100x GET /rest/api/2/issue/{id}, ...`, for an
+/// error that cuts a phase short.
+fn calls_so_far(sandbox: &Sandbox, since: JiraMark) -> String {
+    let (calls, _) = since.since(&sandbox.jira);
+    let mut busiest: Vec<(&String, &usize)> = calls.by_endpoint.iter().collect();
+    busiest.sort_by(|a, b| b.1.cmp(a.1));
+    let endpoints: Vec<String> = busiest
+        .iter()
+        .map(|(endpoint, count)| format!("{count}x {endpoint}"))
+        .collect();
+    format!(
+        "Jira calls so far in the phase: {} ({} answered 429): {}",
+        calls.total,
+        calls.rate_limited,
+        endpoints.join(", ")
+    )
 }
 
 /// Wall-clock now, in Unix nanoseconds (the clock of FakeJira's `created`).
@@ -287,23 +319,54 @@ fn issue_latencies(
     measure::summarize(latencies).context("no latencies measured")
 }
 
-/// Starts the plugin on an empty cluster, runs the burst, then (if asked) the decisions.
+/// Starts the plugin on an empty cluster, runs the burst, then (if asked) the decisions, whose
+/// failure leaves the burst's figures standing.
 pub async fn burst_then_decisions(
     params: &Params,
     with_decisions: bool,
-) -> Result<(Startup, Phase, Option<Phase>)> {
+) -> Result<(Startup, Phase, Option<Result<Phase>>)> {
     let sandbox = Sandbox::start(&params.tuning).await?;
-    let (mut plugin, startup) = start_idle(params, &sandbox).await?;
+    let (plugin, startup) = start_idle(params, &sandbox).await?;
     sandbox.jira.faults().set_latency(params.latency);
+    arm_limit(params, &sandbox);
+    let mut fleet = Fleet::single(plugin);
+    for index in 1..params.replicas {
+        fleet
+            .replicas
+            .push(start_replica(params, &sandbox, index).await?);
+    }
+    if fleet.size() > 1 {
+        // The replicas' start-up drew on the bucket: the burst starts on a full one, as with one.
+        arm_limit(params, &sandbox);
+    }
 
-    let (burst, tickets) = burst(params, &sandbox, &mut plugin).await?;
+    let (burst, tickets) = burst(params, &sandbox, &mut fleet).await?;
     let decisions = if with_decisions {
-        Some(decisions(params, &sandbox, &mut plugin, &tickets).await?)
+        Some(decisions(params, &sandbox, &mut fleet, &tickets).await)
     } else {
         None
     };
-    plugin.stop().await?;
+    fleet.stop().await?;
     Ok((startup, burst, decisions))
+}
+
+/// Sets the run's rate limit on FakeJira, with a full bucket (nothing when there is none).
+fn arm_limit(params: &Params, sandbox: &Sandbox) {
+    if let Some(limit) = params.jira_limit {
+        sandbox.jira.set_rate_limit(Some(limit.rate_limit()));
+    }
+}
+
+/// Starts replica `index` (1 for the second process) and waits until it is ready and idle: under
+/// the run's rate limit, as a replica joining a live deployment would.
+async fn start_replica(params: &Params, sandbox: &Sandbox, index: usize) -> Result<Plugin> {
+    let mut replica = sandbox.spawn_replica(&params.binary, index)?;
+    replica
+        .wait_ready(READY_TIMEOUT)
+        .await
+        .with_context(|| format!("starting replica {index}"))?;
+    probe::settle(sandbox, &replica, params.quiet(), SETTLE_TIMEOUT).await?;
+    Ok(replica)
 }
 
 /// Starts the plugin `count` times in a row on one empty cluster (Jira latency 0), stopping it
@@ -338,19 +401,15 @@ async fn start_idle(params: &Params, sandbox: &Sandbox) -> Result<(Plugin, Start
     Ok((plugin, startup))
 }
 
-/// A request and the issue the plugin made for it.
-struct Ticket {
-    request_id: String,
-    issue_id: String,
-}
-
-/// Creates N pending requests at once and waits for all their issues.
+/// Creates N pending requests at once and waits for all their issues; then, once settled,
+/// checks there is one issue per request.
 async fn burst(
     params: &Params,
     sandbox: &Sandbox,
-    plugin: &mut Plugin,
+    fleet: &mut Fleet,
 ) -> Result<(Phase, Vec<Ticket>)> {
-    let before = Before::read(sandbox, Some(plugin))?;
+    let before = Before::read(sandbox, Some(fleet))?;
+    let issues_before = sandbox.jira.created_issue_count();
     let start = Instant::now();
     let mut ids = Vec::with_capacity(params.n);
     let mut created_ns = Vec::with_capacity(params.n);
@@ -359,21 +418,21 @@ async fn burst(
         ids.push(sandbox.create_request(index)?);
     }
     let issued_in = start.elapsed();
-    let issues = probe::wait_for_issues(sandbox, plugin, &ids, params.timeout()).await?;
+    let issues = probe::wait_for_issues(sandbox, &mut fleet.first, &ids, params.timeout()).await?;
     let last = issues.iter().map(|i| i.seen_at).max().unwrap_or(start);
     let latencies = issue_latencies(sandbox, &issues, &created_ns)?;
     let mut phase = finish(
         Scenario::Burst,
         params,
         sandbox,
-        plugin,
+        fleet,
         before,
         last.duration_since(start),
         Some(latencies),
     )
     .await?;
     phase.issued_in = Some(issued_in);
-    let tickets = ids
+    let tickets: Vec<Ticket> = ids
         .into_iter()
         .zip(issues)
         .map(|(request_id, issue)| Ticket {
@@ -381,18 +440,20 @@ async fn burst(
             issue_id: issue.issue_id,
         })
         .collect();
+    phase.exactly_once = exactly_once::check_issues(sandbox, &tickets, issues_before);
     Ok((phase, tickets))
 }
 
-/// Moves every card to Approved as a Jira user (each move delivers a webhook to the plugin) and
-/// waits until every request is approved in Teleport.
+/// Moves every card to Approved as a Jira user (each move delivers a webhook to the first
+/// process) and waits until every request is approved in Teleport; then, once settled, checks
+/// each was resolved once.
 async fn decisions(
     params: &Params,
     sandbox: &Sandbox,
-    plugin: &mut Plugin,
+    fleet: &mut Fleet,
     tickets: &[Ticket],
 ) -> Result<Phase> {
-    let before = Before::read(sandbox, Some(plugin))?;
+    let before = Before::read(sandbox, Some(fleet))?;
     let start = Instant::now();
     let mut moved_at = Vec::with_capacity(tickets.len());
     for ticket in tickets {
@@ -406,12 +467,13 @@ async fn decisions(
     let ids: Vec<String> = tickets.iter().map(|t| t.request_id.clone()).collect();
     let seen = probe::wait_for_states(
         sandbox,
-        plugin,
+        &mut fleet.first,
         &ids,
         RequestState::Approved,
         params.timeout(),
     )
-    .await?;
+    .await
+    .with_context(|| calls_so_far(sandbox, before.jira))?;
     let last = seen.iter().copied().max().unwrap_or(start);
     let latencies = seen
         .iter()
@@ -422,13 +484,14 @@ async fn decisions(
         Scenario::Decisions,
         params,
         sandbox,
-        plugin,
+        fleet,
         before,
         last.duration_since(start),
         measure::summarize(latencies),
     )
     .await?;
     phase.issued_in = Some(issued_in);
+    phase.exactly_once = exactly_once::check_resolutions(sandbox, &ids);
     Ok(phase)
 }
 
@@ -444,23 +507,21 @@ pub async fn catch_up(params: &Params) -> Result<Phase> {
     let mut plugin = sandbox.spawn_plugin(&params.binary)?;
     let ready = plugin.wait_ready(params.timeout()).await?;
     let issues = probe::wait_for_issues(&sandbox, &mut plugin, &ids, params.timeout()).await?;
-    let last = issues
-        .iter()
-        .map(|i| i.seen_at)
-        .max()
-        .unwrap_or_else(|| plugin.spawned_at());
+    let spawned_at = plugin.spawned_at();
+    let last = issues.iter().map(|i| i.seen_at).max().unwrap_or(spawned_at);
     let latencies = issue_latencies(&sandbox, &issues, &vec![spawned_ns; issues.len()])?;
+    let fleet = Fleet::single(plugin);
     let mut phase = finish(
         Scenario::CatchUp,
         params,
         &sandbox,
-        &plugin,
+        &fleet,
         before,
-        last.duration_since(plugin.spawned_at()),
+        last.duration_since(spawned_at),
         Some(latencies),
     )
     .await?;
     phase.ready = Some(ready);
-    plugin.stop().await?;
+    fleet.stop().await?;
     Ok(phase)
 }

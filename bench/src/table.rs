@@ -4,21 +4,24 @@
 use std::fmt::Write as _;
 
 use crate::calls::{JiraCalls, ratio};
-use crate::figures::{label, mib, ms, over_ideal};
+use crate::figures::{all_calls, conditions, label, mib, ms, over_ideal};
 use crate::report::Report;
 use crate::scenario::{Phase, Scenario, Startup};
 use crate::targets;
 
 /// What the columns mean.
-const LEGEND: [&str; 8] = [
+const LEGEND: [&str; 11] = [
     "time: first request created (decisions: first card moved; catch-up: process spawned) to the",
     "  last milestone seen. req/s = N / time.",
     "p50/p99: burst = request created -> issue `created` stamped by FakeJira (ms precision);",
     "  decisions = card moved -> request approved in Teleport (audit log polled every 5 ms + 5 us",
     "  per entry); catch-up = process spawned -> issue `created`.",
-    "ideal = Jira calls before the last milestone x latency / concurrency. Jira/r = those calls / N.",
+    "ideal = Jira calls before the last milestone x latency / concurrency (under a rate limit R, at",
+    "  least the admitted ones / R). Jira/r = those calls / N.",
     "CPU ms/r: plugin process only (utime+stime, read in 10 ms ticks), follow-up work included.",
     "peak/end MiB: plugin VmHWM / VmRSS after the phase. fakes s: harness CPU (fakes, polling).",
+    "429%: Jira calls answered 429 by its rate limit / all Jira calls of the phase (both windows).",
+    "  With replicas, CPU and memory are the first process's; Jira's webhook reaches it alone.",
 ];
 
 /// The human-readable report.
@@ -80,7 +83,7 @@ fn header(out: &mut String, report: &Report) {
 fn phase_rows(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
-        "{:<10} {:>6} {:>5} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>7}",
+        "{:<10} {:>6} {:>5} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>5} {:>8} {:>8} {:>8} {:>7}",
         "scenario",
         "N",
         "lat",
@@ -91,6 +94,7 @@ fn phase_rows(out: &mut String, report: &Report) {
         "p50 ms",
         "p99 ms",
         "Jira/r",
+        "429%",
         "CPU ms/r",
         "peak MiB",
         "end MiB",
@@ -110,7 +114,7 @@ fn phase_row(phase: &Phase) -> String {
         (format!("{:.1}", s.p50), format!("{:.1}", s.p99))
     });
     format!(
-        "{:<10} {:>6} {:>5} {:>9.3} {:>9.3} {:>8} {:>8.1} {:>8} {:>8} {:>6.2} {:>8.3} {:>8.1} {:>8.1} {:>7.2}{}",
+        "{:<10} {:>6} {:>5} {:>9.3} {:>9.3} {:>8} {:>8.1} {:>8} {:>8} {:>6.2} {:>5.1} {:>8.3} {:>8.1} {:>8.1} {:>7.2}{}{}",
         phase.scenario.name(),
         phase.n,
         format!("{}ms", phase.latency.as_millis()),
@@ -121,10 +125,12 @@ fn phase_row(phase: &Phase) -> String {
         p50,
         p99,
         phase.calls.per_request(phase.n),
+        all_calls(phase).rate_limited_share() * 100.0,
         phase.plugin_cpu_ms_per_request(),
         mib(phase.peak_rss_kib),
         mib(phase.rss_after_kib),
         phase.bench_cpu_secs,
+        conditions(phase).replacen(", ", "  ", 1),
         if phase.settled {
             ""
         } else {
@@ -192,11 +198,14 @@ fn phase_calls(out: &mut String, phase: &Phase) {
 }
 
 fn phase_calls_summary(phase: &Phase) -> String {
-    let failed = phase.calls.failed + phase.tail_calls.failed;
-    let non_2xx = if failed > 0 {
-        format!(" ({failed} non-2xx)")
-    } else {
-        String::new()
+    let all = all_calls(phase);
+    let non_2xx = match (all.failed, all.rate_limited) {
+        (0, _) => String::new(),
+        (failed, 0) => format!(" ({failed} non-2xx)"),
+        (failed, refused) => format!(
+            " ({failed} non-2xx, {refused} of {} answered 429)",
+            all.total
+        ),
     };
     let webhooks = phase.webhooks.as_ref().map_or_else(String::new, |w| {
         let failures: String = w
@@ -221,14 +230,43 @@ fn phase_calls_summary(phase: &Phase) -> String {
         format!("; all {what} issued in {:.1} ms", ms(d))
     });
     format!(
-        "{}: Jira {:.2} | {:.2}{non_2xx}; log lines {} (warn {}, error {}){webhooks}{ready}{issued}",
+        "{}: Jira {:.2} | {:.2}{non_2xx}; log lines {} (warn {}, error {}){}{webhooks}{ready}{issued}{}",
         label(phase),
         phase.calls.per_request(phase.n),
         phase.tail_calls.per_request(phase.n),
         phase.log.lines,
         phase.log.warnings,
         phase.log.errors,
+        replica_log(phase),
+        exactly_once(phase),
     )
+}
+
+/// `; replicas' log lines 12 (warn 3, error 0)` when replicas ran.
+fn replica_log(phase: &Phase) -> String {
+    if phase.replicas < 2 {
+        return String::new();
+    }
+    let log = &phase.replica_log;
+    format!(
+        "; replicas' log lines {} (warn {}, error {})",
+        log.lines, log.warnings, log.errors
+    )
+}
+
+/// `; issues created 1000 (0 duplicates)` after a burst, `; double resolutions 0` after decisions.
+fn exactly_once(phase: &Phase) -> String {
+    let once = &phase.exactly_once;
+    match (phase.scenario, once.issues_created) {
+        (_, Some(created)) => format!(
+            "; issues created {created} ({} duplicates)",
+            once.duplicate_issues
+        ),
+        (Scenario::Decisions, None) => {
+            format!("; double resolutions {}", once.double_resolutions)
+        }
+        _ => String::new(),
+    }
 }
 
 fn target_lines(out: &mut String, report: &Report) {
