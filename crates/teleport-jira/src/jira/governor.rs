@@ -32,11 +32,15 @@ const DECREASE: f64 = 0.9;
 const DEEPEST_CUT: f64 = 0.5;
 /// The window over which the rate Jira answered at is measured.
 const RATE_WINDOW: Duration = Duration::from_secs(1);
-/// Latency this many times the quickest seen means Jira is queueing: the limit shrinks.
+/// Recent latency this many times the usual means Jira is queueing: the limit shrinks.
 const LATENCY_CLIMB: f64 = 3.0;
+/// Latency under this never reads as a climb: a local Jira answers in a millisecond or two.
+const LATENCY_FLOOR: Duration = Duration::from_millis(20);
 /// Answers needed since the last cut before push-back cuts again: a call refused right after a
 /// pause (Jira not yet ready again) says nothing about the pace, and must not halve it.
 const MIN_EVIDENCE: usize = 4;
+/// How long a call waits behind higher priorities before it is promoted one step.
+const AGING: Duration = Duration::from_secs(2);
 /// The longest pause taken for one push-back, whatever `Retry-After` says.
 const MAX_PAUSE: Duration = Duration::from_secs(60);
 
@@ -49,6 +53,16 @@ pub enum Priority {
     Decision = 1,
     /// Repair look-ups, sweeps and scans: nobody waits on them.
     Background = 2,
+}
+
+impl Priority {
+    fn higher(self) -> Option<Self> {
+        match self {
+            Self::Create => None,
+            Self::Decision => Some(Self::Create),
+            Self::Background => Some(Self::Decision),
+        }
+    }
 }
 
 /// How Jira answered a call, as far as its pace is concerned.
@@ -98,8 +112,9 @@ struct State {
     answered_since_decrease: usize,
     /// When calls were answered, for the rate Jira answered at.
     answered_at: VecDeque<Instant>,
-    /// The quickest answer seen, and a moving average of recent ones.
-    fastest: Option<Duration>,
+    /// Latency: a slow moving average (the usual, which follows a new normal within a few
+    /// hundred answers, so a lasting change does not pin the limit down) and a fast one (now).
+    usual: Option<Duration>,
     recent: Option<Duration>,
 }
 
@@ -126,7 +141,7 @@ impl Governor {
                 last_decrease: None,
                 answered_since_decrease: 0,
                 answered_at: VecDeque::new(),
-                fastest: None,
+                usual: None,
                 recent: None,
             }),
             changed: Notify::new(),
@@ -136,21 +151,29 @@ impl Governor {
     /// Waits until a call of `priority` may start: no pause in force, room in flight, no waiting
     /// call of a higher priority, and its slot in the pace reached.
     pub async fn acquire(&self, priority: Priority) -> Permit<'_> {
-        let waiting = Waiting::new(self, priority);
+        let mut waiting = Waiting::new(self, priority);
         let start = loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let verdict = lock(&self.state).try_start(priority, Instant::now());
+            waiting.age();
+            let verdict = lock(&self.state).try_start(waiting.priority, Instant::now());
             match verdict {
                 Ok(start) => break start,
-                Err(Some(until)) => {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(until) => {}
-                        () = &mut notified => {}
+                Err(look_again) => {
+                    // Look again when a pause ends or this call is promoted, if not woken first.
+                    let until = [look_again, waiting.next_promotion()]
+                        .into_iter()
+                        .flatten()
+                        .min();
+                    match until {
+                        Some(until) => tokio::select! {
+                            () = tokio::time::sleep_until(until) => {}
+                            () = &mut notified => {}
+                        },
+                        None => notified.await,
                     }
                 }
-                Err(None) => notified.await,
             }
         };
         waiting.started();
@@ -184,7 +207,9 @@ impl Governor {
 /// A call counted as waiting; a caller that gives up before its turn is no longer counted.
 struct Waiting<'a> {
     governor: &'a Governor,
+    /// The priority it waits at now: one step higher for every [`AGING`] waited.
     priority: Priority,
+    since: Instant,
     done: bool,
 }
 
@@ -194,8 +219,30 @@ impl<'a> Waiting<'a> {
         Self {
             governor,
             priority,
+            since: Instant::now(),
             done: false,
         }
+    }
+
+    /// Moves up one priority for every [`AGING`] waited, so a steady stream of higher-priority
+    /// calls never starves a repair for good.
+    fn age(&mut self) {
+        let Some(promoted) = self.priority.higher() else {
+            return;
+        };
+        if self.next_promotion().is_some_and(|at| Instant::now() < at) {
+            return;
+        }
+        let mut state = lock(&self.governor.state);
+        state.waiting[self.priority as usize] -= 1;
+        state.waiting[promoted as usize] += 1;
+        self.priority = promoted;
+        self.since = Instant::now();
+    }
+
+    /// When the call moves up a priority; `None` at the top.
+    fn next_promotion(&self) -> Option<Instant> {
+        self.priority.higher().map(|_| self.since + AGING)
     }
 
     /// The call took its slot (which counted it out of the waiting).
@@ -281,6 +328,11 @@ impl State {
         }
         if self.latency_climbed(latency) && self.may_decrease(now) {
             self.limit = (self.limit * DECREASE).max(1.0);
+            tracing::debug!(
+                latency_ms = latency.as_millis() as u64,
+                in_flight_limit = self.allowed_in_flight(),
+                "Jira is answering slower; fewer calls in flight"
+            );
             self.last_decrease = Some(now);
             self.answered_since_decrease = 0;
             return;
@@ -311,6 +363,12 @@ impl State {
         }
         self.limit = (self.limit * DECREASE).max(1.0);
         self.decrease(now, self.answered_rate());
+        tracing::info!(
+            calls_per_second = self.rate.map(|rate| (rate * 10.0).round() / 10.0),
+            in_flight_limit = self.allowed_in_flight(),
+            pause_ms = pause.as_millis() as u64,
+            "Jira is pushing back; slowing every Jira call down"
+        );
     }
 
     fn may_decrease(&self, now: Instant) -> bool {
@@ -339,13 +397,11 @@ impl State {
     }
 
     fn latency_climbed(&mut self, latency: Duration) -> bool {
-        let fastest = self.fastest.map_or(latency, |f| f.min(latency));
-        self.fastest = Some(fastest);
+        let usual = self.usual.map_or(latency, |u| (u * 127 + latency) / 128);
+        self.usual = Some(usual);
         let recent = self.recent.map_or(latency, |r| (r * 7 + latency) / 8);
         self.recent = Some(recent);
-        // A floor keeps tiny local latencies (a millisecond) from reading as a climb.
-        let floor = fastest.max(Duration::from_millis(20));
-        recent.as_secs_f64() > floor.as_secs_f64() * LATENCY_CLIMB
+        recent.as_secs_f64() > usual.max(LATENCY_FLOOR).as_secs_f64() * LATENCY_CLIMB
     }
 }
 
@@ -461,6 +517,67 @@ mod tests {
             task.await.expect("task");
         }
         assert_eq!(*lock(&order), [Priority::Create, Priority::Background]);
+    }
+
+    #[test]
+    fn a_lasting_rise_in_latency_becomes_the_usual_and_stops_shrinking_the_limit() {
+        let governor = Governor::new(16, None);
+        let mut state = lock(&governor.state);
+        for _ in 0..100 {
+            assert!(!state.latency_climbed(Duration::from_millis(5)));
+        }
+        let climbs: Vec<bool> = (0..2000)
+            .map(|_| state.latency_climbed(Duration::from_millis(200)))
+            .collect();
+        assert!(
+            climbs[..10].iter().any(|&climbed| climbed),
+            "a sudden climb is seen"
+        );
+        assert!(
+            !climbs[1900..].iter().any(|&climbed| climbed),
+            "a new normal is not a climb"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_scan_waiting_behind_a_stream_of_decisions_gets_its_turn() {
+        let governor = std::sync::Arc::new(Governor::new(1, Some(10.0)));
+        let busy = governor.acquire(Priority::Decision).await;
+        // Decisions keep arriving, one always waiting.
+        let stream = {
+            let governor = governor.clone();
+            tokio::spawn(async move {
+                loop {
+                    drop(governor.acquire(Priority::Decision).await);
+                }
+            })
+        };
+        tokio::task::yield_now().await;
+        let scan = {
+            let governor = governor.clone();
+            tokio::spawn(async move { drop(governor.acquire(Priority::Background).await) })
+        };
+        drop(busy);
+        tokio::time::timeout(Duration::from_secs(10), scan)
+            .await
+            .expect("the scan got its turn")
+            .expect("task");
+        stream.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_create_waiting_for_room_sleeps_instead_of_spinning() {
+        let governor = std::sync::Arc::new(Governor::new(1, None));
+        let busy = governor.acquire(Priority::Decision).await;
+        let waiter = {
+            let governor = governor.clone();
+            tokio::spawn(async move { drop(governor.acquire(Priority::Create).await) })
+        };
+        // A spinning waiter never lets paused time move on: this sleep would not return.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!waiter.is_finished());
+        drop(busy);
+        waiter.await.expect("task");
     }
 
     #[tokio::test(start_paused = true)]

@@ -150,6 +150,13 @@ impl Engine {
     /// still seen; and for every request whose issue is still pending in Jira although Teleport no
     /// longer has the request (deleted or expired while no plugin was watching).
     pub fn scan(self: &Arc<Self>) {
+        // A scan that comes while the last one's steps still queue would only pile reads on a
+        // Jira that is already the bottleneck (and push repairs and creations further back).
+        let backlog = self.backlog();
+        if backlog > 0 {
+            tracing::debug!(backlog, "Skipping this scan: earlier work is still queued");
+            return;
+        }
         for id in self.store.pending_ids() {
             self.enqueue(&id);
         }
@@ -203,6 +210,7 @@ impl Engine {
             jira_issue_key = tracing::field::Empty
         );
         let step = async {
+            tracing::debug!("Step started");
             super::faults::before_step(&id);
             self.reconciler.step(&id).await
         };
@@ -220,6 +228,7 @@ impl Engine {
     }
 
     fn step_done(&self, id: &str) {
+        tracing::debug!("Step done");
         self.retry_lock().remove(id);
         if let Some(first_signal) = lock(&self.signalled).remove(id) {
             self.metrics()

@@ -39,8 +39,13 @@ impl KnownIssues {
     }
 
     fn remember(&self, number: u64, issue: &Issue) {
+        self.remember_made_for(number, made_for(issue).unwrap_or_default());
+    }
+
+    /// Notes that issue `number` was made for `request_id` (this process just created it).
+    pub fn remember_made_for(&self, number: u64, request_id: &str) {
         let mut known = crate::lock::lock(&self.by_number);
-        known.insert(number, made_for(issue).unwrap_or_default().to_owned());
+        known.insert(number, request_id.to_owned());
         while known.len() > KNOWN_ISSUES_KEPT {
             known.pop_first();
         }
@@ -96,7 +101,9 @@ pub async fn find_issues(
             tracing::warn!(error = %err, "Jira search failed; looking the issue up by key only")
         }
     }
-    if let Some(after_issue) = after_issue {
+    // Search found it: lagging search can miss an issue but never invents one, so the walk
+    // (which only makes up for the lag) is not needed.
+    if let Some(after_issue) = after_issue.filter(|_| found.is_empty()) {
         walk_by_key(&jira, known, project, request_id, after_issue, &mut found).await?;
     }
     Ok(found.into_values().collect())

@@ -111,7 +111,14 @@ async fn run_chaos(replicas: usize) {
     }
     let mut issues = HashMap::new();
     for id in &ids {
-        issues.insert(id.clone(), sandbox.issue_of(id).await.id);
+        let found = eventually(|| async { sandbox.recorded_issue_id(id).is_some() }).await;
+        assert!(
+            found,
+            "no issue recorded for {id}; plugin log tail:\n{}\nreplica log tail:\n{}",
+            tail(&sandbox.log()),
+            replica.as_ref().map(|r| tail(&r.log())).unwrap_or_default()
+        );
+        issues.insert(id.clone(), sandbox.recorded_issue_id(id).unwrap());
     }
 
     // Phase 2: every request is decided, in Jira or in Teleport, and the plugin dies again.

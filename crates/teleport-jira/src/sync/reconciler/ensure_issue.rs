@@ -150,6 +150,9 @@ impl Reconciler {
             None => {
                 let created = self.post_issue(request).await?;
                 self.metrics.issues_created.inc();
+                if let Some(number) = issue_number(&created.key) {
+                    self.known_issues.remember_made_for(number, id);
+                }
                 tracing::info!(jira_issue_id = %created.id, jira_issue_key = %created.key, "Jira Issue created");
                 created
             }
