@@ -1,7 +1,8 @@
 //! `teleport-jira check`: verifies a production config before going live, without side effects:
 //! the config, the credentials and their expiry, Teleport and the plugin role's permissions, Jira,
 //! its token, project, issue type, permissions and workflow statuses, and the webhook certificate.
-//! One line per check, `OK` or `FAIL` with the fix; the caller exits 1 if any failed.
+//! One line per check, `OK`, `WARN` or `FAIL` with the fix; the caller exits 1 if any failed (a
+//! warning alone keeps 0).
 
 use std::path::Path;
 
@@ -27,6 +28,11 @@ struct Report {
 impl Report {
     fn ok(&mut self, check: &str, detail: impl std::fmt::Display) {
         println!("OK   {check}: {detail}");
+    }
+
+    /// Worth fixing, but the plugin works: the exit code stays 0.
+    fn warn(&mut self, check: &str, problem: impl std::fmt::Display, fix: &str) {
+        println!("WARN {check}: {problem}. Fix: {fix}");
     }
 
     fn fail(&mut self, check: &str, problem: impl std::fmt::Display, fix: &str) {
@@ -81,6 +87,16 @@ fn check_webhook(config: &Config, report: &mut Report) {
             Ok(_) => report.ok("webhook", format!("HTTPS on {} with {}", config.http.listen_addr, files.cert.display())),
             Err(err) => report.fail("webhook", err, "point http.https_cert_file and http.https_key_file at a readable PEM certificate and its key"),
         },
+    }
+    if crate::startup::webhook_is_open(config) {
+        report.warn(
+            "webhook",
+            format!(
+                "anyone who reaches {} can deliver a webhook: it is not signed, nor behind basic auth or client certificates",
+                config.http.listen_addr
+            ),
+            "set http.webhook_secret to the secret of the webhook in Jira (System > WebHooks > Secret), or set http.basic_auth",
+        );
     }
 }
 

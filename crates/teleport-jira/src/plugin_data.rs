@@ -55,13 +55,15 @@ pub struct PluginData {
 }
 
 /// A claim on a request's Jira work, taken and released with compare-and-swap, so that replicas
-/// never write to Jira for the same request at once. A lease older than its time-to-live belongs
-/// to a process that died; anyone may take it over (and then redoes the work idempotently).
+/// never write to Jira for the same request at once. A lease another process has seen unchanged
+/// for a full time-to-live, on its own clock, belongs to a process that died; that process may
+/// take it over (and then redoes the work idempotently).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
     /// A random id of the process holding it.
     pub owner: String,
-    /// When it was taken (Unix seconds).
+    /// When it was taken or last renewed (Unix seconds, by the holder's clock): a renewal changes
+    /// it, which is what other processes watch; 0 when the holder gave it up at once.
     pub since: i64,
     /// The highest issue number known in the project when the lease was taken (0: the project
     /// had none; `None`: unknown). Issues created under this lease have higher numbers, which a
@@ -70,10 +72,6 @@ pub struct Lease {
 }
 
 impl Lease {
-    pub fn is_live(&self, now: i64, ttl_seconds: i64) -> bool {
-        now.saturating_sub(self.since) < ttl_seconds
-    }
-
     fn encode(&self) -> String {
         let after = self
             .after_issue
@@ -282,8 +280,6 @@ mod tests {
         assert_eq!(encoded["lease"], "ab12 1700000000 41");
         assert_eq!(PluginData::decode(&encoded).lease, Some(lease.clone()));
         assert_eq!(sample().encode().len(), 9);
-        assert!(lease.is_live(1_700_000_010, 30));
-        assert!(!lease.is_live(1_700_000_030, 30));
     }
 
     #[test]

@@ -42,7 +42,8 @@ pub(super) fn http_section(raw: RawHttp, insecure_no_tls: bool) -> Result<HttpCo
     )?;
     Ok(HttpConfig {
         listen_addr,
-        public_addr,
+        // The credentials moved into `basic_auth` above; the address keeps none to print.
+        public_addr: public_addr.as_deref().map(without_userinfo),
         tls: if insecure_no_tls { None } else { tls },
         basic_auth,
         verify_client_cert: raw.tls.verify_client_cert,
@@ -111,5 +112,22 @@ fn tls_files(
         (None, None) => Err(invalid(
             "http.https_cert_file and http.https_key_file are required to serve the webhook over HTTPS; set them or start with --insecure-no-tls",
         )),
+    }
+}
+
+/// `addr` without the `user:password@` of its authority.
+fn without_userinfo(addr: &str) -> String {
+    let (scheme, rest) = match addr.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, addr),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    match scheme {
+        Some(scheme) => format!("{scheme}://{host}{path}"),
+        None => format!("{host}{path}"),
     }
 }

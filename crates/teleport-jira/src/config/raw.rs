@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct RawConfig {
     pub teleport: RawTeleport,
@@ -19,14 +19,14 @@ pub(crate) struct RawConfig {
 }
 
 /// A listener of its own for `/status`, `/readyz` and `/metrics` (a key of this plugin only).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct RawMetrics {
     pub listen_addr: Option<String>,
 }
 
 /// Keys this plugin adds; none is needed, each only tunes.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct RawReconcile {
     #[serde(deserialize_with = "go_duration")]
@@ -38,7 +38,7 @@ pub(crate) struct RawReconcile {
     pub lease_ttl: Option<Duration>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct RawTeleport {
     pub addr: Option<String>,
@@ -52,7 +52,7 @@ pub(crate) struct RawTeleport {
     pub root_cas: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct RawJira {
     pub url: Option<String>,
@@ -72,7 +72,7 @@ pub(crate) struct RawJira {
 }
 
 /// The project's own names for the statuses the plugin uses.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct RawStatuses {
     pub pending: Option<String>,
@@ -82,7 +82,7 @@ pub(crate) struct RawStatuses {
     pub promoted: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct RawHttp {
     pub listen_addr: Option<String>,
@@ -98,20 +98,20 @@ pub(crate) struct RawHttp {
     pub tls_files_check_interval: Option<Duration>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct RawBasicAuth {
     pub user: Option<String>,
     pub password: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct RawHttpTls {
     pub verify_client_cert: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct RawLog {
     pub output: Option<String>,

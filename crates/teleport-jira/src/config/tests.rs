@@ -460,3 +460,31 @@ fn metrics_listener_is_off_unless_asked_for_and_its_address_is_checked() {
     let err = error_of(&format!("{MINIMAL}\n[metrics]\nlisten_addr = \":8081\"\n"));
     assert!(err.contains("must differ from http.listen_addr"), "{err}");
 }
+
+#[test]
+fn no_secret_shows_when_any_config_struct_is_formatted() {
+    let secrets = ["s3cret-token", "s3cret-hook", "s3cret-pass"];
+    let text = with(
+        "[http]",
+        "[http]\npublic_addr = \"https://jira:s3cret-pass@hooks.example.com/x\"\nwebhook_secret = \"s3cret-hook\"",
+    )
+    .replace("api_token = \"tok\"", "api_token = \"s3cret-token\"");
+    let (config, _) = parse(&text).unwrap();
+    assert_eq!(config.jira.api_token.expose(), "s3cret-token");
+    let shown = [
+        format!("{config:?}"),
+        format!("{:?}", config.jira),
+        format!("{:?}", config.http),
+        format!("{:?}", config.http.basic_auth),
+        format!("{:?}", config.teleport),
+    ];
+    for text in shown {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{secret} shows in {text}");
+        }
+    }
+    assert_eq!(
+        config.http.public_addr.as_deref(),
+        Some("https://hooks.example.com/x")
+    );
+}

@@ -29,6 +29,11 @@ const MAX_ATTEMPTS: u32 = 4;
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(200);
 /// The longest `Retry-After` waited inside one call; longer waits are left to the caller's schedule.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// The largest answer read: far above any page the plugin asks for (100 issues, histories or
+/// comments), far below what would hurt the process.
+const MAX_BODY: usize = 32 * 1024 * 1024;
+/// The most of an error answer kept for the log.
+const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Jira Cloud's header saying the rate-limit budget is nearly spent.
 const NEAR_LIMIT_HEADER: &str = "x-ratelimit-nearlimit";
 
@@ -238,7 +243,11 @@ impl JiraClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(parse_retry_after);
-        let body = response.text().await.unwrap_or_default();
+        // An error body is only ever shown in a log line: what fits is enough.
+        let body = read_capped(response, MAX_ERROR_BODY)
+            .await
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default();
         Err(JiraError::from_body(status.as_u16(), &body, retry_after))
     }
 
@@ -249,10 +258,7 @@ impl JiraClient {
         build: impl Fn() -> RequestBuilder,
     ) -> Result<T, JiraError> {
         let response = self.send(call, retry, build).await?;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|err| JiraError::Transport(err.to_string()))?;
+        let bytes = read_capped(response, MAX_BODY).await?;
         serde_json::from_slice(&bytes).map_err(|err| JiraError::Decode(err.to_string()))
     }
 
@@ -512,6 +518,34 @@ impl JiraClient {
     }
 }
 
+/// The body of `response`, refused past `limit` bytes (whatever `Content-Length` claims), so a
+/// broken or hostile server cannot make the process hold an unbounded answer.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, JiraError> {
+    let too_large = || {
+        JiraError::Other(format!(
+            "Jira's answer is larger than {limit} bytes; refusing to read it"
+        ))
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| JiraError::Transport(crate::errors::error_chain(&err)))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// A request that got no answer: a refused certificate, a connection never made (Jira cannot
 /// have acted), or one lost on the way (it may have).
 fn send_error(err: &reqwest::Error) -> JiraError {
@@ -584,7 +618,63 @@ fn escape_path(segment: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// A server on loopback that answers every connection with `head` and then `body_chunks`
+    /// chunks of 1 MiB (chunked encoding when `head` has no length).
+    async fn oversized_server(head: &'static str, body_chunks: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let chunk = vec![b' '; 1024 * 1024];
+                    for _ in 0..body_chunks {
+                        let framed =
+                            [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+                        if socket.write_all(&framed).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = socket.write_all(b"0\r\n\r\n").await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn client_of(base_url: String) -> JiraClient {
+        JiraClient::new(JiraClientOptions {
+            base_url,
+            auth: JiraAuth::Bearer {
+                token: Secret::new("t".to_owned()),
+            },
+            max_concurrent_calls: 1,
+            max_calls_per_second: None,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_answer_claiming_a_huge_length_is_refused_before_reading() {
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n";
+        let client = client_of(oversized_server(head, 0).await);
+        let err = client.project("PROJ").await.unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_is_cut_off_at_the_cap() {
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let client = client_of(oversized_server(head, 40).await);
+        let err = client.project("PROJ").await.unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+    }
 
     #[test]
     fn retry_after_accepts_seconds_and_dates() {

@@ -14,4 +14,4 @@ pub use credentials::{
 pub use error::StartError;
 pub use jira::{JIRA_PERMISSIONS, check_jira, connect_jira};
 pub use teleport::connect_teleport;
-pub use webhook::{check_webhook_tls, warn_if_unauthenticated, webhook_tls};
+pub use webhook::{check_webhook_tls, warn_if_unauthenticated, webhook_is_open, webhook_tls};

@@ -37,13 +37,20 @@ pub fn webhook_tls(config: &Config) -> Result<Option<RustlsConfig>, StartError> 
 /// anti-forgery checks hold, but an operator should know.
 pub fn warn_if_unauthenticated(config: &Config) {
     let http = &config.http;
-    let authenticated =
-        http.webhook_secret.is_some() || http.basic_auth.is_some() || http.verify_client_cert;
-    if !authenticated && !http.listen_addr.ip().is_loopback() {
+    if webhook_is_open(config) {
         tracing::warn!(
             listen_addr = %http.listen_addr,
             "THE WEBHOOK ACCEPTS UNAUTHENTICATED REQUESTS: set http.webhook_secret to Jira's webhook secret \
              (or http.basic_auth, or http.tls.verify_client_cert)"
         );
     }
+}
+
+/// Whether the webhook accepts deliveries from anyone who can reach it: served beyond loopback,
+/// and neither signed, behind basic auth nor behind client certificates.
+pub fn webhook_is_open(config: &Config) -> bool {
+    let http = &config.http;
+    let authenticated =
+        http.webhook_secret.is_some() || http.basic_auth.is_some() || http.verify_client_cert;
+    !http.disable_webhook && !authenticated && !http.listen_addr.ip().is_loopback()
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::StepError;
+use super::lease_clock::LeaseSightings;
 use crate::backoff::Backoff;
 use crate::plugin_data::{LEASE_KEY, Lease, PLUGIN_NAME, PluginData};
 use crate::teleport::{TeleportClient, TeleportError};
@@ -30,6 +31,7 @@ pub struct PluginDataStore {
     /// This process's lease owner id.
     pub owner: String,
     pub lease_ttl: Duration,
+    sightings: LeaseSightings,
 }
 
 impl PluginDataStore {
@@ -38,6 +40,7 @@ impl PluginDataStore {
             teleport,
             owner: hex::encode(rand::random::<[u8; 8]>()),
             lease_ttl,
+            sightings: LeaseSightings::default(),
         }
     }
 
@@ -128,11 +131,20 @@ impl PluginDataStore {
         }
     }
 
-    /// Whether `data` is leased by another process that may still be working.
-    pub fn leased_by_other(&self, data: Option<&PluginData>) -> bool {
-        let ttl = i64::try_from(self.lease_ttl.as_secs()).unwrap_or(i64::MAX);
-        data.and_then(|d| d.lease.as_ref())
-            .is_some_and(|lease| lease.owner != self.owner && lease.is_live(now(), ttl))
+    /// Whether request `id`'s `data` is leased by another process that may still be working: its
+    /// holder has not given it up (`since` 0), and this process has not yet seen it unchanged for
+    /// a full time-to-live on its own clock (see [`LeaseSightings`]).
+    pub fn leased_by_other(&self, id: &str, data: Option<&PluginData>) -> bool {
+        let foreign = data
+            .and_then(|d| d.lease.as_ref())
+            .filter(|lease| lease.owner != self.owner && lease.since != 0);
+        match foreign {
+            Some(lease) => !self.sightings.unchanged_for(id, lease, self.lease_ttl),
+            None => {
+                self.sightings.forget(id);
+                false
+            }
+        }
     }
 
     /// Whether `data` holds this process's lease.

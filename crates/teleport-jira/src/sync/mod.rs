@@ -10,6 +10,7 @@ pub mod cas;
 mod engine;
 pub mod error;
 mod faults;
+mod lease_clock;
 pub mod policy;
 pub mod queue;
 pub mod reconciler;

@@ -25,7 +25,53 @@ async fn check(sandbox: &Sandbox) -> (Option<i32>, Vec<String>, Vec<String>) {
             .map(str::to_owned)
             .collect::<Vec<_>>()
     };
+    assert!(
+        lines("WARN ").is_empty(),
+        "unexpected warnings: {:#?}",
+        lines("WARN ")
+    );
     (output.status.code(), lines("OK "), lines("FAIL "))
+}
+
+/// Runs `check`; returns (exit code, the WARN lines).
+async fn check_warnings(sandbox: &Sandbox) -> (Option<i32>, Vec<String>) {
+    let output = tokio::process::Command::new(BINARY)
+        .args(["check", "--insecure-no-tls", "--config"])
+        .arg(&sandbox.config_path)
+        .env("SSL_CERT_FILE", sandbox.path("jira-ca.pem"))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let warnings = stdout
+        .lines()
+        .filter(|l| l.starts_with("WARN "))
+        .map(str::to_owned)
+        .collect();
+    (output.status.code(), warnings)
+}
+
+#[tokio::test]
+async fn an_open_webhook_is_one_warning_with_the_fix_and_exit_code_0() {
+    let sandbox = Sandbox::new().await;
+    edit_config(
+        &sandbox,
+        "listen_addr = \"127.0.0.1:",
+        "listen_addr = \"0.0.0.0:",
+    );
+    let (code, warnings) = check_warnings(&sandbox).await;
+    assert_eq!(code, Some(0), "{warnings:#?}");
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(warnings[0].contains("webhook_secret"), "{}", warnings[0]);
+
+    // Signed deliveries: no warning.
+    edit_config(
+        &sandbox,
+        "[http]\n",
+        "[http]\nwebhook_secret = \"s3cret\"\n",
+    );
+    let (code, warnings) = check_warnings(&sandbox).await;
+    assert_eq!((code, warnings), (Some(0), Vec::<String>::new()));
 }
 
 fn edit_config(sandbox: &Sandbox, from: &str, to: &str) {

@@ -34,7 +34,7 @@ impl Reconciler {
         let taken = self
             .data
             .modify_from(id, seen.cloned().map(Some), |current| {
-                if self.data.leased_by_other(current) {
+                if self.data.leased_by_other(id, current) {
                     return None;
                 }
                 let current = current?;
@@ -51,7 +51,9 @@ impl Reconciler {
             .await?;
         if !taken.wrote {
             return match taken.after {
-                Some(current) if self.data.leased_by_other(Some(&current)) => Err(StepError::Busy),
+                Some(current) if self.data.leased_by_other(id, Some(&current)) => {
+                    Err(StepError::Busy)
+                }
                 _ => Ok(None),
             };
         }
