@@ -3,8 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
 use teleport_proto::types::RequestState;
 use testkit::jira::{JiraUser, Permission};
 use testkit::teleport::UserSpec;
@@ -68,7 +66,16 @@ async fn signed_webhooks_are_accepted_and_unsigned_ones_refused_without_effect()
             .unwrap(),
         401
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Both were seen and refused (no step is ever queued for a refused delivery).
+    let refused = eventually(|| async {
+        sandbox
+            .log()
+            .matches("Refused a webhook without a valid X-Hub-Signature")
+            .count()
+            >= 2
+    })
+    .await;
+    assert!(refused, "{}", sandbox.log());
     assert_eq!(
         sandbox.state_of(&id),
         Some(RequestState::Pending),
@@ -99,7 +106,9 @@ async fn signed_webhooks_are_accepted_and_unsigned_ones_refused_without_effect()
             .unwrap(),
         200
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    sandbox
+        .wait_for_log("Ignoring a re-delivered webhook")
+        .await;
     assert_eq!(
         sandbox.teleport.audit_events().len(),
         1,

@@ -116,10 +116,21 @@ async fn rate_limited_jira_calls_wait_for_retry_after() {
     sandbox.jira.faults().rate_limit_next(3, 1);
     let id = sandbox.create_request(REASON);
     sandbox.issue_of(&id).await;
-    let calls = sandbox.jira.call_log();
+    let calls = sandbox.jira.all_calls();
     let limited = calls.iter().filter(|c| c.status == 429).count();
-    assert!(limited >= 1, "{calls:?}");
+    assert_eq!(limited, 3, "{calls:?}");
     assert_eq!(sandbox.jira.created_issue_count(), 1);
+    // Each refusal said `Retry-After: 1`: no call (of any kind) came sooner after it. A lower
+    // bound, which a loaded machine only makes easier to meet.
+    for (refused, next) in calls.iter().zip(calls.iter().skip(1)) {
+        if refused.status == 429 {
+            let waited = next.received_at.duration_since(refused.received_at);
+            assert!(
+                waited >= Duration::from_millis(950),
+                "a call came {waited:?} after a 429 with Retry-After: 1"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -198,12 +209,38 @@ async fn sigterm_stops_intake_and_exits_cleanly() {
         .jira
         .faults()
         .set_latency(Duration::from_millis(300));
-    let _ = sandbox.create_request(REASON);
-    let status = sandbox.plugin().terminate().await;
+    // A step in flight: its issue is being created when SIGTERM arrives.
+    let in_flight = sandbox.create_request(REASON);
+    let creating = eventually(|| async {
+        sandbox.jira.all_calls().iter().any(|call| {
+            call.method == "POST"
+                && call.path.ends_with("/issue")
+                && call.raw_body.contains(&in_flight)
+        })
+    })
+    .await;
+    assert!(creating, "{}", sandbox.log());
+    let pid = sandbox.plugin().pid().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    // Arrives once the plugin has taken SIGTERM in: no step starts for it.
+    sandbox.wait_for_log("Received SIGTERM").await;
+    let too_late = sandbox.create_request(REASON);
+    let status = sandbox.plugin().wait().await;
     assert!(status.success(), "{status:?}\n{}", sandbox.log());
     assert!(
         sandbox.log().contains("Successfully shut down"),
         "{}",
         sandbox.log()
     );
+    assert!(
+        sandbox.recorded_issue_id(&in_flight).is_some(),
+        "the step in flight finished and recorded its issue; plugin log:\n{}",
+        sandbox.log()
+    );
+    assert_eq!(sandbox.recorded_issue_id(&too_late), None);
+    assert_eq!(sandbox.jira.created_issue_count(), 2);
 }

@@ -66,8 +66,10 @@ async fn property_pointing_at_another_request_cannot_approve_it() {
         .unwrap();
     assert_eq!(status, 400);
 
-    // Let any reconcile the signals caused run to completion.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Both deliveries were refused as they came (a refused delivery queues no step).
+    let refused =
+        eventually(|| async { sandbox.log().matches("Refused webhook").count() >= 2 }).await;
+    assert!(refused, "{}", sandbox.log());
     assert_eq!(sandbox.state_of(&victim), Some(RequestState::Pending));
     assert_eq!(
         sandbox.state_of(&other),
@@ -214,7 +216,12 @@ async fn duplicated_deliveries_resolve_the_request_once() {
         .wait_for_comment(&issue.id, "Access request has been approved")
         .await;
     assert!(sandbox.jira.wait_webhooks_idle(WAIT).await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The plugin answers a delivery once the step it caused has ended: every one was answered.
+    let deliveries = sandbox.jira.deliveries();
+    assert!(
+        deliveries.iter().all(|d| d.status_code == Some(200)),
+        "{deliveries:#?}"
+    );
     assert_eq!(sandbox.teleport.audit_events().len(), 1);
     let resolutions = issue
         .comment_bodies()
