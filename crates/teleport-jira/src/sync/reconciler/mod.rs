@@ -12,6 +12,7 @@
 //! The order of writes is the Go plugin's: plugin data before the issue; review comments in order;
 //! on resolution the comment before the transition.
 
+mod awaited;
 mod decision;
 mod ensure_issue;
 mod issue_numbers;
@@ -39,6 +40,7 @@ use crate::jira::{JiraClient, same_name};
 use crate::metrics::Metrics;
 use crate::plugin_data::{PluginData, Resolution};
 use crate::teleport::{TeleportClient, TeleportError};
+use awaited::Awaited;
 use issue_numbers::IssueNumbers;
 pub use owner::OwnerError;
 use settled::Settled;
@@ -74,6 +76,7 @@ pub struct Reconciler {
     /// Whether new issues carry the request label (off once Jira refused the field).
     label_issues: AtomicBool,
     settled: Settled,
+    awaited: Awaited,
     metrics: Arc<Metrics>,
 }
 
@@ -96,6 +99,7 @@ impl Reconciler {
             known_issues: KnownIssues::default(),
             label_issues: AtomicBool::new(true),
             settled: Settled::default(),
+            awaited: Awaited::default(),
             metrics,
         }
     }
@@ -172,11 +176,19 @@ impl Reconciler {
         data: Option<PluginData>,
     ) -> Result<bool, StepError> {
         let had_issue = data.as_ref().is_some_and(|d| d.issue.is_some());
-        let data = self.ensure_issue(id, request, data).await?;
+        let data = match self.ensure_issue(id, request, data).await {
+            Err(StepError::Busy) => {
+                self.awaited.insert(id);
+                return Err(StepError::Busy);
+            }
+            other => other?,
+        };
         let data = self.comment_reviews(id, request, data).await?;
-        // An issue made in this very step is still in its first status; reading it back would
-        // cost a Jira call per request for nothing.
-        if !had_issue {
+        // An issue made in this very step, or by another process since this one last looked, is
+        // still in its first status; reading it back would cost a Jira call per request for
+        // nothing.
+        let made_elsewhere_since = self.awaited.take(id);
+        if !had_issue || made_elsewhere_since {
             return Ok(false);
         }
         self.apply_jira_decision(id, request, &data).await
@@ -217,6 +229,7 @@ impl Reconciler {
     /// card moved after Teleport decided is brought back to Teleport's decision.
     pub fn unsettle(&self, id: &str) {
         self.settled.remove(id);
+        self.awaited.take(id);
     }
 
     fn settle(&self, id: &str) {
