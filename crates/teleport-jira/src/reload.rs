@@ -78,10 +78,17 @@ pub struct SecretFile {
 }
 
 impl SecretFile {
-    fn reload(&self) {
+    /// Reads the file again and applies its value; with `only_if_changed` (the periodic check),
+    /// a value equal to the one applied last is left alone, silently.
+    fn reload(&self, only_if_changed: bool, applied: &mut Option<Secret>) {
         match crate::config::read_secret_file(&self.path) {
             Ok(value) if !value.is_empty() => {
-                (self.apply)(Secret::new(value));
+                let value = Secret::new(value);
+                if only_if_changed && applied.as_ref() == Some(&value) {
+                    return;
+                }
+                *applied = Some(value.clone());
+                (self.apply)(value);
                 tracing::info!(key = self.key, path = %self.path.display(), "Reloaded a secret from its file");
             }
             Ok(_) => {
@@ -99,7 +106,7 @@ pub struct Targets {
     pub webhook_tls: Option<Arc<WebhookTls>>,
     /// Wakes the credential renewal task (`teleport::refresh`).
     pub credentials: Arc<Notify>,
-    pub secret_files: Vec<SecretFile>,
+    pub secret_files: Arc<SecretFiles>,
 }
 
 pub async fn on_sighup(mut sighup: Signal, targets: Targets, shutdown: CancellationToken) {
@@ -114,10 +121,48 @@ pub async fn on_sighup(mut sighup: Signal, targets: Targets, shutdown: Cancellat
         if let Some(tls) = &targets.webhook_tls {
             tls.reload(true);
         }
-        for secret in &targets.secret_files {
-            secret.reload();
-        }
+        targets.secret_files.reload_all(false).await;
         targets.credentials.notify_one();
+    }
+}
+
+/// The secret files, with the value each last applied (initially the one read at start).
+pub struct SecretFiles(tokio::sync::Mutex<Vec<(SecretFile, Option<Secret>)>>);
+
+impl SecretFiles {
+    pub fn new(files: Vec<SecretFile>) -> Arc<Self> {
+        let applied = files
+            .into_iter()
+            .map(|file| {
+                let value = crate::config::read_secret_file(&file.path)
+                    .ok()
+                    .map(Secret::new);
+                (file, value)
+            })
+            .collect();
+        Arc::new(Self(tokio::sync::Mutex::new(applied)))
+    }
+
+    async fn reload_all(&self, only_if_changed: bool) {
+        for (file, applied) in self.0.lock().await.iter_mut() {
+            file.reload(only_if_changed, applied);
+        }
+    }
+}
+
+/// Picks up a rotated secret file (a Kubernetes Secret updated in place) without a signal.
+pub async fn follow_secret_files(
+    files: Arc<SecretFiles>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => files.reload_all(true).await,
+        }
     }
 }
 

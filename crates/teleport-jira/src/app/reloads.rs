@@ -90,10 +90,18 @@ impl Reloads {
                 shutdown.clone(),
             ));
         }
+        let secret_files = reload::SecretFiles::new(self.secret_files);
+        if let Some(every) = self.tls_check_every {
+            tasks.spawn(reload::follow_secret_files(
+                secret_files.clone(),
+                every,
+                shutdown.clone(),
+            ));
+        }
         let targets = reload::Targets {
             webhook_tls: self.webhook_tls,
             credentials: self.credentials,
-            secret_files: self.secret_files,
+            secret_files,
         };
         tasks.spawn(reload::on_sighup(sighup, targets, shutdown.clone()));
     }

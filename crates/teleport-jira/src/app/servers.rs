@@ -59,6 +59,19 @@ pub async fn start(
             apply: Box::new(move |value| secret.store(Some(Arc::new(value)))),
         });
     }
+    if let Some(path) = &config.http.basic_auth_password_file {
+        let basic_auth = state.basic_auth();
+        reloads.add_secret_file(SecretFile {
+            key: "http.basic_auth.password_file",
+            path: path.clone(),
+            apply: Box::new(move |password| {
+                let user = basic_auth.load().as_ref().map(|auth| auth.user.clone());
+                if let Some(user) = user {
+                    basic_auth.store(Some(Arc::new(crate::config::BasicAuth { user, password })));
+                }
+            }),
+        });
+    }
     if let (Some(live), Some(files)) = (&tls, &config.http.tls) {
         let verify = config.http.verify_client_cert;
         reloads.serve_webhook_tls(WebhookTls::new(live.clone(), files.clone(), verify));

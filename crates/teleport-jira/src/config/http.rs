@@ -29,9 +29,14 @@ pub(super) fn http_section(raw: RawHttp, insecure_no_tls: bool) -> Result<HttpCo
     }
     let listen_addr = parse_listen_addr(&listen)?;
     let public_addr = non_empty(raw.public_addr);
+    let basic_auth_password_file = non_empty(raw.basic_auth.password_file).map(PathBuf::from);
+    let password = basic_auth_password(
+        non_empty(raw.basic_auth.password),
+        basic_auth_password_file.as_deref(),
+    )?;
     let basic_auth = basic_auth(
         non_empty(raw.basic_auth.user),
-        non_empty(raw.basic_auth.password),
+        password,
         public_addr.as_deref(),
         insecure_no_tls,
     )?;
@@ -50,6 +55,7 @@ pub(super) fn http_section(raw: RawHttp, insecure_no_tls: bool) -> Result<HttpCo
         disable_webhook: raw.disable_webhook,
         webhook_secret,
         webhook_secret_file,
+        basic_auth_password_file,
         max_body_bytes,
         tls_files_check_interval: match raw.tls_files_check_interval {
             None => Some(DEFAULT_TLS_FILES_CHECK_INTERVAL),
@@ -57,6 +63,21 @@ pub(super) fn http_section(raw: RawHttp, insecure_no_tls: bool) -> Result<HttpCo
             Some(interval) => Some(interval),
         },
     })
+}
+
+/// `basic_auth.password`, or the content of `basic_auth.password_file`; not both.
+fn basic_auth_password(
+    password: Option<String>,
+    file: Option<&Path>,
+) -> Result<Option<String>, ConfigError> {
+    match (password, file) {
+        (Some(_), Some(_)) => Err(invalid(
+            "http.basic_auth.password and http.basic_auth.password_file are both set; keep one (password_file keeps the password out of the config file)",
+        )),
+        (Some(password), None) => Ok(Some(password)),
+        (None, Some(file)) => read_secret_file(file).map(Some),
+        (None, None) => Ok(None),
+    }
 }
 
 /// The webhook's basic auth: from `[http.basic_auth]`, or from credentials in `public_addr` (as the

@@ -182,6 +182,9 @@ pub struct HttpConfig {
     pub webhook_secret: Option<Secret>,
     /// The file `webhook_secret` was read from, when it was given as a path.
     pub webhook_secret_file: Option<PathBuf>,
+    /// The file `basic_auth.password` was read from (`basic_auth.password_file`), re-read on
+    /// SIGHUP and with the other secret files.
+    pub basic_auth_password_file: Option<PathBuf>,
     /// Larger webhook bodies are refused with 413.
     pub max_body_bytes: usize,
     /// How often the certificate and key are compared with what is served; `None` only on SIGHUP.

@@ -103,6 +103,7 @@ pub(crate) struct RawHttp {
 pub(crate) struct RawBasicAuth {
     pub user: Option<String>,
     pub password: Option<String>,
+    pub password_file: Option<String>,
 }
 
 #[derive(Default, Deserialize)]

@@ -488,3 +488,26 @@ fn no_secret_shows_when_any_config_struct_is_formatted() {
         Some("https://hooks.example.com/x")
     );
 }
+
+#[test]
+fn the_basic_auth_password_can_come_from_a_file_but_not_from_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("password");
+    std::fs::write(&file, "s3cret-pass\n").unwrap();
+    let from_file = format!(
+        "{}\n[http.basic_auth]\nuser = \"jira\"\npassword_file = {:?}",
+        with("[http]", "[http]"),
+        file.display().to_string()
+    );
+    let (config, _) = parse(&from_file).unwrap();
+    let auth = config.http.basic_auth.unwrap();
+    assert_eq!(auth.password.expose(), "s3cret-pass");
+    assert_eq!(
+        config.http.basic_auth_password_file.as_deref(),
+        Some(file.as_path())
+    );
+
+    let both = format!("{from_file}\npassword = \"inline\"");
+    let err = error_of(&both);
+    assert!(err.contains("password_file"), "{err}");
+}

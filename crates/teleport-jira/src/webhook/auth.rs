@@ -33,12 +33,12 @@ pub(super) async fn require_basic_auth(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if let Some(expected) = &state.basic_auth {
+    if let Some(expected) = state.basic_auth.load_full() {
         let presented = request
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if !basic_auth_matches(presented, expected) {
+        if !basic_auth_matches(presented, &expected) {
             if request.method() == axum::http::Method::POST {
                 state.metrics.webhook_delivery("unauthorized");
             }

@@ -38,11 +38,13 @@ const MAX_CONCURRENT_REQUESTS: usize = 256;
 
 /// The webhook secret in use; replaced when its file is reloaded.
 pub type SharedSecret = Arc<arc_swap::ArcSwapOption<Secret>>;
+/// The webhook's basic auth, replaced whole when its password file is re-read.
+pub type SharedBasicAuth = Arc<arc_swap::ArcSwapOption<BasicAuth>>;
 
 #[derive(Clone)]
 pub struct WebhookState {
     engine: Arc<Engine>,
-    basic_auth: Option<BasicAuth>,
+    basic_auth: SharedBasicAuth,
     secret: SharedSecret,
     seen: Arc<Mutex<Deliveries>>,
     metrics: Arc<Metrics>,
@@ -54,6 +56,11 @@ impl WebhookState {
         self.secret.clone()
     }
 
+    /// The handle through which a reloaded basic-auth password replaces the one in use.
+    pub fn basic_auth(&self) -> SharedBasicAuth {
+        self.basic_auth.clone()
+    }
+
     pub fn new(
         engine: Arc<Engine>,
         basic_auth: Option<BasicAuth>,
@@ -62,7 +69,7 @@ impl WebhookState {
     ) -> Self {
         Self {
             engine,
-            basic_auth,
+            basic_auth: Arc::new(arc_swap::ArcSwapOption::new(basic_auth.map(Arc::new))),
             secret: Arc::new(arc_swap::ArcSwapOption::new(secret.map(Arc::new))),
             seen: Arc::default(),
             metrics,

@@ -664,3 +664,45 @@ async fn sighup_rereads_a_rotated_webhook_secret_from_its_file() {
         sandbox.log()
     );
 }
+
+#[tokio::test]
+async fn a_rotated_basic_auth_password_file_is_picked_up_without_a_signal() {
+    let mut sandbox = Sandbox::new().await;
+    let file = sandbox.path("basic_auth_password");
+    std::fs::write(&file, "first password\n").unwrap();
+    let mut config = std::fs::read_to_string(&sandbox.config_path)
+        .unwrap()
+        .replace("[http]\n", "[http]\ntls_files_check_interval = \"1s\"\n");
+    config.push_str(&format!(
+        "\n[http.basic_auth]\nuser = \"jira\"\npassword_file = {:?}\n",
+        file.display().to_string()
+    ));
+    std::fs::write(&sandbox.config_path, config).unwrap();
+    sandbox.start_plugin().await;
+    let status_url = format!("{}status", sandbox.webhook_url);
+    let status_with = |password: &'static str| {
+        let url = status_url.clone();
+        async move {
+            reqwest::Client::new()
+                .get(&url)
+                .basic_auth("jira", Some(password))
+                .send()
+                .await
+                .map(|answer| answer.status().as_u16())
+                .unwrap_or(0)
+        }
+    };
+    assert_eq!(status_with("first password").await, 200);
+
+    // The mounted Secret is rotated in place; no SIGHUP.
+    std::fs::write(&file, "second password\n").unwrap();
+    sandbox
+        .wait_for_log("Reloaded a secret from its file")
+        .await;
+    assert_eq!(status_with("second password").await, 200);
+    assert_eq!(status_with("first password").await, 401);
+    assert!(
+        !sandbox.log().contains("second password"),
+        "secrets stay out of logs"
+    );
+}
