@@ -328,6 +328,7 @@ async fn check_workflow(jira: &JiraClient, config: &Config, report: &mut Report)
             );
         }
     }
+    check_transitions(jira, config, report).await;
     // Optional, as in the Go plugin: without it a promoted request gets its comment only.
     let promoted = &statuses.promoted;
     if available.iter().any(|s| same_name(s, promoted)) {
@@ -342,5 +343,61 @@ async fn check_workflow(jira: &JiraClient, config: &Config, report: &mut Report)
                 "no status named {promoted:?}: promoted requests get their comment and the card keeps its status (optional; map one with [jira.statuses] promoted)"
             ),
         );
+    }
+}
+
+/// That the plugin can move a card from the pending status to each status it moves cards to,
+/// read from the transitions of an issue that sits in the pending status (Jira offers a
+/// workflow's transitions only on an issue, and `check` creates none).
+async fn check_transitions(jira: &JiraClient, config: &Config, report: &mut Report) {
+    let statuses = &config.jira.statuses;
+    let pending = &statuses.pending;
+    let jql = format!(
+        "project = \"{}\" AND status = \"{pending}\" ORDER BY created DESC",
+        config.jira.project
+    );
+    let sample = match jira.search(&jql, 1).await {
+        Ok(hits) => hits.into_iter().next(),
+        Err(err) => {
+            return report.ok(
+                "jira transitions",
+                format!("not verified: the search for an issue in {pending:?} failed ({err})"),
+            );
+        }
+    };
+    let Some(hit) = sample else {
+        return report.ok("jira transitions", format!("not verified: no issue sits in {pending:?} yet to read the workflow's transitions from; run check again once one does"));
+    };
+    let issue = match jira.issue(&hit.id).await {
+        Ok(issue) => issue,
+        Err(err) => {
+            return report.fail(
+                "jira transitions",
+                err,
+                "check that the Jira user may browse the project",
+            );
+        }
+    };
+    for (role, name) in [
+        ("approved", &statuses.approved),
+        ("denied", &statuses.denied),
+        ("expired", &statuses.expired),
+    ] {
+        if issue
+            .transitions
+            .iter()
+            .any(|t| same_name(&t.to.name, name))
+        {
+            report.ok(
+                "jira transitions",
+                format!("from {pending:?} a transition leads to {name:?} ({role})"),
+            );
+        } else {
+            report.fail(
+                "jira transitions",
+                format!("no transition leads from {pending:?} to {name:?} ({role}) on {}", issue.key),
+                &format!("add a transition from {pending} to {name} to the project's workflow (the plugin moves cards there when Teleport decides)"),
+            );
+        }
     }
 }

@@ -105,10 +105,18 @@ async fn a_correct_setup_passes_every_check_and_changes_nothing() {
         "{ok:#?}"
     );
     assert_eq!(sandbox.jira.created_issue_count(), 0);
+    // Reads only: GETs, and JQL search (a POST that changes nothing).
+    let writes: Vec<_> = sandbox
+        .jira
+        .call_log()
+        .into_iter()
+        .filter(|c| !c.path.ends_with("/search/jql"))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
     assert!(
-        sandbox.jira.call_log().iter().all(|c| c.method == "GET"),
-        "{:?}",
-        sandbox.jira.call_log()
+        ok.iter()
+            .any(|l| l.starts_with("OK   jira transitions: not verified")),
+        "{ok:#?}"
     );
     assert!(sandbox.teleport.audit_events().is_empty());
 }
@@ -257,6 +265,34 @@ async fn unreachable_teleport_fails_one_check() {
     let line = the_only_failure(&sandbox).await;
     assert!(
         line.starts_with("FAIL teleport:") && line.contains("teleport.addr"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn a_workflow_without_a_transition_to_a_mapped_status_fails_one_check() {
+    let mut statuses = StatusSpec::defaults();
+    statuses[3] = StatusSpec::new("Expired", StatusCategory::Done).without_transition();
+    let mut sandbox = Sandbox::with(SandboxOptions {
+        jira: FakeJiraOptions {
+            tls: true,
+            statuses,
+            ..FakeJiraOptions::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    // An issue in Pending to read the workflow's transitions from, made by the plugin itself.
+    sandbox.start_plugin().await;
+    let id = sandbox.create_request(REASON);
+    sandbox.issue_of(&id).await;
+    sandbox.plugin().terminate().await;
+
+    let line = the_only_failure(&sandbox).await;
+    assert!(
+        line.starts_with("FAIL jira transitions:")
+            && line.contains("\"Expired\"")
+            && line.contains("add a transition from Pending to Expired"),
         "{line}"
     );
 }

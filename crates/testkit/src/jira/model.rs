@@ -219,12 +219,15 @@ impl StatusCategory {
 }
 
 /// One workflow status. Every status can be reached from every other one through a transition
-/// named `transition_name` (the status name when `None`).
+/// named `transition_name` (the status name when `None`), unless it has no transition at all
+/// ([`StatusSpec::without_transition`]: a workflow an admin left incomplete).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusSpec {
     pub name: String,
     pub category: StatusCategory,
     pub transition_name: Option<String>,
+    /// Whether a transition leads to this status (from every other one).
+    pub reachable: bool,
 }
 
 impl StatusSpec {
@@ -233,7 +236,14 @@ impl StatusSpec {
             name: name.into(),
             category,
             transition_name: None,
+            reachable: true,
         }
+    }
+
+    /// No transition leads to this status: issues can start there but never be moved there.
+    pub fn without_transition(mut self) -> Self {
+        self.reachable = false;
+        self
     }
 
     pub fn with_transition_name(mut self, name: impl Into<String>) -> Self {

@@ -48,6 +48,8 @@ pub(crate) struct Status {
     /// The id of the (global) transition that leads *to* this status.
     pub transition_id: String,
     pub transition_name: String,
+    /// Whether the transition to this status exists at all.
+    pub reachable: bool,
 }
 
 pub(crate) struct Comment {
@@ -199,6 +201,7 @@ impl Store {
                     .transition_name
                     .clone()
                     .unwrap_or_else(|| spec.name.clone()),
+                reachable: spec.reachable,
             })
             .collect();
         let initial_status = match &config.initial_status {
@@ -279,9 +282,9 @@ impl Store {
             .position(|p| p.key.eq_ignore_ascii_case(key_or_id) || p.id == key_or_id)
     }
 
-    /// Transitions offered from `status`: one to every other status.
+    /// Transitions offered from `status`: one to every other status that has one.
     pub(crate) fn transitions_from(&self, status: usize) -> impl Iterator<Item = usize> + '_ {
-        (0..self.statuses.len()).filter(move |&to| to != status)
+        (0..self.statuses.len()).filter(move |&to| to != status && self.statuses[to].reachable)
     }
 
     /// Issue reads for a caller who may not browse answer 404, never 403, as Jira does.
