@@ -287,7 +287,27 @@ async fn check_jira(config: &Config, report: &mut Report) {
             "check that the Jira user may view its own permissions",
         ),
     }
+    check_approver_groups(&jira, config, report).await;
     check_workflow(&jira, config, report).await;
+}
+
+/// Each `approver_groups` entry names a group whose members the plugin can read.
+async fn check_approver_groups(jira: &JiraClient, config: &Config, report: &mut Report) {
+    for group in &config.jira.approver_groups {
+        match jira.group_exists(group).await {
+            Ok(true) => report.ok("jira approver group", format!("{group:?} exists and can be read")),
+            Ok(false) => report.fail(
+                "jira approver group",
+                format!("no Jira group named {group:?}"),
+                "correct the name in [jira] approver_groups (Jira group names, as in Jira's user management)",
+            ),
+            Err(err) => report.fail(
+                "jira approver group",
+                format!("cannot read group {group:?}: {err}"),
+                "give the Jira user the Browse users and groups global permission",
+            ),
+        }
+    }
 }
 
 async fn check_workflow(jira: &JiraClient, config: &Config, report: &mut Report) {

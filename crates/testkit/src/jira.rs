@@ -39,6 +39,7 @@ mod endpoints;
 mod errors;
 pub mod faults;
 mod fields;
+mod groups;
 mod jql;
 pub mod model;
 mod rate_limit;

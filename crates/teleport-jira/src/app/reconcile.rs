@@ -56,6 +56,7 @@ fn issue_settings(config: &Config, ping: &PingResponse) -> IssueSettings {
         fields: jira.fields.clone(),
         policy: ApproverPolicy {
             approvers: jira.approvers.clone(),
+            groups: jira.approver_groups.clone(),
             users: jira.users.clone(),
         },
         resolve_with: jira.resolve_with,

@@ -56,6 +56,11 @@ pub(super) fn jira_section(raw: RawJira) -> Result<JiraConfig, ConfigError> {
             .into_iter()
             .filter(|a| !a.trim().is_empty())
             .collect(),
+        approver_groups: raw
+            .approver_groups
+            .into_iter()
+            .filter(|g| !g.trim().is_empty())
+            .collect(),
         users: raw.users,
         resolve_with,
     })

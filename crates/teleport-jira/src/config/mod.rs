@@ -124,6 +124,8 @@ pub struct JiraConfig {
     /// Who may approve or deny from Jira (account ids or e-mails); empty means anyone who can
     /// move the card, except the requester.
     pub approvers: Vec<String>,
+    /// Jira groups whose members may approve or deny from Jira, besides `approvers`.
+    pub approver_groups: Vec<String>,
     /// Jira users (account id or e-mail) to Teleport users, for the self-approval guard and
     /// for review mode.
     pub users: std::collections::BTreeMap<String, String>,

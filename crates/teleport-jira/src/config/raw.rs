@@ -67,6 +67,7 @@ pub(crate) struct RawJira {
     pub fields: std::collections::BTreeMap<String, toml::Value>,
     pub statuses: RawStatuses,
     pub approvers: Vec<String>,
+    pub approver_groups: Vec<String>,
     pub users: std::collections::BTreeMap<String, String>,
     pub resolve_with: Option<String>,
 }

@@ -13,8 +13,9 @@ use super::error::JiraError;
 use super::governor::{Answer, Governor, Priority};
 use super::same_name;
 use super::types::{
-    ChangelogPage, Comment, CommentPage, CreatedIssue, Issue, IssueInput, IssueTypeStatuses,
-    Permissions, Project, REQUEST_ID_PROPERTY, SearchHit, SearchPage,
+    ChangelogPage, Comment, CommentPage, CreatedIssue, GroupRef, Issue, IssueInput,
+    IssueTypeStatuses, Permissions, Project, REQUEST_ID_PROPERTY, SearchHit, SearchPage, User,
+    UserWithGroups,
 };
 use crate::metrics::{CallOutcome, Metrics};
 use crate::secret::Secret;
@@ -377,6 +378,56 @@ impl JiraClient {
             ])
         })
         .await
+    }
+
+    /// The names of the Jira groups `user` belongs to: `GET user/groups?accountId=` on Cloud,
+    /// `GET user?username=&expand=groups` on Data Center (where users have no account id).
+    pub async fn user_groups(&self, user: &User) -> Result<Vec<String>, JiraError> {
+        if let Some(account_id) = user.account_id.as_deref().filter(|id| !id.is_empty()) {
+            let groups: Vec<GroupRef> = self
+                .json("user_groups", Retry::Always, || {
+                    self.request(Method::GET, "user/groups")
+                        .query(&[("accountId", account_id)])
+                })
+                .await?;
+            return Ok(groups.into_iter().map(|group| group.name).collect());
+        }
+        let (param, value) = match (&user.name, &user.key) {
+            (Some(name), _) if !name.is_empty() => ("username", name.as_str()),
+            (_, Some(key)) if !key.is_empty() => ("key", key.as_str()),
+            _ => {
+                return Err(JiraError::Other(
+                    "the Jira user has no identity to look up".into(),
+                ));
+            }
+        };
+        let expanded: UserWithGroups = self
+            .json("user_groups", Retry::Always, || {
+                self.request(Method::GET, "user")
+                    .query(&[(param, value), ("expand", "groups")])
+            })
+            .await?;
+        Ok(expanded
+            .groups
+            .items
+            .into_iter()
+            .map(|group| group.name)
+            .collect())
+    }
+
+    /// Whether the Jira group `name` exists and its members can be read (`GET group/member`).
+    pub async fn group_exists(&self, name: &str) -> Result<bool, JiraError> {
+        let answer = self
+            .send("group_members", Retry::Always, || {
+                self.request(Method::GET, "group/member")
+                    .query(&[("groupname", name), ("maxResults", "1")])
+            })
+            .await;
+        match answer {
+            Ok(_) => Ok(true),
+            Err(err) if err.status() == Some(404) => Ok(false),
+            Err(err) => Err(err),
+        }
     }
 
     /// Up to `max_results` histories of the issue from `start_at`, oldest first (Jira Cloud's

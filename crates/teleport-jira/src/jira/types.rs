@@ -155,6 +155,26 @@ pub struct Status {
     pub name: String,
 }
 
+/// A group a user belongs to.
+#[derive(Clone, Debug, Deserialize)]
+pub struct GroupRef {
+    #[serde(default)]
+    pub name: String,
+}
+
+/// `GET user?expand=groups` (Data Center): the user's groups.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct UserWithGroups {
+    #[serde(default)]
+    pub groups: GroupList,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct GroupList {
+    #[serde(default)]
+    pub items: Vec<GroupRef>,
+}
+
 /// The changelog `expand=changelog` embeds: on Jira Cloud one page, the newest histories first,
 /// with the true `total`; on Data Center every history.
 #[derive(Clone, Debug, Default, Deserialize)]

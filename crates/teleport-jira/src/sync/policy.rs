@@ -9,8 +9,11 @@ use crate::jira::types::User;
 /// The approver rules from the config.
 #[derive(Clone, Debug, Default)]
 pub struct ApproverPolicy {
-    /// Account ids, keys, names or e-mails allowed to decide; empty allows anyone but the requester.
+    /// Account ids, keys, names or e-mails allowed to decide; with `groups` empty too, anyone but
+    /// the requester may.
     pub approvers: Vec<String>,
+    /// Jira groups whose members may decide, besides `approvers`.
+    pub groups: Vec<String>,
     /// Jira user (account id, key, name or e-mail) to Teleport user.
     pub users: BTreeMap<String, String>,
 }
@@ -29,8 +32,9 @@ pub enum Verdict {
 }
 
 impl ApproverPolicy {
-    /// Judges a decision by `author` (the one who moved the card) on a request by `requester`.
-    pub fn judge(&self, author: &User, requester: &str) -> Verdict {
+    /// Judges a decision by `author` (the one who moved the card) on a request by `requester`;
+    /// `in_a_group` is whether the author belongs to one of [`ApproverPolicy::groups`].
+    pub fn judge(&self, author: &User, requester: &str, in_a_group: bool) -> Verdict {
         let names = identities(author);
         let Some(who) = author
             .display_name
@@ -53,11 +57,10 @@ impl ApproverPolicy {
                 "{who} requested this access and cannot decide their own request"
             ));
         }
-        if !self.approvers.is_empty()
-            && !names
-                .iter()
-                .any(|name| self.approvers.iter().any(|a| a.eq_ignore_ascii_case(name)))
-        {
+        let listed = names
+            .iter()
+            .any(|name| self.approvers.iter().any(|a| a.eq_ignore_ascii_case(name)));
+        if self.restricts() && !listed && !in_a_group {
             return Verdict::Refuse(format!("{who} is not among the configured approvers"));
         }
         let email = author.email_address.clone().filter(|e| !e.is_empty());
@@ -71,6 +74,11 @@ impl ApproverPolicy {
             delegator,
             teleport_user,
         }
+    }
+
+    /// Whether only some Jira users may decide.
+    pub fn restricts(&self) -> bool {
+        !self.approvers.is_empty() || !self.groups.is_empty()
     }
 
     fn lookup(&self, name: &str) -> Option<String> {
@@ -106,8 +114,11 @@ mod tests {
 
     #[test]
     fn requester_cannot_decide_their_own_request_by_email() {
-        let verdict = ApproverPolicy::default()
-            .judge(&user("a1", Some("alice@example.com")), "Alice@Example.com");
+        let verdict = ApproverPolicy::default().judge(
+            &user("a1", Some("alice@example.com")),
+            "Alice@Example.com",
+            false,
+        );
         assert!(
             matches!(verdict, Verdict::Refuse(reason) if reason.contains("cannot decide their own request"))
         );
@@ -120,7 +131,7 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            policy.judge(&user("a1", None), "alice"),
+            policy.judge(&user("a1", None), "alice", false),
             Verdict::Refuse(_)
         ));
     }
@@ -132,19 +143,19 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            policy.judge(&user("b2", Some("bob@example.com")), "alice"),
+            policy.judge(&user("b2", Some("bob@example.com")), "alice", false),
             Verdict::Allow { .. }
         ));
         assert!(matches!(
-            policy.judge(&user("c3", None), "alice"),
+            policy.judge(&user("c3", None), "alice", false),
             Verdict::Allow { .. }
         ));
         assert!(matches!(
-            policy.judge(&user("d4", Some("dan@example.com")), "alice"),
+            policy.judge(&user("d4", Some("dan@example.com")), "alice", false),
             Verdict::Refuse(_)
         ));
         assert!(matches!(
-            policy.judge(&User::default(), "alice"),
+            policy.judge(&User::default(), "alice", false),
             Verdict::Refuse(_)
         ));
     }
@@ -153,12 +164,13 @@ mod tests {
     fn delegator_is_the_email_or_else_the_account_id() {
         let policy = ApproverPolicy::default();
         let Verdict::Allow { delegator, .. } =
-            policy.judge(&user("b2", Some("bob@example.com")), "alice")
+            policy.judge(&user("b2", Some("bob@example.com")), "alice", false)
         else {
             panic!()
         };
         assert_eq!(delegator, "jira:bob@example.com");
-        let Verdict::Allow { delegator, .. } = policy.judge(&user("b2", None), "alice") else {
+        let Verdict::Allow { delegator, .. } = policy.judge(&user("b2", None), "alice", false)
+        else {
             panic!()
         };
         assert_eq!(delegator, "jira:b2");
@@ -171,7 +183,7 @@ mod tests {
             ..Default::default()
         };
         let Verdict::Allow { teleport_user, .. } =
-            policy.judge(&user("b2", Some("bob@example.com")), "alice")
+            policy.judge(&user("b2", Some("bob@example.com")), "alice", false)
         else {
             panic!()
         };

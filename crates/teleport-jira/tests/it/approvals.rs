@@ -323,3 +323,67 @@ async fn a_card_moved_after_teleport_decided_goes_back_to_teleports_decision() {
         .len();
     assert_eq!(comments, 1, "the resolution comment is not repeated");
 }
+
+#[tokio::test]
+async fn members_of_an_approver_group_decide_and_others_are_sent_back() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.jira.add_user(
+        JiraUser::new("LEAD", "Team Lead")
+            .with_email("lead@example.com")
+            .with_permissions(ALL)
+            .in_groups(["access-approvers", "jira-users"]),
+    );
+    configure(&sandbox, "", "approver_groups = [\"Access-Approvers\"]\n");
+    sandbox.start_plugin().await;
+    let id = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&id).await;
+
+    // Not in the group: sent back.
+    sandbox
+        .jira
+        .transition_as(&issue.id, "Approved", RANDOM_USER)
+        .unwrap();
+    sandbox
+        .wait_for_comment(&issue.id, "not among the configured approvers")
+        .await;
+    sandbox.wait_for_status(&issue.id, "Pending").await;
+    assert_eq!(sandbox.state_of(&id), Some(RequestState::Pending));
+
+    // In the group (names compare as Jira compares them, ignoring case): decides.
+    sandbox
+        .jira
+        .transition_as(&issue.id, "Approved", "LEAD")
+        .unwrap();
+    sandbox.wait_for_state(&id, RequestState::Approved).await;
+    assert_eq!(
+        sandbox.audit_event_of(&id).delegator,
+        "jira:lead@example.com"
+    );
+}
+
+#[tokio::test]
+async fn a_group_membership_jira_will_not_show_sends_the_card_back() {
+    let mut sandbox = Sandbox::new().await;
+    configure(&sandbox, "", "approver_groups = [\"access-approvers\"]\n");
+    sandbox.start_plugin().await;
+    let id = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&id).await;
+    // The plugin's Jira user may not browse users and groups.
+    sandbox
+        .jira
+        .faults()
+        .fail_next_matching("/user/groups", 10, 403);
+    sandbox
+        .jira
+        .transition_as(&issue.id, "Approved", JIRA_REVIEWER)
+        .unwrap();
+    sandbox
+        .wait_for_comment(
+            &issue.id,
+            "groups of the user who moved the card could not be read",
+        )
+        .await;
+    sandbox.wait_for_status(&issue.id, "Pending").await;
+    assert_eq!(sandbox.state_of(&id), Some(RequestState::Pending));
+    assert!(sandbox.teleport.audit_events().is_empty());
+}

@@ -296,3 +296,23 @@ async fn a_workflow_without_a_transition_to_a_mapped_status_fails_one_check() {
         "{line}"
     );
 }
+
+#[tokio::test]
+async fn an_approver_group_jira_does_not_have_fails_one_check() {
+    let sandbox = Sandbox::new().await;
+    sandbox.jira.add_user(
+        testkit::jira::JiraUser::new("LEAD", "Team Lead").in_groups(["access-approvers"]),
+    );
+    edit_config(
+        &sandbox,
+        "project = \"PROJ\"",
+        "project = \"PROJ\"\napprover_groups = [\"access-approvers\", \"acess-aprovers\"]",
+    );
+    let line = the_only_failure(&sandbox).await;
+    assert!(
+        line.starts_with("FAIL jira approver group:")
+            && line.contains("\"acess-aprovers\"")
+            && line.contains("approver_groups"),
+        "{line}"
+    );
+}

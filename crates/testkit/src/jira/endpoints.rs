@@ -60,7 +60,13 @@ pub(crate) fn user(store: &Store, req: &Req<'_>) -> Result<Reply, ApiError> {
             }),
     };
     match found {
-        Some(user) => Ok(Reply::ok(store.user_json_of(user))),
+        Some(user) => {
+            let mut json = store.user_json_of(user);
+            if req.list("expand").contains(&"groups") {
+                json["groups"] = super::groups::expanded_groups(store, user);
+            }
+            Ok(Reply::ok(json))
+        }
         None => Err(ApiError::message(
             StatusCode::NOT_FOUND,
             "Specified user does not exist or you do not have required permissions",

@@ -106,6 +106,8 @@ pub struct JiraUser {
     pub permissions: Vec<Permission>,
     /// Data Center username. Defaults to the email's local part, else the account id.
     pub name: Option<String>,
+    /// The Jira groups the user belongs to (a group exists while it has a member).
+    pub groups: Vec<String>,
 }
 
 impl JiraUser {
@@ -120,7 +122,13 @@ impl JiraUser {
             active: true,
             permissions: Permission::ALL.to_vec(),
             name: None,
+            groups: Vec::new(),
         }
+    }
+
+    pub fn in_groups<S: Into<String>>(mut self, groups: impl IntoIterator<Item = S>) -> Self {
+        self.groups = groups.into_iter().map(Into::into).collect();
+        self
     }
 
     pub fn with_email(mut self, email: impl Into<String>) -> Self {

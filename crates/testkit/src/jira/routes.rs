@@ -10,7 +10,7 @@ use super::model::Deployment;
 use super::req::Req;
 use super::store::Store;
 use super::webhook::OutgoingEvent;
-use super::{catalog, changelog, endpoints, search};
+use super::{catalog, changelog, endpoints, groups, search};
 
 /// What a resource gets to answer one call.
 pub(crate) struct Call<'s, 'r> {
@@ -104,6 +104,14 @@ const ROUTES: &[Route] = &[
     route(Method::GET, &["user"], |c| {
         user(c.caller)?;
         endpoints::user(c.store, c.req)
+    }),
+    route(Method::GET, &["user", "groups"], |c| {
+        user(c.caller)?;
+        groups::user_groups(c.store, c.req)
+    }),
+    route(Method::GET, &["group", "member"], |c| {
+        user(c.caller)?;
+        groups::group_members(c.store, c.req)
     }),
     route(Method::GET, &["project", "{}"], |c| {
         endpoints::project(c.store, user(c.caller)?, c.args[0])

@@ -5,6 +5,7 @@
 use teleport_proto::types::{AccessRequestV3, AccessReview, RequestState};
 
 use super::Reconciler;
+use super::approver_groups::Unknown;
 use super::lease::LeaseEnd;
 use crate::config::ResolveWith;
 use crate::jira::decision;
@@ -116,7 +117,13 @@ impl Reconciler {
             .as_ref()
             .map(|s| s.user.as_str())
             .unwrap_or_default();
-        let verdict = self.settings.policy.judge(&author, requester);
+        let in_a_group = match self.in_approver_group(&author).await {
+            Ok(in_a_group) => in_a_group,
+            Err(Unknown::Retry(err)) => return Err(err.into()),
+            // Fail closed: a decision nobody could check is sent back, saying why.
+            Err(Unknown::Refuse(why)) => return Ok((Verdict::Refuse(why), String::new())),
+        };
+        let verdict = self.settings.policy.judge(&author, requester, in_a_group);
         let reason = match &verdict {
             Verdict::Allow { .. } => self.reason_of(&issue.id, &author).await.unwrap_or_else(|err| {
                 tracing::error!(error = %err, "Failed to load resolution info from the issue history");

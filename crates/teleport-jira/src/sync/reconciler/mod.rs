@@ -12,6 +12,7 @@
 //! The order of writes is the Go plugin's: plugin data before the issue; review comments in order;
 //! on resolution the comment before the transition.
 
+mod approver_groups;
 mod awaited;
 mod decision;
 mod ensure_issue;
@@ -40,6 +41,7 @@ use crate::jira::{JiraClient, same_name};
 use crate::metrics::Metrics;
 use crate::plugin_data::{PluginData, Resolution};
 use crate::teleport::{TeleportClient, TeleportError};
+use approver_groups::Memberships;
 use awaited::Awaited;
 use issue_numbers::IssueNumbers;
 pub use owner::OwnerError;
@@ -77,6 +79,8 @@ pub struct Reconciler {
     label_issues: AtomicBool,
     settled: Settled,
     awaited: Awaited,
+    /// The approver groups of recent movers.
+    memberships: Memberships,
     metrics: Arc<Metrics>,
 }
 
@@ -100,6 +104,7 @@ impl Reconciler {
             label_issues: AtomicBool::new(true),
             settled: Settled::default(),
             awaited: Awaited::default(),
+            memberships: Memberships::default(),
             metrics,
         }
     }
