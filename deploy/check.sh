@@ -7,7 +7,9 @@
 #             other (deploy/helm/check), a PrometheusRule against deploy/monitoring's rules;
 #             NOTES.txt renders; the generated TOML passes the plugin's own `teleport-jira
 #             check` up to the point where it needs a real Teleport and Jira (all addresses
-#             are on loopback, nothing leaves the machine).
+#             are on loopback, nothing leaves the machine). No secret of the values (the Jira
+#             token, the webhook secret, the basic-auth password) may appear in a rendered
+#             object other than a Secret, nor in NOTES.txt; a self-test makes sure a leak fails.
 #   systemd   systemd-analyze verify and an offline security review of the unit.
 #   install   make install into a scratch DESTDIR, the files it leaves, and that a second run
 #             keeps an existing config.
@@ -71,8 +73,11 @@ check_config() {
     for key in "$files/teleport-identity/auth_id" "$files/teleport-identity/identity"; do
         echo "not an identity file" >"$key"
     done
-    echo "not-a-real-token" >"$files/jira_api_token"
-    echo "not-a-real-secret" >"$files/webhook_secret"
+    # What the pod's secrets volume shows (from the chart's Secret or an existing one).
+    mkdir -p "$files/secrets"
+    echo "not-a-real-token" >"$files/secrets/api_token"
+    echo "not-a-real-secret" >"$files/secrets/webhook_secret"
+    echo "not-a-real-password" >"$files/secrets/basic_auth_password"
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
         -subj /CN=localhost -keyout "$files/tls/tls.key" -out "$files/tls/tls.crt" 2>/dev/null
     chmod -R go-rwx "$files"
@@ -106,20 +111,47 @@ render_notes() {
     "$validator" notes "$work/notes.yaml" >"$work/notes.txt"
 }
 
+# The values that are secrets: the chart may write them into a Secret and nowhere else.
+secret_keys=jira.apiToken,http.webhookSecret,http.basicAuth.password
+secrets_dir=/var/lib/teleport/plugins/jira/secrets
+
+# check_secrets NAME RENDERED NOTES FLAGS VALUES...: no secret value of the values files (the
+# chart's defaults, then VALUES) appears outside a Secret, in RENDERED or in the NOTES text.
+check_secrets() {
+    local name=$1 rendered=$2 notes=$3 flags=$4
+    shift 4
+    local values_files=(-values "$chart/values.yaml") file
+    for file in "$@"; do values_files+=(-values "$file"); done
+    local status=0
+    # shellcheck disable=SC2086 # flags are words by design
+    "$validator" secrets "${values_files[@]}" -keys "$secret_keys" -notes "$notes" $flags "$rendered" \
+        >"$work/$name/secrets.txt" 2>&1 || status=$?
+    sed 's/^ *//; s/^/    secrets: /' "$work/$name/secrets.txt"
+    ((status == 0)) || fail "$name: a secret of the values is misplaced (see above)"
+}
+
 check_chart() {
     step "chart: helm lint --strict, helm template, strict decoding, the plugin's config check"
     cargo_build
     ensure_debian_tool openssl openssl || fail "openssl is needed for a throwaway TLS certificate"
-    # name, values file ("" = defaults), then validator flags.
+    # name, values file ("" = defaults), validator flags for the manifests, then for the secrets
+    # (-in-secret: values the chart's Secret must hold; -nowhere: values it must ignore).
     local scenarios=(
-        "defaults||-want-not=ServiceMonitor,PrometheusRule -expect=teleport.refresh_identity=true -expect=http.basic_auth.user=- -expect=metrics.listen_addr=0.0.0.0:9090 -expect=http.https_cert_file=/var/lib/teleport/plugins/jira/tls/tls.crt"
-        "go-chart|$chart/ci/go-chart-values.yaml|-want-not=ServiceMonitor,PrometheusRule -expect=teleport.identity=/var/lib/teleport/plugins/jira/teleport-identity/auth_id -expect=jira.issue_type=Bug -expect=jira.url=https://127.0.0.1:1/ -expect=http.public_addr=jira-plugin.example.com -expect=http.basic_auth.user=- -expect=log.severity=DEBUG -expect=log.format=-"
-        "secured|$chart/ci/secured-values.yaml|-want=ServiceMonitor,PrometheusRule -want-not=Secret -expect=http.basic_auth.user=jira -expect=http.basic_auth.password=p\"a\\ss#word -expect=http.webhook_secret=/var/lib/teleport/plugins/jira/webhook_secret -expect=jira.auth=bearer -expect=log.format=json -expect=reconcile.shutdown_grace_period=20s -expect=jira.statuses.approved=Granted -expect=metrics.listen_addr=0.0.0.0:9100"
-        "plain|$chart/ci/plain-values.yaml|-want-not=ServiceMonitor,PrometheusRule -expect=http.https_cert_file=- -expect=http.basic_auth=- -expect=metrics=- -expect=jira.issue_type=- -expect=teleport.identity=/var/lib/teleport/plugins/jira/teleport-identity/auth_id"
+        "defaults||-want=Secret -want-not=ServiceMonitor,PrometheusRule -expect=teleport.refresh_identity=true -expect=http.basic_auth.user=- -expect=metrics.listen_addr=0.0.0.0:9090 -expect=http.https_cert_file=/var/lib/teleport/plugins/jira/tls/tls.crt -expect=jira.api_token=$secrets_dir/api_token -expect=http.webhook_secret=-|"
+        "go-chart|$chart/ci/go-chart-values.yaml|-want=Secret -want-not=ServiceMonitor,PrometheusRule -expect=teleport.identity=/var/lib/teleport/plugins/jira/teleport-identity/auth_id -expect=jira.issue_type=Bug -expect=jira.url=https://127.0.0.1:1/ -expect=http.public_addr=jira-plugin.example.com -expect=jira.api_token=$secrets_dir/api_token -expect=http.basic_auth.user=jira-hook -expect=http.basic_auth.password=- -expect=http.basic_auth.password_file=$secrets_dir/basic_auth_password -expect=log.severity=DEBUG -expect=log.format=-|-in-secret=jira.apiToken,http.basicAuth.password"
+        "secured|$chart/ci/secured-values.yaml|-want=ServiceMonitor,PrometheusRule,Secret -expect=http.basic_auth.user=jira -expect=http.basic_auth.password=- -expect=http.basic_auth.password_file=$secrets_dir/basic_auth_password -expect=http.webhook_secret=$secrets_dir/webhook_secret -expect=jira.api_token=$secrets_dir/api_token -expect=jira.auth=bearer -expect=log.format=json -expect=reconcile.shutdown_grace_period=20s -expect=jira.statuses.approved=Granted -expect=metrics.listen_addr=0.0.0.0:9100|-in-secret=http.basicAuth.password,http.webhookSecret -nowhere=jira.apiToken"
+        "existing|$chart/ci/existing-secrets-values.yaml|-want-not=Secret,ServiceMonitor,PrometheusRule -expect=jira.api_token=$secrets_dir/api_token -expect=http.webhook_secret=$secrets_dir/webhook_secret -expect=http.basic_auth.user=jira -expect=http.basic_auth.password=- -expect=http.basic_auth.password_file=$secrets_dir/basic_auth_password|-nowhere=jira.apiToken,http.webhookSecret,http.basicAuth.password"
+        "plain|$chart/ci/plain-values.yaml|-want=Secret -want-not=ServiceMonitor,PrometheusRule -expect=http.https_cert_file=- -expect=http.basic_auth=- -expect=metrics=- -expect=jira.issue_type=- -expect=teleport.identity=/var/lib/teleport/plugins/jira/teleport-identity/auth_id -expect=http.webhook_secret=$secrets_dir/webhook_secret|-in-secret=jira.apiToken,http.webhookSecret -nowhere=http.basicAuth.password"
     )
-    local scenario name values flags
+    local tested=" " file
+    for scenario in "${scenarios[@]}"; do tested+="$(cut -d'|' -f2 <<<"$scenario") "; done
+    # A values file added to ci/ is tested, or the check says it is not.
+    for file in "$chart"/ci/*-values.yaml; do
+        [[ $tested == *" $file "* ]] || fail "$file is not among the scenarios of deploy/check.sh"
+    done
+    local scenario name values flags secret_flags
     for scenario in "${scenarios[@]}"; do
-        IFS='|' read -r name values flags <<<"$scenario"
+        IFS='|' read -r name values flags secret_flags <<<"$scenario"
         local dir="$work/$name" values_args=()
         mkdir -p "$dir"
         [[ -n $values ]] && values_args=(-f "$values")
@@ -128,10 +160,12 @@ check_chart() {
             { cat "$dir/lint.txt"; fail "$name: helm lint"; }
         grep -E '^1 chart\(s\) linted, 0 chart\(s\) failed' "$dir/lint.txt" | sed 's/^/    lint: /'
         "$helm" template r "$chart" --namespace plugins "${values_args[@]}" >"$dir/rendered.yaml"
+        render_notes "${values_args[@]}"
+        # First: a leaked secret is the worst finding, and it is reported as such.
+        check_secrets "$name" "$dir/rendered.yaml" "$work/notes.yaml" "$secret_flags" ${values:+"$values"}
         # shellcheck disable=SC2086 # flags are words by design
         "$validator" manifests -config-out "$dir/config.toml" -args-out "$dir/args.txt" -rules "$rules" $flags "$dir/rendered.yaml" |
             sed 's/^/    /'
-        render_notes "${values_args[@]}"
         echo "    NOTES.txt renders ($(wc -l <"$work/notes.txt") lines)"
         if [[ $name == defaults ]]; then
             # Nothing is set: the plugin rightly refuses the config (no Jira URL).
@@ -145,8 +179,48 @@ check_chart() {
         fail "tbot.enabled (the Go chart's bundled tbot) is not refused with an explanation"
     fi
     echo "-- tbot.enabled: refused with an explanation"
+    if "$helm" template r "$chart" --set http.publicAddress=jira:hunter2-pw@jira-plugin.example.com >/dev/null 2>"$work/userinfo.txt" ||
+        ! grep -q 'http.publicAddress: credentials' "$work/userinfo.txt" || grep -q hunter2-pw "$work/userinfo.txt"; then
+        fail "http.publicAddress with user:password@ (a password in the ConfigMap) is not refused, or the refusal repeats it"
+    fi
+    echo "-- http.publicAddress with credentials: refused, without repeating them"
     self_test_validator "$work/defaults/rendered.yaml"
     self_test_rules "$work/secured/rendered.yaml"
+    self_test_secrets
+}
+
+# The secrets check must catch a leak: copies of the chart that write a secret of the values
+# into the ConfigMap, a pod annotation (base64) or an environment variable are each rejected,
+# and the one line about it names the value and the object.
+self_test_secrets() {
+    local values="$chart/ci/secured-values.yaml" count=0
+    leak_case() {
+        local template=$1 mutation=$2 key=$3 object=$4 copy="$work/leak-chart"
+        rm -rf "$copy" && cp -R "$chart" "$copy"
+        sed "$mutation" "$chart/$template" >"$copy/$template"
+        cmp -s "$chart/$template" "$copy/$template" && fail "secrets self-test: '$mutation' changed nothing in $template"
+        "$helm" template r "$copy" --namespace plugins -f "$values" >"$work/leaked.yaml"
+        if "$validator" secrets -values "$chart/values.yaml" -values "$values" -keys "$secret_keys" \
+            "$work/leaked.yaml" >/dev/null 2>"$work/leaked.txt"; then
+            fail "secrets self-test: $key written into $object was not caught"
+        fi
+        grep -q "secret $key (.*) appears outside a Secret: in $object\$" "$work/leaked.txt" ||
+            { cat "$work/leaked.txt"; fail "secrets self-test: the leak of $key is not reported as one in $object"; }
+        count=$((count + 1))
+    }
+    # shellcheck disable=SC2016 # template text, not shell
+    leak_case templates/configmap.yaml \
+        's/^\( *\)password_file = .*/\1password = {{ include "teleport-jira.toml" .Values.http.basicAuth.password }}/' \
+        http.basicAuth.password "ConfigMap jira-plugin"
+    # shellcheck disable=SC2016
+    leak_case templates/deployment.yaml \
+        's/^\( *\)checksum\/config: .*/&\n\1example.com\/hook: {{ .Values.http.webhookSecret | b64enc }}/' \
+        http.webhookSecret "Deployment jira-plugin"
+    # shellcheck disable=SC2016
+    leak_case templates/deployment.yaml \
+        's/^\( *\)- name: TELEPORT_PLUGIN_FAIL_FAST/\1- name: JIRA_TOKEN\n\1  value: {{ .Values.jira.apiToken | quote }}\n&/' \
+        jira.apiToken "Deployment jira-plugin"
+    echo "-- secrets self-test: $count leaks (ConfigMap, annotation, env), each caught"
 }
 
 # The PrometheusRule must carry deploy/monitoring's rules unchanged: a rule changed in the
@@ -168,7 +242,8 @@ self_test_validator() {
         's/^\(  *\)readOnly: true/\1readOnly: true\n\1readOnIy: true/'
         's/port: metrics/port: metricz/'
         's/targetPort: webhook/targetPort: hook/'
-        's/subPath: jiraApiToken/subPath: token/'
+        's/key: "jiraApiToken"/key: "token"/'
+        's/path: api_token/path: token/'
         's/containerPort: 9090/containerPort: 9091/'
         's/defaultMode: 0600/defaultMode: "0600"/'
         's|mountPath: /var/lib/teleport/plugins/jira/tls|mountPath: /var/lib/teleport/plugins/jira/certs|'

@@ -56,10 +56,35 @@ func (s *objectSet) checkConfig(p *problems) {
 		"http.https_key_file":  str(config, "http", "https_key_file"),
 		"http.https_cert_file": str(config, "http", "https_cert_file"),
 	}
-	// These two are values unless they start with "/".
-	for _, key := range [][2]string{{"jira", "api_token"}, {"http", "webhook_secret"}} {
-		if value := str(config, key[0], key[1]); strings.HasPrefix(value, "/") {
-			files[key[0]+"."+key[1]] = value
+	secretFiles := map[string]string{}
+	// The secrets: the chart gives each as a file of a Secret volume, never as a value in the
+	// ConfigMap (api_token and webhook_secret are values unless they start with "/").
+	for _, key := range []string{"jira.api_token", "http.webhook_secret"} {
+		value, found := lookup(config, strings.Split(key, "."))
+		text, _ := value.(string)
+		switch {
+		case !found:
+		case strings.HasPrefix(text, "/"):
+			files[key] = text
+			secretFiles[key] = text
+		default:
+			p.add(object, "%s is a value, not a file: the secret would be in the ConfigMap", key)
+		}
+	}
+	if _, found := lookup(config, []string{"http", "basic_auth", "password"}); found {
+		p.add(object, "http.basic_auth.password is set: the password would be in the ConfigMap (use password_file)")
+	}
+	if value, found := lookup(config, []string{"http", "basic_auth", "password_file"}); found {
+		text, _ := value.(string)
+		files["http.basic_auth.password_file"] = text
+		secretFiles["http.basic_auth.password_file"] = text
+		if text == "" {
+			p.add(object, "http.basic_auth.password_file is empty")
+		}
+	}
+	for _, key := range sortedKeys(toSet(secretFiles)) {
+		if mount := coveringMount(c, secretFiles[key]); mount != nil && !secretBacked(mountVolume(pod, mount)) {
+			p.add(object, "%s = %q: volume %q is not made of Secrets", key, secretFiles[key], mount.Name)
 		}
 	}
 	for _, key := range sortedKeys(toSet(files)) {
@@ -150,6 +175,23 @@ func (s *objectSet) fileProblem(pod *corev1.PodSpec, c *corev1.Container, file s
 		return fmt.Sprintf("volume %q has no file %q (has %v)", volume.Name, rest, sortedKeys(names))
 	}
 	return ""
+}
+
+// secretBacked says whether a volume shows only Secrets: a secret volume, or a projected one
+// whose every source is a Secret.
+func secretBacked(v *corev1.Volume) bool {
+	switch {
+	case v.Secret != nil:
+		return true
+	case v.Projected != nil:
+		for _, source := range v.Projected.Sources {
+			if source.Secret == nil {
+				return false
+			}
+		}
+		return len(v.Projected.Sources) > 0
+	}
+	return false
 }
 
 // coveringMount is the mount with the longest mountPath that contains file.

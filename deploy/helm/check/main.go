@@ -14,12 +14,15 @@
 //	check manifests [-config-out FILE] [-args-out FILE] [-want KINDS] [-want-not KINDS]
 //	                [-rules FILE] [-expect table.key=value ...] RENDERED.yaml
 //	check notes RENDERED.yaml
+//	check secrets -values FILE... -keys KEYS [-notes FILE] [-in-secret KEYS] [-nowhere KEYS] RENDERED.yaml
 //
 // `manifests` writes the ConfigMap's teleport-jira.toml and the container's arguments (one a
 // line) where asked, for the caller to run the plugin's own config check on them; -expect
 // pins values of the TOML (to check quoting and the mapping of values to keys); -rules names the
 // alert rules file a rendered PrometheusRule must carry unchanged. `notes` prints the NOTES text
 // found in a rendered document `notes: "<text>"` and fails when a value was missing in it.
+// `secrets` reads the secret values (-keys, e.g. jira.apiToken) of the values files and fails
+// when one of them appears in a rendered object other than a Secret, or in the NOTES text.
 package main
 
 import (
@@ -43,6 +46,8 @@ func main() {
 		err = runManifests(os.Args[2:])
 	case "notes":
 		err = runNotes(os.Args[2:])
+	case "secrets":
+		err = runSecrets(os.Args[2:])
 	default:
 		usage()
 	}
@@ -53,7 +58,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: check manifests [-config-out FILE] [-args-out FILE] [-want KINDS] [-want-not KINDS] [-rules FILE] [-expect table.key=value ...] RENDERED.yaml | check notes RENDERED.yaml")
+	fmt.Fprintln(os.Stderr, "usage: check manifests [-config-out FILE] [-args-out FILE] [-want KINDS] [-want-not KINDS] [-rules FILE] [-expect table.key=value ...] RENDERED.yaml | check notes RENDERED.yaml | check secrets -values FILE... -keys KEYS [-notes FILE] [-in-secret KEYS] [-nowhere KEYS] RENDERED.yaml")
 	os.Exit(2)
 }
 

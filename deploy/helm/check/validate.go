@@ -253,14 +253,7 @@ func checkPortRef(p *problems, object string, port intstr.IntOrString, ports map
 func (s *objectSet) checkVolume(p *problems, object string, v *corev1.Volume) {
 	object = fmt.Sprintf("%s volume %q", object, v.Name)
 	p.addStrings(object, "name", validation.IsDNS1123Label(v.Name))
-	sources := 0
-	value := reflect.ValueOf(v.VolumeSource)
-	for i := 0; i < value.NumField(); i++ {
-		if !value.Field(i).IsNil() {
-			sources++
-		}
-	}
-	if sources != 1 {
+	if sources := setFields(reflect.ValueOf(v.VolumeSource)); sources != 1 {
 		p.add(object, "%d sources, exactly one expected", sources)
 	}
 	checkMode := func(mode *int32) {
@@ -297,11 +290,52 @@ func (s *objectSet) checkVolume(p *problems, object string, v *corev1.Volume) {
 		}
 		checkMode(v.ConfigMap.DefaultMode)
 		checkItems(v.ConfigMap.Items, keys, known)
+	case v.Projected != nil:
+		checkMode(v.Projected.DefaultMode)
+		if len(v.Projected.Sources) == 0 {
+			p.add(object, "a projected volume without sources")
+		}
+		paths := map[string]bool{}
+		for i, source := range v.Projected.Sources {
+			where := fmt.Sprintf("source %d", i+1)
+			if source.Secret == nil || setFields(reflect.ValueOf(source)) != 1 {
+				p.add(object, "%s: one Secret expected, and nothing else", where)
+				continue
+			}
+			if source.Secret.Name == "" {
+				p.add(object, "%s: secret name is empty", where)
+			} else {
+				p.addStrings(object, where+" secret name", validation.IsDNS1123Subdomain(source.Secret.Name))
+			}
+			if len(source.Secret.Items) == 0 {
+				p.add(object, "%s: no items (every key of Secret %s would be a file)", where, source.Secret.Name)
+			}
+			keys, known := s.secretKeys(source.Secret.Name)
+			checkItems(source.Secret.Items, keys, known)
+			for _, item := range source.Secret.Items {
+				if paths[item.Path] {
+					p.add(object, "file %q projected twice", item.Path)
+				}
+				paths[item.Path] = true
+			}
+		}
 	case v.EmptyDir != nil:
 		if v.EmptyDir.Medium != "" && v.EmptyDir.Medium != corev1.StorageMediumMemory {
 			p.add(object, "emptyDir medium %q", v.EmptyDir.Medium)
 		}
 	}
+}
+
+// setFields counts the fields of a struct of pointers (a volume's or a projection's sources) that
+// are set.
+func setFields(value reflect.Value) int {
+	n := 0
+	for i := 0; i < value.NumField(); i++ {
+		if !value.Field(i).IsNil() {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *objectSet) secretKeys(name string) (map[string]bool, bool) {
@@ -343,6 +377,18 @@ func (s *objectSet) volumeFiles(v *corev1.Volume) (map[string]bool, bool) {
 	var known bool
 	var items []corev1.KeyToPath
 	switch {
+	case v.Projected != nil:
+		// The chart maps every key of a projected volume to a file (checkVolume insists).
+		files := map[string]bool{}
+		for _, source := range v.Projected.Sources {
+			if source.Secret == nil {
+				continue
+			}
+			for _, item := range source.Secret.Items {
+				files[item.Path] = true
+			}
+		}
+		return files, true
 	case v.Secret != nil:
 		keys, known = s.secretKeys(v.Secret.SecretName)
 		items = v.Secret.Items

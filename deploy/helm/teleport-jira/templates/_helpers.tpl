@@ -44,8 +44,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/* Where the pod finds its files; the identity directory is the Go chart's. */}}
 {{- define "teleport-jira.dir" -}}/var/lib/teleport/plugins/jira{{- end }}
 {{- define "teleport-jira.identityDir" -}}{{ include "teleport-jira.dir" . }}/teleport-identity{{- end }}
-{{- define "teleport-jira.apiTokenFile" -}}{{ include "teleport-jira.dir" . }}/jira_api_token{{- end }}
-{{- define "teleport-jira.webhookSecretFile" -}}{{ include "teleport-jira.dir" . }}/webhook_secret{{- end }}
+{{/*
+The Jira token, the webhook secret and the basic-auth password, as files of one directory: a
+projected volume of the Secrets that hold them (the chart's own and any named in the values).
+A directory rather than subPath mounts, so that a rotated Secret reaches the running pod, where
+the plugin re-reads the files (every tls_files_check_interval, and on SIGHUP).
+*/}}
+{{- define "teleport-jira.secretsDir" -}}{{ include "teleport-jira.dir" . }}/secrets{{- end }}
+{{- define "teleport-jira.apiTokenFile" -}}{{ include "teleport-jira.secretsDir" . }}/api_token{{- end }}
+{{- define "teleport-jira.webhookSecretFile" -}}{{ include "teleport-jira.secretsDir" . }}/webhook_secret{{- end }}
+{{- define "teleport-jira.basicAuthPasswordFile" -}}{{ include "teleport-jira.secretsDir" . }}/basic_auth_password{{- end }}
 {{- define "teleport-jira.tlsDir" -}}{{ include "teleport-jira.dir" . }}/tls{{- end }}
 
 {{/* Secret with the identity file: identityFromSecret, the newer Go chart's identitySecretName, or a default. */}}
@@ -57,7 +65,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default "auth_id" .Values.teleport.identitySecretPath }}
 {{- end }}
 
-{{/* The Secret this chart creates for values given inline (Jira token, webhook secret). */}}
+{{/*
+The Secret this chart creates for the secrets given as values (Jira token, webhook secret,
+basic-auth password). Secret values go into it and nowhere else: the config names the files.
+*/}}
 {{- define "teleport-jira.ownSecretName" -}}
 {{- printf "%s-secret" (include "teleport-jira.fullname" .) }}
 {{- end }}
@@ -83,9 +94,39 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if .Values.http.webhookSecretFromSecret }}{{ default "webhookSecret" .Values.http.webhookSecretSecretPath }}{{ else }}webhookSecret{{ end }}
 {{- end }}
 
-{{/* "true" when the chart must create its own Secret. */}}
-{{- define "teleport-jira.ownSecretNeeded" -}}
-{{- if or (not .Values.jira.apiTokenFromSecret) (and .Values.http.webhookSecret (not .Values.http.webhookSecretFromSecret)) }}true{{ end }}
+{{/* "true" when basic auth is on and has a password, as a value or in an existing Secret. */}}
+{{- define "teleport-jira.basicAuthPasswordEnabled" -}}
+{{- $auth := .Values.http.basicAuth | default dict }}
+{{- if and (include "teleport-jira.basicAuth" .) (or $auth.password $auth.passwordFromSecret) }}true{{ end }}
+{{- end }}
+
+{{- define "teleport-jira.basicAuthPasswordSecretName" -}}
+{{- $auth := .Values.http.basicAuth | default dict }}
+{{- default (include "teleport-jira.ownSecretName" .) $auth.passwordFromSecret }}
+{{- end }}
+
+{{- define "teleport-jira.basicAuthPasswordSecretKey" -}}
+{{- $auth := .Values.http.basicAuth | default dict }}
+{{- if $auth.passwordFromSecret }}{{ default "basicAuthPassword" $auth.passwordSecretPath }}{{ else }}basicAuthPassword{{ end }}
+{{- end }}
+
+{{/*
+The entries of the chart's own Secret, key: value, for the secrets given as values and not
+taken from an existing Secret.
+*/}}
+{{- define "teleport-jira.ownSecretData" -}}
+{{- $auth := .Values.http.basicAuth | default dict }}
+{{- $data := dict }}
+{{- if not .Values.jira.apiTokenFromSecret }}
+{{- $_ := set $data "jiraApiToken" (toString .Values.jira.apiToken) }}
+{{- end }}
+{{- if and .Values.http.webhookSecret (not .Values.http.webhookSecretFromSecret) }}
+{{- $_ := set $data "webhookSecret" (toString .Values.http.webhookSecret) }}
+{{- end }}
+{{- if and (include "teleport-jira.basicAuthPasswordEnabled" .) (not $auth.passwordFromSecret) }}
+{{- $_ := set $data "basicAuthPassword" (toString $auth.password) }}
+{{- end }}
+{{- toJson $data }}
 {{- end }}
 
 {{/* "true" when the webhook is served over TLS. */}}
