@@ -559,6 +559,14 @@ impl JiraClient {
         Ok(hits)
     }
 
+    /// [`Self::issue_if_exists`] for a key made on the spot (several read at once).
+    pub async fn issue_if_exists_owned(
+        &self,
+        id_or_key: String,
+    ) -> Result<Option<Issue>, JiraError> {
+        self.issue_if_exists(&id_or_key).await
+    }
+
     /// The issue, or `None` when Jira says it does not exist (or is not visible to the plugin).
     pub async fn issue_if_exists(&self, id_or_key: &str) -> Result<Option<Issue>, JiraError> {
         match self.issue(id_or_key).await {

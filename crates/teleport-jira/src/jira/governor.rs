@@ -40,7 +40,7 @@ const LATENCY_FLOOR: Duration = Duration::from_millis(20);
 /// pause (Jira not yet ready again) says nothing about the pace, and must not halve it.
 const MIN_EVIDENCE: usize = 4;
 /// How long a call waits behind higher priorities before it is promoted one step.
-const AGING: Duration = Duration::from_secs(2);
+const AGING: Duration = Duration::from_millis(250);
 /// The longest pause taken for one push-back, whatever `Retry-After` says.
 const MAX_PAUSE: Duration = Duration::from_secs(60);
 

@@ -24,6 +24,8 @@ const GAP_TOLERANCE: u32 = 5;
 /// Upper bound of issues read by key in one recovery.
 const MAX_KEY_READS: u32 = 200;
 const SEARCH_LIMIT: usize = 20;
+/// Issues read at once by the walk by key.
+const WALK_BATCH: usize = 8;
 /// Issues remembered by number; past this the lowest numbers (the oldest) are forgotten.
 const KNOWN_ISSUES_KEPT: usize = 10_000;
 
@@ -119,27 +121,38 @@ async fn walk_by_key(
     after_issue: u64,
     found: &mut BTreeMap<u64, Issue>,
 ) -> Result<(), StepError> {
-    let (mut number, mut misses, mut reads) = (after_issue + 1, 0, 0);
+    let (mut next, mut misses, mut reads) = (after_issue + 1, 0, 0);
     while misses < GAP_TOLERANCE && reads < MAX_KEY_READS {
-        let other_request = known
-            .made_for(number)
-            .is_some_and(|made_for| made_for != request_id);
-        if other_request {
-            misses = 0;
-            number += 1;
-            continue;
-        }
-        // A missing number is not remembered: an issue may take it any moment.
-        match jira.issue_if_exists(&format!("{project}-{number}")).await? {
-            Some(issue) => {
-                misses = 0;
-                known.remember(number, &issue);
-                keep_if_made_for(found, issue, request_id);
+        // The next numbers not known to belong to another request, read at once: a walk over
+        // many issues other replicas made costs a few round trips, not one per issue.
+        let mut batch = Vec::with_capacity(WALK_BATCH);
+        while batch.len() < WALK_BATCH {
+            let other_request = known
+                .made_for(next)
+                .is_some_and(|made_for| made_for != request_id);
+            if !other_request {
+                batch.push(next);
             }
-            None => misses += 1,
+            next += 1;
         }
-        number += 1;
-        reads += 1;
+        let answers = futures_util::future::join_all(
+            batch
+                .iter()
+                .map(|number| jira.issue_if_exists_owned(format!("{project}-{number}"))),
+        )
+        .await;
+        for (number, answer) in batch.into_iter().zip(answers) {
+            reads += 1;
+            // A missing number is not remembered: an issue may take it any moment.
+            match answer? {
+                Some(issue) => {
+                    misses = 0;
+                    known.remember(number, &issue);
+                    keep_if_made_for(found, issue, request_id);
+                }
+                None => misses += 1,
+            }
+        }
     }
     Ok(())
 }

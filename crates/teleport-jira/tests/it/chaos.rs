@@ -114,9 +114,13 @@ async fn run_chaos(replicas: usize) {
         let found = eventually(|| async { sandbox.recorded_issue_id(id).is_some() }).await;
         assert!(
             found,
-            "no issue recorded for {id}; plugin log tail:\n{}\nreplica log tail:\n{}",
+            "no issue recorded for {id}; plugin log about it:\n{}\nreplica log about it:\n{}\nplugin log tail:\n{}",
+            lines_about(&sandbox.log(), id),
+            replica
+                .as_ref()
+                .map(|r| lines_about(&r.log(), id))
+                .unwrap_or_default(),
             tail(&sandbox.log()),
-            replica.as_ref().map(|r| tail(&r.log())).unwrap_or_default()
         );
         issues.insert(id.clone(), sandbox.recorded_issue_id(id).unwrap());
     }
@@ -257,6 +261,14 @@ fn describe(sandbox: &Sandbox, id: &str, issue_id: &str, fate: Fate) -> String {
             .collect::<Vec<_>>()),
         sandbox.plugin_data(id)
     )
+}
+
+/// Every line of `log` about request `id`.
+fn lines_about(log: &str, id: &str) -> String {
+    log.lines()
+        .filter(|l| l.contains(id))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn tail(log: &str) -> String {
