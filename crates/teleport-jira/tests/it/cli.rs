@@ -170,6 +170,28 @@ async fn start_fails_at_once_with_one_line_when_jiras_certificate_is_not_trusted
 }
 
 #[tokio::test]
+async fn start_fails_at_once_with_one_line_when_teleports_certificate_is_not_trusted() {
+    let sandbox = Sandbox::new().await;
+    // The identity's key and certificate, but another cluster's CA as the roots to trust.
+    let path = sandbox.path("auth_id");
+    let identity = std::fs::read_to_string(&path).unwrap();
+    let end = "-----END CERTIFICATE-----\n";
+    let after_certificate = identity.find(end).unwrap() + end.len();
+    let stranger = testkit::pki::CertAuthority::teleport("elsewhere.example.com").unwrap();
+    std::fs::write(
+        &path,
+        format!("{}{}", &identity[..after_certificate], stranger.cert_pem()),
+    )
+    .unwrap();
+    let error = start_fails(&sandbox).await;
+    assert!(
+        error.contains("Teleport's certificate") && error.contains("not trusted"),
+        "{error}"
+    );
+    assert!(error.contains("teleport.addr"), "the fix is named: {error}");
+}
+
+#[tokio::test]
 async fn start_fails_with_one_line_when_teleport_is_unreachable() {
     let sandbox = Sandbox::new().await;
     sandbox.teleport.stop().await;
