@@ -59,25 +59,7 @@ impl Reconciler {
         };
         let outcome = match leased {
             // A brand-new record: no issue can exist yet.
-            Some(leased) => {
-                let result = tokio::select! {
-                    result = self.create_issue(id, request, Lookup::Skip, Some(leased)) => result,
-                    never = self.data.keep_renewed(id) => match never {},
-                };
-                match &result {
-                    Ok(_) => {}
-                    // Nothing was created: the request starts over as new, with no look-up.
-                    Err(StepError::Jira(err)) if err.surely_refused() => {
-                        if let Err(forget) = self.data.forget(id).await {
-                            tracing::warn!(error = %forget, "Failed to clear the record of a refused creation; the next step looks for an issue first");
-                            self.data.expire(id).await;
-                        }
-                    }
-                    // Keep the mark: an issue may exist that Jira did not confirm.
-                    Err(_) => self.data.expire(id).await,
-                }
-                result
-            }
+            Some(leased) => self.create_first_issue(id, request, leased).await,
             // A record without an issue: an earlier creation may have happened; look first.
             None => self
                 .with_lease(
@@ -106,6 +88,32 @@ impl Reconciler {
             },
             Err(err) => Err(err),
         }
+    }
+
+    /// Creates the issue of a record this step just made (no issue can exist), under its lease.
+    /// A creation Jira surely refused clears the record, so the next step starts over as new
+    /// with no look-up; an unknown outcome keeps the mark for the look-up that then follows.
+    async fn create_first_issue(
+        &self,
+        id: &str,
+        request: &AccessRequestV3,
+        leased: PluginData,
+    ) -> Result<PluginData, StepError> {
+        let result = tokio::select! {
+            result = self.create_issue(id, request, Lookup::Skip, Some(leased)) => result,
+            never = self.data.keep_renewed(id) => match never {},
+        };
+        match &result {
+            Ok(_) => {}
+            Err(StepError::Jira(err)) if err.surely_refused() => {
+                if let Err(forget) = self.data.forget(id).await {
+                    tracing::warn!(error = %forget, "Failed to clear the record of a refused creation; the next step looks for an issue first");
+                    self.data.expire(id).await;
+                }
+            }
+            Err(_) => self.data.expire(id).await,
+        }
+        result
     }
 
     /// Creates the issue and records it; with [`Lookup::First`] (an earlier attempt may have
