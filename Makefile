@@ -45,7 +45,10 @@ fuzz:
 # 15 minutes on 2 cores), `bench-short` the CI-sized one (N = 50; seconds once built).
 # `bench-rate-limit` bursts 1,000 requests into a Jira that admits 50 calls/s: with Retry-After,
 # without it, then with two replicas of the plugin (about two minutes once built).
-.PHONY: bench bench-short bench-rate-limit
+# `bench-vs-go` runs every scenario (N = 1,000, Jira latency 100 ms, decisions kept 16 in flight)
+# for the release plugin and then for the Go plugin's binary, given as GO_PLUGIN (no default), and
+# prints both columns with the ratio: make bench-vs-go GO_PLUGIN=/path/to/teleport-jira
+.PHONY: bench bench-short bench-rate-limit bench-vs-go
 
 bench:
 	$(CARGO) build --release --locked -p teleport-jira -p bench
@@ -61,6 +64,11 @@ bench-rate-limit:
 	$(RATE_LIMIT_RUN)
 	$(RATE_LIMIT_RUN) --no-retry-after
 	$(RATE_LIMIT_RUN) --replicas 2
+
+bench-vs-go:
+	@test -n "$(GO_PLUGIN)" || { echo "bench-vs-go: set GO_PLUGIN to the Go plugin's teleport-jira binary" >&2; exit 2; }
+	$(CARGO) build --release --locked -p teleport-jira -p bench
+	./target/release/teleport-jira-bench ./target/release/teleport-jira --n 1000 --latency-ms 100 --decisions-in-flight 16 --against "$(GO_PLUGIN)"
 
 # CI keeps the harness from rotting with the debug build it already has (figures from a debug
 # build are not the product's; `make bench` measures the release build).

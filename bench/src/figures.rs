@@ -16,20 +16,23 @@ pub fn ms(duration: Duration) -> f64 {
 }
 
 /// `burst N=1000 100 ms`: how the report names a phase, with `, Jira 50/s` (and
-/// `, no Retry-After`) under a rate limit and `, 2 replicas` when more than one process ran it.
+/// `, no Retry-After`) under a rate limit, `, 2 replicas` when more than one process ran it and
+/// `, 16 in flight` for decisions that kept 16 moves in flight.
 pub fn label(phase: &Phase) -> String {
-    format!(
-        "{} N={} {} ms{}",
-        phase.scenario.name(),
-        phase.n,
-        phase.latency.as_millis(),
-        conditions(phase)
-    )
+    format!("{}{}", phase_key(phase), conditions(phase))
+}
+
+/// The phase's [`run_key`].
+pub fn phase_key(phase: &Phase) -> String {
+    run_key(phase.scenario.name(), phase.n, phase.latency)
 }
 
 /// `, Jira 50/s, 2 replicas`: what set the phase apart beyond N and latency ("" when nothing).
 pub fn conditions(phase: &Phase) -> String {
     let mut out = String::new();
+    if let Some(window) = phase.in_flight {
+        out.push_str(&format!(", {window} in flight"));
+    }
     if let Some(limit) = &phase.jira_limit {
         out.push_str(&format!(", Jira {}", limit.describe()));
     }
@@ -54,4 +57,10 @@ pub fn all_calls(phase: &Phase) -> JiraCalls {
 pub fn over_limit_floor(phase: &Phase) -> Option<f64> {
     let floor = phase.jira_limit?.floor_secs(phase.n);
     (floor > 0.0).then(|| phase.elapsed.as_secs_f64() / floor)
+}
+
+/// `burst N=1000 100 ms`: a run's scenario at one point, without its conditions (the key by
+/// which the side-by-side table matches the two binaries' runs and failures).
+pub fn run_key(scenario: &str, n: usize, latency: Duration) -> String {
+    format!("{scenario} N={n} {} ms", latency.as_millis())
 }

@@ -4,7 +4,8 @@
 
 use anyhow::{Context, Result};
 
-use crate::sandbox::{LogCounts, Plugin};
+use crate::plugin::Plugin;
+use crate::plugin_log::LogCounts;
 
 pub struct Fleet {
     pub first: Plugin,

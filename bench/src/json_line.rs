@@ -1,4 +1,6 @@
 //! The report for machines: one JSON object with every figure, printed as the last line of stdout.
+//! With `--against`, the other binary's report is under `against` (same shape) and the figures
+//! side by side under `versus`, each with both values and the ratio ours / against.
 
 use serde_json::{Value, json};
 
@@ -8,6 +10,30 @@ use crate::measure::Summary;
 use crate::report::Report;
 use crate::scenario::Phase;
 use crate::targets;
+use crate::versus::Row;
+
+/// Ours, and with `--against` the other binary and the side-by-side rows.
+pub fn render_all(ours: &Report, against: Option<(&Report, &[Row])>) -> Value {
+    let mut json = render(ours);
+    json["against"] = against.map_or(Value::Null, |(theirs, _)| render(theirs));
+    json["versus"] = against.map_or(Value::Null, |(_, rows)| {
+        rows.iter().map(row_json).collect::<Vec<_>>().into()
+    });
+    json
+}
+
+fn row_json(row: &Row) -> Value {
+    json!({
+        "figure": row.figure,
+        "unit": row.unit,
+        "ours": row.ours.value(),
+        "against": row.theirs.value(),
+        "ours_status": row.ours.status(),
+        "against_status": row.theirs.status(),
+        "ratio": row.ratio(),
+        "higher_is_better": row.higher_is_better,
+    })
+}
 
 /// Every figure, as one JSON object.
 pub fn render(report: &Report) -> Value {
@@ -27,6 +53,7 @@ pub fn render(report: &Report) -> Value {
     json!({
         "bench": "teleport-jira",
         "mode": report.mode,
+        "column": report.column.name(),
         "binary": report.binary.display().to_string(),
         "binary_bytes": report.binary_bytes,
         "jira_max_concurrent_calls": report.tuning.effective_jira_concurrency(),
@@ -34,6 +61,7 @@ pub fn render(report: &Report) -> Value {
         "scan_interval": report.tuning.scan_interval,
         "clock_ticks_per_second": report.ticks_per_second,
         "ready_ms": report.ready_ms(),
+        "status_ok_ms": report.startups.iter().map(|s| s.status_ok.map(ms)).collect::<Vec<_>>(),
         "idle_rss_kib": report.startups.iter().map(|s| s.idle_rss_kib).collect::<Vec<_>>(),
         "startup_cpu_secs": report.startups.iter().map(|s| s.cpu_secs).collect::<Vec<_>>(),
         "startup_jira_calls": report.startups.iter().map(|s| s.jira.total).collect::<Vec<_>>(),
@@ -41,6 +69,8 @@ pub fn render(report: &Report) -> Value {
         "phases": phases,
         "targets": targets,
         "failures": report.failures,
+        "failed_runs": report.failed_runs,
+        "not_run": report.not_run,
         "wall_secs": report.wall.as_secs_f64(),
     })
 }
@@ -85,6 +115,7 @@ fn phase_json(phase: &Phase) -> Value {
         "webhook_failures": phase.webhooks.as_ref().map(|w| &w.failures),
         "webhook_events": phase.webhooks.as_ref().map(|w| &w.events),
         "issued_ms": phase.issued_in.map(ms),
+        "decisions_in_flight": phase.in_flight,
         "notable_log_lines": phase.notable,
     });
     json["push_back"] = push_back_json(phase);

@@ -13,6 +13,8 @@
 //! # ... refused without Retry-After; then with a second plugin process on the same fakes
 //! target/release/teleport-jira-bench --n 1000 --latency-ms 20 --scenarios burst --jira-rate-limit 50 --no-retry-after
 //! target/release/teleport-jira-bench --n 1000 --latency-ms 20 --scenarios burst --jira-rate-limit 50 --replicas 2
+//! # side by side with another binary (the Go plugin), decisions kept 16 in flight
+//! target/release/teleport-jira-bench --n 1000 --latency-ms 100 --decisions-in-flight 16 --against PATH
 //! ```
 //!
 //! `--jira-rate-limit R` limits FakeJira to R calls per second (a token bucket holding R, rounded)
@@ -25,26 +27,57 @@
 //! the burst's time (at most 1.15 x N / R), its Jira calls per request (at most 1.1) and its
 //! share of 429 answers (under 5%).
 //!
-//! Modules: [`sandbox`] (fakes, files, the child process), [`fleet`] (the plugin and its
-//! replicas), [`jira_limit`] (Jira's rate limit), [`scenario`] (the runs), [`probe`] (polling the
-//! fakes), [`calls`] (Jira and Teleport call tallies), [`exactly_once`] (no duplicate issue or
-//! resolution), [`measure`] (`/proc`, percentiles), [`report`] (what was measured), [`figures`]
-//! (units and derived figures), [`table`] (for people), [`json_line`] (for machines),
-//! [`targets`] (PASS/MISS), [`webhooks`] (Jira's deliveries).
+//! `--against PATH` runs every scenario (the start-ups, burst, decisions, catch-up) for the main
+//! binary and then for PATH at each point, each run on fresh fakes, in one invocation. PATH gets
+//! the same command line (`start --insecure-no-tls --config FILE`, which the Go plugin takes too)
+//! and a config of the Go plugin's keys only: the tuning flags apply to the main binary alone,
+//! and with `--replicas` the burst and decisions run for the main binary only (n/a for PATH).
+//! Both binaries meet the same Jira, rate limit included. Each binary's table is printed, then
+//! both side by side with the ratio ours / PATH for each figure (start to the first 200 from
+//! `/status`, idle RSS, the burst's time, CPU per mirrored request, decision p50, decisions per
+//! second, CPU per decision, peak RSS), and the JSON line carries PATH's report under `against`
+//! and the rows under `versus`. A run PATH fails (e.g. a timeout; the Go plugin never mirrors
+//! requests created while it was down) is recorded in its column with its log tail; the exit code
+//! reflects the main binary's runs only. Readiness is "Plugin is ready" on stderr for both (the
+//! Go plugin logs the same line); start-up is also timed to the first 200 from `GET /status` on
+//! the webhook listener, polled every 2 ms over plain HTTP from spawn. `--decisions-in-flight K`
+//! keeps K card moves awaiting approval instead of moving all N at once ([`moves`]). A wait for
+//! milestones also gives up after a minute without progress ([`patience`]).
+//!
+//! Modules: [`sandbox`] (fakes, files), [`plugin`] (the child process), [`plugin_log`] (its
+//! stderr), [`status_probe`] (its `/status`), [`fleet`] (the plugin and its replicas),
+//! [`jira_limit`] (Jira's rate limit), [`plan`] (what runs, per binary), [`runs`] (the runs of
+//! an invocation), [`scenario`] (one run), [`moves`] (the decisions' card moves), [`probe`]
+//! (polling the fakes), [`patience`] (when a wait gives up), [`calls`] (Jira and Teleport call
+//! tallies), [`exactly_once`] (no duplicate issue or resolution), [`measure`] (`/proc`,
+//! percentiles), [`report`] (what was measured), [`figures`] (units and derived figures),
+//! [`table`] (for people), [`versus`] and [`versus_table`] (two binaries side by side),
+//! [`json_line`] (for machines), [`targets`] (PASS/MISS), [`webhooks`] (Jira's deliveries).
 
 mod calls;
 mod exactly_once;
 mod figures;
+#[cfg(test)]
+mod fixtures;
 mod fleet;
 mod jira_limit;
 mod json_line;
 mod measure;
+mod moves;
+mod patience;
+mod plan;
+mod plugin;
+mod plugin_log;
 mod probe;
 mod report;
+mod runs;
 mod sandbox;
 mod scenario;
+mod status_probe;
 mod table;
 mod targets;
+mod versus;
+mod versus_table;
 mod webhooks;
 
 use std::path::{Path, PathBuf};
@@ -54,12 +87,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 
 use jira_limit::JiraLimit;
-use report::Report;
+use plan::Plan;
+use report::{Column, Report};
 use sandbox::Tuning;
-use scenario::{Params, Phase};
-
-/// Dedicated plugin starts per invocation (each burst run adds one more).
-const STARTS: usize = 3;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -114,6 +144,16 @@ struct Cli {
     #[arg(long, value_name = "K", default_value_t = 1)]
     replicas: usize,
 
+    /// Decisions: keep K card moves awaiting approval (one more moved as each is approved)
+    /// instead of moving all N at once.
+    #[arg(long, value_name = "K")]
+    decisions_in_flight: Option<usize>,
+
+    /// Also run every scenario for this binary (e.g. the Go plugin), with the Go plugin's config
+    /// keys only, and print both columns side by side with the ratio ours / PATH.
+    #[arg(long, value_name = "PATH")]
+    against: Option<PathBuf>,
+
     /// Also write the JSON line to this file.
     #[arg(long)]
     json_out: Option<PathBuf>,
@@ -126,76 +166,44 @@ enum ScenarioArg {
     CatchUp,
 }
 
-/// What to run, with the defaults of the mode filled in.
-struct Plan {
-    ns: Vec<usize>,
-    latencies_ms: Vec<u64>,
-    burst: bool,
-    decisions: bool,
-    catch_up: bool,
-    tuning: Tuning,
-    ticks_per_second: f64,
-    jira_limit: Option<JiraLimit>,
-    replicas: usize,
-}
-
-impl Plan {
-    fn from_cli(cli: &Cli) -> Result<Self> {
-        let (default_n, default_latency): (&[usize], &[u64]) = if cli.short {
-            (&[50], &[0, 20])
-        } else {
-            (&[1000, 10_000], &[0, 100])
-        };
-        let ns = given_or(&cli.n, default_n);
-        if ns.contains(&0) {
-            bail!("--n must be at least 1");
-        }
-        if cli.replicas == 0 {
-            bail!("--replicas must be at least 1");
-        }
-        let wants = |s: ScenarioArg| cli.scenarios.is_empty() || cli.scenarios.contains(&s);
-        let decisions = wants(ScenarioArg::Decisions);
-        Ok(Self {
-            ns,
-            latencies_ms: given_or(&cli.latency_ms, default_latency),
-            // Decisions act on the burst's issues.
-            burst: wants(ScenarioArg::Burst) || decisions,
-            decisions,
-            catch_up: wants(ScenarioArg::CatchUp),
-            tuning: Tuning {
-                jira_concurrency: cli.jira_concurrency,
-                workers: cli.workers,
-                scan_interval: cli.scan_interval.clone(),
-            },
-            ticks_per_second: measure::clock_ticks_per_second(),
-            jira_limit: jira_limit(cli)?,
-            replicas: cli.replicas,
-        })
+/// The plan of `cli`, with the defaults of its mode filled in.
+fn plan(cli: &Cli) -> Result<Plan> {
+    let (default_n, default_latency): (&[usize], &[u64]) = if cli.short {
+        (&[50], &[0, 20])
+    } else {
+        (&[1000, 10_000], &[0, 100])
+    };
+    let ns = given_or(&cli.n, default_n);
+    if ns.contains(&0) {
+        bail!("--n must be at least 1");
     }
-
-    fn params(&self, binary: &Path, n: usize, latency: Duration) -> Params {
-        Params {
-            binary: binary.to_path_buf(),
-            n,
-            latency,
-            tuning: self.tuning.clone(),
-            ticks_per_second: self.ticks_per_second,
-            jira_limit: self.jira_limit,
-            replicas: self.replicas,
-        }
+    if cli.replicas == 0 {
+        bail!("--replicas must be at least 1");
     }
-
-    /// `, Jira 50/s, 2 replicas`: the run's conditions beyond N and latency.
-    fn conditions(&self) -> String {
-        let mut out = String::new();
-        if let Some(limit) = &self.jira_limit {
-            out.push_str(&format!(", Jira {}", limit.describe()));
-        }
-        if self.replicas > 1 {
-            out.push_str(&format!(", {} replicas", self.replicas));
-        }
-        out
+    if cli.decisions_in_flight == Some(0) {
+        bail!("--decisions-in-flight must be at least 1");
     }
+    let wants = |s: ScenarioArg| cli.scenarios.is_empty() || cli.scenarios.contains(&s);
+    let decisions = wants(ScenarioArg::Decisions);
+    Ok(Plan {
+        ns,
+        latencies_ms: given_or(&cli.latency_ms, default_latency),
+        // Decisions act on the burst's issues.
+        burst: wants(ScenarioArg::Burst) || decisions,
+        decisions,
+        catch_up: wants(ScenarioArg::CatchUp),
+        binary: cli.binary.clone(),
+        against: cli.against.clone(),
+        tuning: Tuning {
+            jira_concurrency: cli.jira_concurrency,
+            workers: cli.workers,
+            scan_interval: cli.scan_interval.clone(),
+        },
+        ticks_per_second: measure::clock_ticks_per_second(),
+        jira_limit: jira_limit(cli)?,
+        replicas: cli.replicas,
+        in_flight: cli.decisions_in_flight,
+    })
 }
 
 /// `--jira-rate-limit` and `--no-retry-after`.
@@ -221,105 +229,62 @@ fn given_or<T: Clone>(given: &[T], default: &[T]) -> Vec<T> {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     let started = Instant::now();
-    let binary_bytes = std::fs::metadata(&cli.binary)
-        .with_context(|| {
-            format!(
-                "cannot read {} (build it with `cargo build --release -p teleport-jira`)",
-                cli.binary.display()
-            )
-        })?
-        .len();
-    let plan = Plan::from_cli(&cli)?;
-    let mut report = Report {
-        mode: if cli.short { "short" } else { "full" },
-        binary: cli.binary.clone(),
-        binary_bytes,
-        tuning: plan.tuning.clone(),
-        ticks_per_second: plan.ticks_per_second,
-        startups: Vec::new(),
-        phases: Vec::new(),
-        failures: Vec::new(),
-        wall: Duration::ZERO,
-    };
-    eprintln!("running {STARTS} plugin starts on an empty cluster ...");
-    let base = plan.params(&cli.binary, 0, Duration::ZERO);
-    match scenario::startups(&base, STARTS).await {
-        Ok(startups) => report.startups.extend(startups),
-        Err(err) => report.failures.push(format!("start-up: {err:#}")),
+    let plan = plan(&cli)?;
+    let mut reports = Vec::new();
+    for column in plan.columns() {
+        let binary = plan.binary(column);
+        let bytes = std::fs::metadata(&binary)
+            .with_context(|| match column {
+                Column::Ours => format!(
+                    "cannot read {} (build it with `cargo build --release -p teleport-jira`)",
+                    binary.display()
+                ),
+                Column::Against => format!("cannot read --against {}", binary.display()),
+            })?
+            .len();
+        let tuning = plan.params(column, 0, Duration::ZERO).tuning;
+        let mode = if cli.short { "short" } else { "full" };
+        let ticks = plan.ticks_per_second;
+        reports.push(Report::new(mode, column, binary, bytes, tuning, ticks));
     }
+    runs::startups(&plan, &mut reports).await;
     for &n in &plan.ns {
         for &latency_ms in &plan.latencies_ms {
-            let params = plan.params(&cli.binary, n, Duration::from_millis(latency_ms));
-            let what = format!("N={n}, Jira latency {latency_ms} ms");
-            run_point(&plan, &params, &what, &mut report).await;
+            runs::point(&plan, n, latency_ms, &mut reports).await;
         }
     }
-    report.wall = started.elapsed();
-    publish(&report, cli.json_out.as_deref())
+    for report in &mut reports {
+        report.wall = started.elapsed();
+    }
+    publish(&plan, &reports, cli.json_out.as_deref())
 }
 
-/// The burst (with decisions; under the rate limit and with the replicas asked for) and the
-/// catch-up at one N and latency, into `report`.
-async fn run_point(plan: &Plan, params: &Params, what: &str, report: &mut Report) {
-    if plan.burst {
-        let what = format!("{what}{}", plan.conditions());
-        let name = if plan.decisions {
-            "burst + decisions"
-        } else {
-            "burst"
-        };
-        eprintln!("running {name}, {what} ...");
-        let run = Instant::now();
-        match scenario::burst_then_decisions(params, plan.decisions).await {
-            Ok((startup, burst, decisions)) => {
-                report.startups.push(startup);
-                let decisions = match decisions {
-                    Some(Err(err)) => {
-                        report.failures.push(format!("decisions, {what}: {err:#}"));
-                        None
-                    }
-                    other => other.and_then(Result::ok),
-                };
-                for phase in std::iter::once(burst).chain(decisions) {
-                    record_breaches(&phase, report);
-                    report.phases.push(phase);
-                }
-            }
-            Err(err) => report.failures.push(format!("{name}, {what}: {err:#}")),
-        }
-        eprintln!("  done in {:.1} s", run.elapsed().as_secs_f64());
+/// Prints each binary's table, the side-by-side table and the JSON line (also to `json_out`);
+/// fails when a run of ours failed (the other binary's failures are findings, not errors).
+fn publish(plan: &Plan, reports: &[Report], json_out: Option<&Path>) -> Result<()> {
+    let [ours, rest @ ..] = reports else {
+        bail!("no report");
+    };
+    for report in reports {
+        print!("{}", table::render(report));
     }
-    if plan.catch_up {
-        eprintln!("running catch-up, {what} ...");
-        let run = Instant::now();
-        match scenario::catch_up(params).await {
-            Ok(phase) => report.phases.push(phase),
-            Err(err) => report.failures.push(format!("catch-up, {what}: {err:#}")),
-        }
-        eprintln!("  done in {:.1} s", run.elapsed().as_secs_f64());
+    let against = rest
+        .first()
+        .map(|theirs| (theirs, versus::rows(plan, ours, theirs)));
+    if let Some((theirs, rows)) = &against {
+        print!("{}", versus_table::render(ours, theirs, rows));
     }
-}
-
-/// A duplicate issue or a second resolution fails the run, whatever the figures.
-fn record_breaches(phase: &Phase, report: &mut Report) {
-    for breach in &phase.exactly_once.breaches {
-        let failure = format!("{}: {breach}", figures::label(phase));
-        eprintln!("  FAILED: {failure}");
-        report.failures.push(failure);
-    }
-}
-
-/// Prints the table and the JSON line (also to `json_out`); fails when a run failed.
-fn publish(report: &Report, json_out: Option<&Path>) -> Result<()> {
-    print!("{}", table::render(report));
-    let line = json_line::render(report).to_string();
+    let both = against
+        .as_ref()
+        .map(|(theirs, rows)| (*theirs, rows.as_slice()));
+    let line = json_line::render_all(ours, both).to_string();
     println!("{line}");
     if let Some(path) = json_out {
         std::fs::write(path, format!("{line}\n"))
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if !report.failures.is_empty() {
-        bail!("{} benchmark run(s) failed", report.failures.len());
+    if !ours.failures.is_empty() {
+        bail!("{} benchmark run(s) of ours failed", ours.failures.len());
     }
     Ok(())
 }

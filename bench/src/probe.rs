@@ -7,6 +7,7 @@
 //! [`SCAN_BUDGET`] waiting requests per poll, round robin; the audit log (which can only be read
 //! whole) at most every [`POLL`] plus 5 µs per entry. A milestone is timestamped when a look
 //! sees it: the resolution is [`POLL`] near the end of a phase, and coarser early on at large N.
+//! A wait gives up as [`Patience`] says.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -16,7 +17,9 @@ use teleport_proto::types::RequestState;
 
 use crate::calls::TeleportRpcs;
 use crate::measure::{self, Proc};
-use crate::sandbox::{Plugin, Sandbox};
+pub use crate::patience::Patience;
+use crate::plugin::Plugin;
+use crate::sandbox::Sandbox;
 
 /// Time between polls.
 pub const POLL: Duration = Duration::from_millis(5);
@@ -76,44 +79,58 @@ pub async fn wait_for_issues(
     ids: &[String],
     timeout: Duration,
 ) -> Result<Vec<IssueRecorded>> {
-    let deadline = Instant::now() + timeout;
+    let mut patience = Patience::new(timeout);
     let mut found: Vec<Option<IssueRecorded>> = ids.iter().map(|_| None).collect();
     let mut pending: VecDeque<usize> = (0..ids.len()).collect();
     let mut gate = Gate::new("UpdatePluginData");
     while !pending.is_empty() {
         if gate.due(sandbox) {
-            let now = Instant::now();
-            for _ in 0..SCAN_BUDGET.min(pending.len()) {
-                let Some(index) = pending.pop_front() else {
-                    break;
-                };
-                match sandbox.recorded_issue_id(&ids[index]) {
-                    Some(issue_id) => {
-                        found[index] = Some(IssueRecorded {
-                            issue_id,
-                            seen_at: now,
-                        })
-                    }
-                    None => pending.push_back(index),
-                }
-            }
+            let before = pending.len();
+            look_for_issues(sandbox, ids, &mut pending, &mut found);
             gate.looked();
+            if pending.len() < before {
+                patience.progressed();
+            }
             if pending.is_empty() {
                 break;
             }
         }
         plugin.ensure_running()?;
-        if Instant::now() >= deadline {
+        if let Some(why) = patience.exhausted() {
             bail!(
-                "{} of {} requests still had no issue after {timeout:?}; the plugin's last log lines:\n{}",
+                "{} of {} requests still had no issue {why}; the plugin's log: {}",
                 pending.len(),
                 ids.len(),
-                plugin.tail()
+                plugin.log_excerpt()
             );
         }
         tokio::time::sleep(POLL).await;
     }
     Ok(found.into_iter().flatten().collect())
+}
+
+/// Reads the plugin data of up to [`SCAN_BUDGET`] pending requests, round robin.
+fn look_for_issues(
+    sandbox: &Sandbox,
+    ids: &[String],
+    pending: &mut VecDeque<usize>,
+    found: &mut [Option<IssueRecorded>],
+) {
+    let now = Instant::now();
+    for _ in 0..SCAN_BUDGET.min(pending.len()) {
+        let Some(index) = pending.pop_front() else {
+            break;
+        };
+        match sandbox.recorded_issue_id(&ids[index]) {
+            Some(issue_id) => {
+                found[index] = Some(IssueRecorded {
+                    issue_id,
+                    seen_at: now,
+                })
+            }
+            None => pending.push_back(index),
+        }
+    }
 }
 
 /// Waits until every request in `ids` was set to `state` (FakeTeleport's audit log of accepted
@@ -125,54 +142,109 @@ pub async fn wait_for_states(
     state: RequestState,
     timeout: Duration,
 ) -> Result<Vec<Instant>> {
-    let deadline = Instant::now() + timeout;
-    let index: HashMap<&str, usize> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i))
-        .collect();
-    let mut seen_at: Vec<Option<Instant>> = vec![None; ids.len()];
-    let mut remaining = ids.len();
-    let mut audit_read = sandbox.teleport.audit_events().len();
-    let mut next_read = Instant::now();
-    let mut unexpected = 0usize;
-    let mut gate = Gate::new("SetAccessRequestState");
-    while remaining > 0 {
-        if gate.due(sandbox) && Instant::now() >= next_read {
-            let now = Instant::now();
-            let events = sandbox.teleport.audit_events();
-            for event in events.get(audit_read..).unwrap_or_default() {
-                let Some(&i) = index.get(event.request_id.as_str()) else {
-                    continue;
-                };
-                if event.state != state {
-                    unexpected += 1;
-                } else if seen_at[i].is_none() {
-                    seen_at[i] = Some(now);
-                    remaining -= 1;
-                }
-            }
-            audit_read = events.len();
-            gate.looked();
-            next_read = now + POLL + AUDIT_COST * u32::try_from(audit_read).unwrap_or(u32::MAX);
-            if remaining == 0 {
-                break;
-            }
+    let mut patience = Patience::new(timeout);
+    let mut watch = StateWatch::new(sandbox, ids, state);
+    loop {
+        if watch.poll(sandbox) > 0 {
+            patience.progressed();
         }
-        plugin.ensure_running()?;
-        if Instant::now() >= deadline {
-            bail!(
-                "{remaining} of {} requests were not set to {state:?} after {timeout:?} ({unexpected} set to another state); the plugin's last log lines:\n{}",
-                ids.len(),
-                plugin.tail()
-            );
+        if watch.remaining() == 0 {
+            return watch.finish();
         }
+        watch.check(plugin, &patience)?;
         tokio::time::sleep(POLL).await;
     }
-    if unexpected > 0 {
-        bail!("the plugin set {unexpected} requests to a state other than {state:?}");
+}
+
+/// Watches FakeTeleport's audit log for requests set to a state, cheaply (see the module doc).
+pub struct StateWatch<'a> {
+    index: HashMap<&'a str, usize>,
+    state: RequestState,
+    seen_at: Vec<Option<Instant>>,
+    remaining: usize,
+    audit_read: usize,
+    next_read: Instant,
+    unexpected: usize,
+    gate: Gate,
+}
+
+impl<'a> StateWatch<'a> {
+    /// Watches `ids` from the audit log's current end.
+    pub fn new(sandbox: &Sandbox, ids: &'a [String], state: RequestState) -> Self {
+        Self {
+            index: ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.as_str(), i))
+                .collect(),
+            state,
+            seen_at: vec![None; ids.len()],
+            remaining: ids.len(),
+            audit_read: sandbox.teleport.audit_events().len(),
+            next_read: Instant::now(),
+            unexpected: 0,
+            gate: Gate::new("SetAccessRequestState"),
+        }
     }
-    Ok(seen_at.into_iter().flatten().collect())
+
+    /// Reads the audit log if a look is due; returns how many requests were newly seen.
+    pub fn poll(&mut self, sandbox: &Sandbox) -> usize {
+        if !(self.gate.due(sandbox) && Instant::now() >= self.next_read) {
+            return 0;
+        }
+        let now = Instant::now();
+        let before = self.remaining;
+        let events = sandbox.teleport.audit_events();
+        for event in events.get(self.audit_read..).unwrap_or_default() {
+            let Some(&i) = self.index.get(event.request_id.as_str()) else {
+                continue;
+            };
+            if event.state != self.state {
+                self.unexpected += 1;
+            } else if self.seen_at[i].is_none() {
+                self.seen_at[i] = Some(now);
+                self.remaining -= 1;
+            }
+        }
+        self.audit_read = events.len();
+        self.gate.looked();
+        self.next_read =
+            now + POLL + AUDIT_COST * u32::try_from(self.audit_read).unwrap_or(u32::MAX);
+        before - self.remaining
+    }
+
+    /// Requests not seen in the state yet.
+    pub fn remaining(&self) -> usize {
+        self.remaining
+    }
+
+    /// Fails if the plugin exited or `patience` ran out.
+    pub fn check(&self, plugin: &mut Plugin, patience: &Patience) -> Result<()> {
+        plugin.ensure_running()?;
+        if let Some(why) = patience.exhausted() {
+            bail!(
+                "{} of {} requests were not set to {:?} {why} ({} set to another state); the plugin's log: {}",
+                self.remaining,
+                self.seen_at.len(),
+                self.state,
+                self.unexpected,
+                plugin.log_excerpt()
+            );
+        }
+        Ok(())
+    }
+
+    /// When each request was seen, in the order of the IDs; fails if any was set to another state.
+    pub fn finish(self) -> Result<Vec<Instant>> {
+        if self.unexpected > 0 {
+            bail!(
+                "the plugin set {} requests to a state other than {:?}",
+                self.unexpected,
+                self.state
+            );
+        }
+        Ok(self.seen_at.into_iter().flatten().collect())
+    }
 }
 
 /// Waits until the plugin has been idle for `quiet`: no new CPU tick, no Teleport RPC and no

@@ -2,23 +2,20 @@
 //! plugin's identity file, a FakeJira over HTTPS whose CA the plugin trusts through
 //! `SSL_CERT_FILE`, a config file with the Go plugin's keys (plus the tuning keys asked for on the
 //! command line), a Jira webhook pointed at the plugin's plain-HTTP listener, and the release
-//! `teleport-jira` binary as a child process whose stderr is watched for "Plugin is ready".
-//! Replicas are more such processes on the same fakes, each with its own config file and
-//! webhook port; Jira's webhook keeps pointing at the first.
+//! `teleport-jira` binary (or the one it is compared with) as a child process
+//! ([`Plugin`](crate::plugin::Plugin)). Replicas are more such processes on the same fakes, each
+//! with its own config file and webhook port; Jira's webhook keeps pointing at the first.
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use testkit::jira::{FakeJira, FakeJiraOptions, JiraUser, Permission, WebhookTarget};
 use testkit::teleport::{
     CreateRequest, FakeTeleport, FakeTeleportOptions, IdentityOptions, UserSpec,
 };
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+
+use crate::plugin::Plugin;
 
 const PLUGIN_USER: &str = "jira-plugin";
 const REQUESTER: &str = "requester@example.com";
@@ -28,10 +25,6 @@ pub const REVIEWER_ACCOUNT: &str = "5b10ac8d82e05b22cc7d4ef5";
 const REVIEWER_EMAIL: &str = "reviewer@example.com";
 /// The plugin's documented default for `[jira] max_concurrent_calls`.
 pub const DEFAULT_JIRA_CONCURRENCY: usize = 16;
-/// How many stderr lines of the plugin are kept for error messages.
-const LOG_TAIL: usize = 40;
-/// How many warning and error lines are kept as evidence for the report.
-const NOTABLE_KEPT: usize = 200;
 
 /// Optional tuning keys; `None` leaves the plugin's default (and the key out of the file).
 #[derive(Clone, Debug, Default)]
@@ -58,6 +51,8 @@ pub struct Sandbox {
     tuning: Tuning,
     config_path: PathBuf,
     ca_path: PathBuf,
+    /// The first process's webhook port, which Jira's webhook reaches.
+    webhook_port: u16,
 }
 
 impl Sandbox {
@@ -91,6 +86,7 @@ impl Sandbox {
             tuning: tuning.clone(),
             config_path,
             ca_path,
+            webhook_port: port,
         })
     }
 
@@ -122,7 +118,7 @@ impl Sandbox {
 
     /// Starts `binary start --insecure-no-tls --config <file>`.
     pub fn spawn_plugin(&self, binary: &Path) -> Result<Plugin> {
-        Plugin::spawn(binary, &self.config_path, &self.ca_path)
+        Plugin::spawn(binary, &self.config_path, &self.ca_path, self.webhook_port)
     }
 
     /// Starts replica number `index` (1 for the second process): the same config but for its
@@ -138,7 +134,7 @@ impl Sandbox {
         );
         let path = self.dir.path().join(format!("teleport-jira-{index}.toml"));
         std::fs::write(&path, config).context("writing a replica's config file")?;
-        Plugin::spawn(binary, &path, &self.ca_path)
+        Plugin::spawn(binary, &path, &self.ca_path, port)
     }
 }
 
@@ -219,210 +215,4 @@ severity = "info"
         username = plugin_user.email.unwrap_or_default(),
         token = plugin_user.token.unwrap_or_default(),
     )
-}
-
-/// What the stderr reader has seen.
-#[derive(Debug, Default)]
-struct LogState {
-    first_line_at: Option<Instant>,
-    ready_at: Option<Instant>,
-    lines: usize,
-    warnings: usize,
-    errors: usize,
-    tail: VecDeque<String>,
-    /// The first warning and error lines.
-    notable: Vec<String>,
-}
-
-/// Counts of the plugin's log lines.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LogCounts {
-    pub lines: usize,
-    pub warnings: usize,
-    pub errors: usize,
-    /// Warning and error lines kept so far (see [`Plugin::notable_since`]).
-    notable: usize,
-}
-
-impl LogCounts {
-    pub fn since(self, earlier: Self) -> Self {
-        Self {
-            lines: self.lines.saturating_sub(earlier.lines),
-            warnings: self.warnings.saturating_sub(earlier.warnings),
-            errors: self.errors.saturating_sub(earlier.errors),
-            notable: self.notable.saturating_sub(earlier.notable),
-        }
-    }
-
-    /// Two processes' counts together.
-    pub fn plus(self, other: Self) -> Self {
-        Self {
-            lines: self.lines + other.lines,
-            warnings: self.warnings + other.warnings,
-            errors: self.errors + other.errors,
-            notable: self.notable + other.notable,
-        }
-    }
-}
-
-/// The plugin process. Killed if dropped while running.
-pub struct Plugin {
-    child: Child,
-    pid: u32,
-    spawned_at: Instant,
-    log: Arc<Mutex<LogState>>,
-}
-
-impl Plugin {
-    fn spawn(binary: &Path, config: &Path, ca_file: &Path) -> Result<Self> {
-        let mut command = Command::new(binary);
-        command
-            .arg("start")
-            .arg("--insecure-no-tls")
-            .arg("--config")
-            .arg(config)
-            .env("SSL_CERT_FILE", ca_file)
-            .env_remove("SSL_CERT_DIR")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let spawned_at = Instant::now();
-        let mut child = command.spawn().with_context(|| {
-            format!(
-                "cannot run {} (build it with `cargo build --release -p teleport-jira`)",
-                binary.display()
-            )
-        })?;
-        let pid = child.id().context("the plugin exited at once")?;
-        let stderr = child.stderr.take().context("the plugin's stderr")?;
-        let log = Arc::new(Mutex::new(LogState::default()));
-        let state = Arc::clone(&log);
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let now = Instant::now();
-                let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-                state.lines += 1;
-                state.first_line_at.get_or_insert(now);
-                // Text format: "<timestamp>  LEVEL target: message".
-                let level = line.split_whitespace().nth(1);
-                match level {
-                    Some("WARN") => state.warnings += 1,
-                    Some("ERROR") => state.errors += 1,
-                    _ => {}
-                }
-                if matches!(level, Some("WARN" | "ERROR")) && state.notable.len() < NOTABLE_KEPT {
-                    state.notable.push(line.clone());
-                }
-                if state.ready_at.is_none() && line.contains("Plugin is ready") {
-                    state.ready_at = Some(now);
-                }
-                if state.tail.len() == LOG_TAIL {
-                    state.tail.pop_front();
-                }
-                state.tail.push_back(line);
-            }
-        });
-        Ok(Self {
-            child,
-            pid,
-            spawned_at,
-            log,
-        })
-    }
-
-    fn log(&self) -> std::sync::MutexGuard<'_, LogState> {
-        self.log.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    pub fn spawned_at(&self) -> Instant {
-        self.spawned_at
-    }
-
-    /// Spawn to the first line on stderr: process start-up and config loading.
-    pub fn first_line_after(&self) -> Option<Duration> {
-        self.log()
-            .first_line_at
-            .map(|at| at.duration_since(self.spawned_at))
-    }
-
-    pub fn log_counts(&self) -> LogCounts {
-        let log = self.log();
-        LogCounts {
-            lines: log.lines,
-            warnings: log.warnings,
-            errors: log.errors,
-            notable: log.notable.len(),
-        }
-    }
-
-    /// Up to `limit` warning and error lines logged after `mark` was taken.
-    pub fn notable_since(&self, mark: LogCounts, limit: usize) -> Vec<String> {
-        self.log()
-            .notable
-            .iter()
-            .skip(mark.notable)
-            .take(limit)
-            .cloned()
-            .collect()
-    }
-
-    /// The last lines the plugin logged, for error messages.
-    pub fn tail(&self) -> String {
-        self.log()
-            .tail
-            .iter()
-            .map(|line| format!("    {line}\n"))
-            .collect()
-    }
-
-    /// Fails if the process has exited.
-    pub fn ensure_running(&mut self) -> Result<()> {
-        match self.child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => bail!(
-                "the plugin exited ({status}); its last log lines:\n{}",
-                self.tail()
-            ),
-            Err(err) => Err(err).context("checking the plugin process"),
-        }
-    }
-
-    /// Waits for "Plugin is ready" on stderr; returns the time from spawn to that line.
-    pub async fn wait_ready(&mut self, timeout: Duration) -> Result<Duration> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(at) = self.log().ready_at {
-                return Ok(at.duration_since(self.spawned_at));
-            }
-            self.ensure_running()?;
-            if Instant::now() >= deadline {
-                bail!(
-                    "the plugin did not log \"Plugin is ready\" within {timeout:?}; its last log lines:\n{}",
-                    self.tail()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-
-    /// SIGTERM (through `kill`, to stay free of `libc`), then SIGKILL after 10 s.
-    pub async fn stop(mut self) -> Result<()> {
-        if self.child.try_wait().ok().flatten().is_some() {
-            return Ok(());
-        }
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status();
-        match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
-            Ok(status) => status.map(drop).context("waiting for the plugin to exit"),
-            Err(_) => self.child.kill().await.context("killing the plugin"),
-        }
-    }
 }

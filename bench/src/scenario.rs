@@ -3,9 +3,10 @@
 //!
 //! - [`burst_then_decisions`]: start the plugin on an empty cluster (ready time, idle RSS), set
 //!   FakeJira's latency and rate limit, start the replicas, create N pending requests at once and
-//!   wait for every `issue_id` (**burst**); then move all N cards to Approved and wait for every
-//!   request to be approved in Teleport (**decisions**). After each, once settled, the fakes must
-//!   hold one issue and one resolution per request ([`exactly_once`](crate::exactly_once)).
+//!   wait for every `issue_id` (**burst**); then move all N cards to Approved (at once, or keeping
+//!   K moves in flight) and wait for every request to be approved in Teleport (**decisions**).
+//!   After each, once settled, the fakes must hold one issue and one resolution per request
+//!   ([`exactly_once`](crate::exactly_once)).
 //! - [`catch_up`]: create N pending requests, then start the plugin and wait for every
 //!   `issue_id` (**startup catch-up**).
 //!
@@ -18,15 +19,17 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use teleport_proto::types::RequestState;
 
 use crate::calls::{JiraCalls, JiraMark, TeleportRpcs};
 use crate::exactly_once::{self, ExactlyOnce, Ticket};
 use crate::fleet::Fleet;
 use crate::jira_limit::JiraLimit;
 use crate::measure::{self, Proc, Sample, Summary};
+use crate::moves;
+use crate::plugin::Plugin;
+use crate::plugin_log::LogCounts;
 use crate::probe;
-use crate::sandbox::{LogCounts, Plugin, REVIEWER_ACCOUNT, Sandbox, Tuning};
+use crate::sandbox::{Sandbox, Tuning};
 use crate::webhooks::Webhooks;
 
 /// How long the plugin must stay idle to count as settled, on top of [`Params::quiet`]'s
@@ -35,6 +38,8 @@ const QUIET: Duration = Duration::from_millis(300);
 /// Longest wait for the plugin to settle after a phase.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long past idle a start-up waits for `/status` to answer 200.
+const STATUS_WAIT: Duration = Duration::from_secs(5);
 /// Under a rate limit the plugin may sit out a `Retry-After` (or its own back-off) without a
 /// CPU tick or an RPC: extra idle time before a phase counts as settled.
 const PUSH_BACK_QUIET: Duration = Duration::from_secs(3);
@@ -51,6 +56,8 @@ pub struct Params {
     pub jira_limit: Option<JiraLimit>,
     /// Plugin processes in the burst and decisions run (1: no replica).
     pub replicas: usize,
+    /// Decisions: card moves kept awaiting approval (`None`: all N at once).
+    pub in_flight: Option<usize>,
 }
 
 impl Params {
@@ -103,6 +110,8 @@ impl Scenario {
 pub struct Startup {
     /// Spawn to "Plugin is ready" on stderr.
     pub ready: Duration,
+    /// Spawn to the first 200 from `GET /status` on the webhook listener (`None`: none came).
+    pub status_ok: Option<Duration>,
     /// Spawn to the first line on stderr.
     pub first_log: Option<Duration>,
     pub idle_rss_kib: u64,
@@ -149,6 +158,8 @@ pub struct Phase {
     pub jira_limit: Option<JiraLimit>,
     /// Plugin processes that ran the phase.
     pub replicas: usize,
+    /// Decisions with `--decisions-in-flight`: the moves kept awaiting approval.
+    pub in_flight: Option<usize>,
     /// The replicas' log lines (the first process's are in `log`).
     pub replica_log: LogCounts,
     /// One issue and one resolution per request, as the fakes tell it once the phase settled.
@@ -265,6 +276,7 @@ async fn finish(
             .jira_limit
             .filter(|_| sandbox.jira.rate_limit().is_some()),
         replicas: fleet.size(),
+        in_flight: None,
         replica_log: fleet.replica_log_since(&before.replica_logs),
         exactly_once: ExactlyOnce::default(),
     })
@@ -392,6 +404,7 @@ async fn start_idle(params: &Params, sandbox: &Sandbox) -> Result<(Plugin, Start
     let idle = measure::sample(Proc::Pid(plugin.pid()))?;
     let startup = Startup {
         ready,
+        status_ok: plugin.status_ok_after(STATUS_WAIT).await,
         first_log: plugin.first_line_after(),
         idle_rss_kib: idle.rss_kib,
         cpu_secs: idle.cpu_ticks as f64 / params.ticks_per_second,
@@ -444,9 +457,9 @@ async fn burst(
     Ok((phase, tickets))
 }
 
-/// Moves every card to Approved as a Jira user (each move delivers a webhook to the first
-/// process) and waits until every request is approved in Teleport; then, once settled, checks
-/// each was resolved once.
+/// Moves every card to Approved as a Jira user (all at once, or keeping `in_flight` moves
+/// awaiting approval; see [`moves`]) and waits until every request is approved in Teleport;
+/// then, once settled, checks each was resolved once.
 async fn decisions(
     params: &Params,
     sandbox: &Sandbox,
@@ -455,29 +468,20 @@ async fn decisions(
 ) -> Result<Phase> {
     let before = Before::read(sandbox, Some(fleet))?;
     let start = Instant::now();
-    let mut moved_at = Vec::with_capacity(tickets.len());
-    for ticket in tickets {
-        sandbox
-            .jira
-            .transition_as(&ticket.issue_id, "Approved", REVIEWER_ACCOUNT)
-            .with_context(|| format!("moving issue {} to Approved", ticket.issue_id))?;
-        moved_at.push(Instant::now());
-    }
-    let issued_in = start.elapsed();
-    let ids: Vec<String> = tickets.iter().map(|t| t.request_id.clone()).collect();
-    let seen = probe::wait_for_states(
+    let moves = moves::approve_all(
         sandbox,
         &mut fleet.first,
-        &ids,
-        RequestState::Approved,
+        tickets,
+        params.in_flight,
         params.timeout(),
     )
     .await
     .with_context(|| calls_so_far(sandbox, before.jira))?;
-    let last = seen.iter().copied().max().unwrap_or(start);
-    let latencies = seen
+    let last = moves.seen_at.iter().copied().max().unwrap_or(start);
+    let latencies = moves
+        .seen_at
         .iter()
-        .zip(&moved_at)
+        .zip(&moves.moved_at)
         .map(|(seen, moved)| seen.saturating_duration_since(*moved).as_secs_f64() * 1000.0)
         .collect();
     let mut phase = finish(
@@ -490,7 +494,9 @@ async fn decisions(
         measure::summarize(latencies),
     )
     .await?;
-    phase.issued_in = Some(issued_in);
+    phase.issued_in = Some(moves.issued_in);
+    phase.in_flight = params.in_flight;
+    let ids: Vec<String> = tickets.iter().map(|t| t.request_id.clone()).collect();
     phase.exactly_once = exactly_once::check_resolutions(sandbox, &ids);
     Ok(phase)
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::calls::{JiraCalls, ratio};
 use crate::figures::{all_calls, conditions, label, mib, ms, over_ideal};
-use crate::report::Report;
+use crate::report::{Column, Report};
 use crate::scenario::{Phase, Scenario, Startup};
 use crate::targets;
 
@@ -57,10 +57,24 @@ fn header(out: &mut String, report: &Report) {
     let tuning = &report.tuning;
     let _ = writeln!(
         out,
-        "teleport-jira benchmark ({} mode, {:.1} s)",
+        "teleport-jira benchmark ({} mode, {}, {:.1} s)",
         report.mode,
+        report.column.name(),
         report.wall.as_secs_f64()
     );
+    if report.column == Column::Against {
+        let _ = writeln!(
+            out,
+            "binary {} ({:.1} MiB); the Go plugin's config keys only (ideal s assumes {} \
+             concurrent Jira calls); CLK_TCK {}",
+            report.binary.display(),
+            report.binary_bytes as f64 / (1024.0 * 1024.0),
+            tuning.effective_jira_concurrency(),
+            report.ticks_per_second,
+        );
+        let _ = writeln!(out);
+        return;
+    }
     let _ = writeln!(
         out,
         "binary {} ({:.1} MiB); Jira max_concurrent_calls {}{}; reconcile workers {}; CLK_TCK {}",
@@ -153,8 +167,11 @@ fn startup_line(startup: &Startup) -> String {
         .map(|(method, count)| format!("{count}x {method}"))
         .collect();
     format!(
-        "ready {:.1} ms (first log line {}), idle RSS {:.1} MiB, CPU {:.2} s; Jira: {}; Teleport: {}",
+        "ready {:.1} ms (/status 200 {}, first log line {}), idle RSS {:.1} MiB, CPU {:.2} s; Jira: {}; Teleport: {}",
         ms(startup.ready),
+        startup
+            .status_ok
+            .map_or_else(|| "never".to_owned(), |d| format!("{:.1} ms", ms(d))),
         startup
             .first_log
             .map_or_else(|| "-".to_owned(), |d| format!("{:.1} ms", ms(d))),

@@ -193,69 +193,9 @@ fn start_to_ready(report: &Report) -> Target {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
-    use crate::calls::{JiraCalls, TeleportRpcs};
-    use crate::exactly_once::ExactlyOnce;
+    use crate::fixtures::{phase, report};
     use crate::jira_limit::JiraLimit;
-    use crate::sandbox::{LogCounts, Tuning};
-    use crate::scenario::Startup;
-
-    fn phase(scenario: Scenario, n: usize, latency_ms: u64, secs: f64, calls: usize) -> Phase {
-        Phase {
-            scenario,
-            n,
-            latency: Duration::from_millis(latency_ms),
-            concurrency: 16,
-            elapsed: Duration::from_secs_f64(secs),
-            latency_ms: None,
-            calls: JiraCalls {
-                total: calls,
-                ..JiraCalls::default()
-            },
-            tail_calls: JiraCalls::default(),
-            teleport: TeleportRpcs::default(),
-            plugin_cpu_secs: 0.5,
-            bench_cpu_secs: 0.0,
-            peak_rss_kib: 70 * 1024,
-            rss_after_kib: 0,
-            log: LogCounts::default(),
-            notable: Vec::new(),
-            settled: true,
-            ready: None,
-            issued_in: None,
-            webhooks: None,
-            jira_limit: None,
-            replicas: 1,
-            replica_log: LogCounts::default(),
-            exactly_once: ExactlyOnce::default(),
-        }
-    }
-
-    fn report(phases: Vec<Phase>, ready_ms: &[u64]) -> Report {
-        Report {
-            mode: "test",
-            binary: PathBuf::from("teleport-jira"),
-            binary_bytes: 0,
-            tuning: Tuning::default(),
-            ticks_per_second: 100.0,
-            startups: ready_ms
-                .iter()
-                .map(|ms| Startup {
-                    ready: Duration::from_millis(*ms),
-                    first_log: None,
-                    idle_rss_kib: 12 * 1024,
-                    cpu_secs: 0.0,
-                    jira: JiraCalls::default(),
-                    teleport: TeleportRpcs::default(),
-                })
-                .collect(),
-            phases,
-            failures: Vec::new(),
-            wall: Duration::ZERO,
-        }
-    }
 
     fn verdicts(report: &Report) -> Vec<Option<bool>> {
         evaluate(report).into_iter().map(|t| t.pass).collect()
