@@ -401,12 +401,24 @@ where
     }
 }
 
+/// A port for a listener the plugin will open later. Taken below Linux's ephemeral range
+/// (32768 and up), which the kernel hands to outgoing connections and to `bind(0)` at any
+/// moment: a port from there could be taken between this call and the plugin's bind. Never the
+/// same port twice in one test process.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use rand::Rng;
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap();
+    loop {
+        let port = rand::rng().random_range(20_000..32_000);
+        if handed_out.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 /// The plugin process, its stderr collected for assertions and failure messages.
