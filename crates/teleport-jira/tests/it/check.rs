@@ -8,8 +8,8 @@ use testkit::teleport::{IdentityOptions, UserSpec};
 
 use crate::support::*;
 
-/// Runs `check` on the sandbox's config; returns (exit code, the OK lines, the FAIL lines).
-async fn check(sandbox: &Sandbox) -> (Option<i32>, Vec<String>, Vec<String>) {
+/// Runs `check` on the sandbox's config; returns its exit code and its lines by their prefix.
+async fn run_check(sandbox: &Sandbox) -> (Option<i32>, impl Fn(&str) -> Vec<String>) {
     let output = tokio::process::Command::new(BINARY)
         .args(["check", "--insecure-no-tls", "--config"])
         .arg(&sandbox.config_path)
@@ -18,37 +18,31 @@ async fn check(sandbox: &Sandbox) -> (Option<i32>, Vec<String>, Vec<String>) {
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let lines = |prefix: &str| {
+    let lines = move |prefix: &str| {
         stdout
             .lines()
             .filter(|l| l.starts_with(prefix))
             .map(str::to_owned)
             .collect::<Vec<_>>()
     };
+    (output.status.code(), lines)
+}
+
+/// Runs `check`; returns (exit code, the OK lines, the FAIL lines), and fails on any WARN line.
+async fn check(sandbox: &Sandbox) -> (Option<i32>, Vec<String>, Vec<String>) {
+    let (code, lines) = run_check(sandbox).await;
     assert!(
         lines("WARN ").is_empty(),
         "unexpected warnings: {:#?}",
         lines("WARN ")
     );
-    (output.status.code(), lines("OK "), lines("FAIL "))
+    (code, lines("OK "), lines("FAIL "))
 }
 
 /// Runs `check`; returns (exit code, the WARN lines).
 async fn check_warnings(sandbox: &Sandbox) -> (Option<i32>, Vec<String>) {
-    let output = tokio::process::Command::new(BINARY)
-        .args(["check", "--insecure-no-tls", "--config"])
-        .arg(&sandbox.config_path)
-        .env("SSL_CERT_FILE", sandbox.path("jira-ca.pem"))
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let warnings = stdout
-        .lines()
-        .filter(|l| l.starts_with("WARN "))
-        .map(str::to_owned)
-        .collect();
-    (output.status.code(), warnings)
+    let (code, lines) = run_check(sandbox).await;
+    (code, lines("WARN "))
 }
 
 #[tokio::test]
