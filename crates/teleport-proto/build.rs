@@ -5,6 +5,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/authservice.proto",
         "proto/types.proto",
         "proto/wrappers.proto",
+        "proto/teleport/header/v1/header.proto",
+        "proto/teleport/trait/v1/trait.proto",
+        "proto/teleport/userloginstate/v1/userloginstate.proto",
+        "proto/teleport/accessmonitoringrules/v1/access_monitoring_rules.proto",
     ];
     let descriptors = protox::compile(files, ["proto"])?;
     tonic_prost_build::configure()

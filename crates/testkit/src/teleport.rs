@@ -6,6 +6,8 @@
 //! - `requests`: access requests, reviews and threshold resolution, direct state changes, listing.
 //! - `plugin_data`: the plugin-data rules (get, compare-and-set update, seeding).
 //! - `plugin_record`: one request's plugin data and its compare-and-set update.
+//! - `rules`: Access Monitoring Rules (validation, paged and filtered listing, change events).
+//! - `rule_service`: the tonic AccessMonitoringRulesService and UserLoginStateService.
 //! - `watch`: WatchEvents authorization and the fan-out of PUT/DELETE events.
 //! - `service`: the tonic `AuthService` (authentication, fault injection, call counting).
 //! - `net`: the Auth and Proxy listeners, TLS routing, `/webapi`, cutting and re-binding connections.
@@ -25,6 +27,8 @@ mod net;
 mod plugin_data;
 mod plugin_record;
 mod requests;
+mod rule_service;
+mod rules;
 mod service;
 mod ssh;
 mod state;
@@ -40,6 +44,7 @@ use std::time::Duration;
 use tonic::{Code, Status};
 
 use teleport_proto::proto::RequestStateSetter;
+use teleport_proto::teleport::accessmonitoringrules::v1::AccessMonitoringRule;
 use teleport_proto::types::{
     AccessRequestV3, AccessReview, AccessReviewSubmission, PluginDataUpdateParams, RequestState,
 };
@@ -51,6 +56,7 @@ pub use identity::{Identity, IdentityOptions, TlsFiles};
 pub use kinds::KIND_ACCESS_REQUEST;
 pub use net::{API_DOMAIN, auth_alpn_protocol};
 pub use requests::{CreateRequest, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT};
+pub use rules::KIND_ACCESS_MONITORING_RULE;
 pub use users::UserSpec;
 
 use net::{Net, NetConfig};
@@ -199,6 +205,21 @@ impl FakeTeleport {
     /// Adds (or replaces) a user.
     pub fn add_user(&self, name: &str, spec: UserSpec) {
         self.shared.lock().users.insert(name.to_owned(), spec);
+    }
+
+    /// Replaces a user's traits (what `GetUser` answers).
+    pub fn set_user_traits(&self, name: &str, traits: &[(&str, &[&str])]) {
+        if let Some(user) = self.shared.lock().users.get_mut(name) {
+            user.traits = traits
+                .iter()
+                .map(|(k, vs)| {
+                    (
+                        (*k).to_owned(),
+                        vs.iter().map(|v| (*v).to_owned()).collect(),
+                    )
+                })
+                .collect();
+        }
     }
 
     /// Removes a user; certificates issued to them stop working (`access denied`).
@@ -462,7 +483,39 @@ impl FakeTeleport {
         true
     }
 
+    // === Access Monitoring Rules ===
+
+    /// Creates or replaces a rule as an administrator would (`tctl create -f`), publishing the
+    /// change to watchers.
+    ///
+    /// # Errors
+    /// Teleport's validation errors (missing name, subjects or condition, wrong kind).
+    pub fn upsert_access_monitoring_rule(
+        &self,
+        rule: AccessMonitoringRule,
+    ) -> Result<AccessMonitoringRule, Status> {
+        self.shared.lock().write_rule(rule, rules::Write::Upsert)
+    }
+
+    /// Deletes a rule, publishing the deletion to watchers.
+    ///
+    /// # Errors
+    /// NotFound when no rule has that name.
+    pub fn delete_access_monitoring_rule(&self, name: &str) -> Result<(), Status> {
+        self.shared.lock().delete_rule(name)
+    }
+
+    /// The stored rules, in name order.
+    pub fn access_monitoring_rules(&self) -> Vec<AccessMonitoringRule> {
+        self.shared.lock().rules.values().cloned().collect()
+    }
+
     // === Faults ===
+
+    /// Makes ListAccessMonitoringRulesWithFilter answer Unimplemented, as servers before it did.
+    pub fn set_rules_filter_unimplemented(&self, unimplemented: bool) {
+        self.shared.lock().faults.rules_filter_unimplemented = unimplemented;
+    }
 
     /// Makes ListAccessRequests answer Unimplemented, as servers older than the RPC do.
     pub fn set_list_unimplemented(&self, unimplemented: bool) {

@@ -16,9 +16,19 @@ use tonic::{Code, Status};
 
 use teleport_proto::proto::auth_service_client::AuthServiceClient;
 use teleport_proto::proto::{
-    AccessRequestSort, Event, ListAccessRequestsRequest, Operation, PingRequest, RequestId,
-    RequestStateSetter, Watch, event,
+    AccessRequestSort, Event, GetUserRequest, ListAccessRequestsRequest, Operation, PingRequest,
+    RequestId, RequestStateSetter, Watch, event,
 };
+use teleport_proto::teleport::accessmonitoringrules::v1::access_monitoring_rules_service_client::AccessMonitoringRulesServiceClient;
+use teleport_proto::teleport::accessmonitoringrules::v1::{
+    AccessMonitoringRule, AccessMonitoringRuleSpec, CreateAccessMonitoringRuleRequest,
+    DeleteAccessMonitoringRuleRequest, ListAccessMonitoringRulesRequest,
+    ListAccessMonitoringRulesWithFilterRequest, Notification, UpdateAccessMonitoringRuleRequest,
+    UpsertAccessMonitoringRuleRequest,
+};
+use teleport_proto::teleport::header::v1::Metadata as HeaderMetadata;
+use teleport_proto::teleport::userloginstate::v1::GetUserLoginStateRequest;
+use teleport_proto::teleport::userloginstate::v1::user_login_state_service_client::UserLoginStateServiceClient;
 use teleport_proto::types::{
     AccessRequestFilter, AccessRequestSpecV3, AccessRequestV3, AccessReview,
     AccessReviewSubmission, Metadata, PluginDataFilter, PluginDataUpdateParams, RequestState,
@@ -27,7 +37,7 @@ use teleport_proto::types::{
 use testkit::pki::{self, CertAuthority, KeyFlavour, KeyKind, Validity};
 use testkit::teleport::{
     API_DOMAIN, CreateRequest, FakeTeleport, FakeTeleportOptions, Identity, IdentityOptions,
-    UserSpec, auth_alpn_protocol,
+    KIND_ACCESS_MONITORING_RULE, UserSpec, auth_alpn_protocol,
 };
 
 const STEP: Duration = Duration::from_secs(5);
@@ -106,6 +116,11 @@ fn routed_alpn(cluster: &str) -> Vec<Vec<u8>> {
 
 /// A gRPC client over a hand-made rustls connector (tonic cannot set ALPN itself).
 fn grpc(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> AuthServiceClient<Channel> {
+    AuthServiceClient::new(channel(addr, config))
+}
+
+/// A channel over a hand-made rustls connector, for any of the services on the Auth connection.
+fn channel(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> Channel {
     let connector = tokio_rustls::TlsConnector::from(config);
     let sni = ServerName::try_from(API_DOMAIN).unwrap().to_owned();
     let service = tower::service_fn(move |_: Uri| {
@@ -119,21 +134,25 @@ fn grpc(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> AuthServiceClien
             Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
         }
     });
-    let channel = Endpoint::from_static("http://teleport.cluster.local")
+    Endpoint::from_static("http://teleport.cluster.local")
         .connect_timeout(STEP)
-        .connect_with_connector_lazy(service);
-    AuthServiceClient::new(channel)
+        .connect_with_connector_lazy(service)
+}
+
+/// A channel for `user` connected straight to Auth.
+fn channel_for(fake: &FakeTeleport, user: &str) -> Channel {
+    let identity = fake
+        .issue_identity(user, &IdentityOptions::default())
+        .unwrap();
+    channel(
+        fake.auth_addr(),
+        tls_config(Some(&identity), &fake.host_ca_pem(), direct_alpn()),
+    )
 }
 
 /// A client for `user` connected straight to Auth.
 fn client_for(fake: &FakeTeleport, user: &str) -> AuthServiceClient<Channel> {
-    let identity = fake
-        .issue_identity(user, &IdentityOptions::default())
-        .unwrap();
-    grpc(
-        fake.auth_addr(),
-        tls_config(Some(&identity), &fake.host_ca_pem(), direct_alpn()),
-    )
+    AuthServiceClient::new(channel_for(fake, user))
 }
 
 async fn started() -> FakeTeleport {
@@ -1025,4 +1044,262 @@ async fn restart_keeps_state_and_ports_but_ends_streams() {
         .await
         .unwrap();
     assert!(fake.access_request(&id).is_none());
+}
+
+// === Access Monitoring Rules and user traits ===
+
+fn rule(name: &str, notification: &str) -> AccessMonitoringRule {
+    AccessMonitoringRule {
+        metadata: Some(HeaderMetadata {
+            name: name.into(),
+            ..HeaderMetadata::default()
+        }),
+        kind: KIND_ACCESS_MONITORING_RULE.into(),
+        version: "v1".into(),
+        spec: Some(AccessMonitoringRuleSpec {
+            subjects: vec!["access_request".into()],
+            condition: "true".into(),
+            notification: Some(Notification {
+                name: notification.into(),
+                recipients: vec!["OPS".into()],
+            }),
+            ..AccessMonitoringRuleSpec::default()
+        }),
+        ..AccessMonitoringRule::default()
+    }
+}
+
+fn names(rules: &[AccessMonitoringRule]) -> Vec<String> {
+    rules
+        .iter()
+        .map(|r| r.metadata.as_ref().unwrap().name.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn rules_list_in_pages_filtered_by_notification_name() {
+    let fake = started().await;
+    fake.add_user("reader", UserSpec::plugin().with_rules_access());
+    for (name, notification) in [("a", "jira"), ("b", "slack"), ("c", "jira"), ("d", "jira")] {
+        fake.upsert_access_monitoring_rule(rule(name, notification))
+            .unwrap();
+    }
+    let mut client = AccessMonitoringRulesServiceClient::new(channel_for(&fake, "reader"));
+    let filter = ListAccessMonitoringRulesWithFilterRequest {
+        page_size: 2,
+        subjects: vec!["access_request".into()],
+        notification_name: "jira".into(),
+        ..ListAccessMonitoringRulesWithFilterRequest::default()
+    };
+    let first = client
+        .list_access_monitoring_rules_with_filter(filter.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(names(&first.rules), ["a", "c"]);
+    let second = client
+        .list_access_monitoring_rules_with_filter(ListAccessMonitoringRulesWithFilterRequest {
+            page_token: first.next_page_token,
+            ..filter
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(names(&second.rules), ["d"]);
+    assert!(second.next_page_token.is_empty());
+
+    let all = client
+        .list_access_monitoring_rules(ListAccessMonitoringRulesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(names(&all.rules), ["a", "b", "c", "d"]);
+
+    fake.set_rules_filter_unimplemented(true);
+    let status = client
+        .list_access_monitoring_rules_with_filter(
+            ListAccessMonitoringRulesWithFilterRequest::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+}
+
+#[tokio::test]
+async fn rules_need_read_to_list_and_admin_to_write() {
+    let fake = started().await;
+    let mut plugin = AccessMonitoringRulesServiceClient::new(channel_for(&fake, "jira"));
+    assert_status(
+        plugin
+            .list_access_monitoring_rules(ListAccessMonitoringRulesRequest::default())
+            .await,
+        Code::PermissionDenied,
+        "access denied to perform action \"list\" on \"access_monitoring_rule\"",
+    );
+    let create = CreateAccessMonitoringRuleRequest {
+        rule: Some(rule("r", "jira")),
+    };
+    assert_status(
+        plugin.create_access_monitoring_rule(create.clone()).await,
+        Code::PermissionDenied,
+        "access denied to perform action \"create\" on \"access_monitoring_rule\"",
+    );
+    let mut admin = AccessMonitoringRulesServiceClient::new(channel_for(&fake, "admin"));
+    admin
+        .create_access_monitoring_rule(create.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        admin
+            .create_access_monitoring_rule(create)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::AlreadyExists
+    );
+    let mut nameless = rule("", "jira");
+    nameless.metadata = None;
+    assert_status(
+        admin
+            .upsert_access_monitoring_rule(UpsertAccessMonitoringRuleRequest {
+                rule: Some(nameless),
+            })
+            .await,
+        Code::InvalidArgument,
+        "accessMonitoringRule name is missing",
+    );
+    let update = UpdateAccessMonitoringRuleRequest {
+        rule: Some(rule("missing", "jira")),
+    };
+    assert_eq!(
+        admin
+            .update_access_monitoring_rule(update)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    admin
+        .delete_access_monitoring_rule(DeleteAccessMonitoringRuleRequest { name: "r".into() })
+        .await
+        .unwrap();
+    assert!(fake.access_monitoring_rules().is_empty());
+}
+
+#[tokio::test]
+async fn rule_kind_is_dropped_from_a_partial_watch_without_read_and_streamed_with_it() {
+    let fake = started().await;
+    fake.add_user("reader", UserSpec::plugin().with_rules_access());
+    let mut watch = access_request_watch();
+    watch.kinds.push(WatchKind {
+        kind: KIND_ACCESS_MONITORING_RULE.into(),
+        ..WatchKind::default()
+    });
+    watch.allow_partial_success = true;
+
+    let mut plain = client_for(&fake, "jira");
+    let mut events = plain
+        .watch_events(watch.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(event::Resource::WatchStatus(status)) = next_event(&mut events).await.resource else {
+        panic!("INIT without status")
+    };
+    let kinds: Vec<_> = status
+        .spec
+        .unwrap()
+        .kinds
+        .into_iter()
+        .map(|k| k.kind)
+        .collect();
+    assert_eq!(kinds, ["access_request"]);
+
+    let mut reader = client_for(&fake, "reader");
+    let mut events = reader.watch_events(watch).await.unwrap().into_inner();
+    let Some(event::Resource::WatchStatus(status)) = next_event(&mut events).await.resource else {
+        panic!("INIT without status")
+    };
+    assert_eq!(status.spec.unwrap().kinds.len(), 2);
+    fake.upsert_access_monitoring_rule(rule("r", "jira"))
+        .unwrap();
+    let put = next_event(&mut events).await;
+    assert_eq!(put.r#type, Operation::Put as i32);
+    let Some(event::Resource::AccessMonitoringRule(stored)) = put.resource else {
+        panic!("expected the rule")
+    };
+    assert_eq!(names(&[stored]), ["r"]);
+    fake.delete_access_monitoring_rule("r").unwrap();
+    let delete = next_event(&mut events).await;
+    let Some(event::Resource::ResourceHeader(header)) = delete.resource else {
+        panic!("expected a header")
+    };
+    assert_eq!(header.kind, KIND_ACCESS_MONITORING_RULE);
+    assert_eq!(header.metadata.unwrap().name, "r");
+}
+
+#[tokio::test]
+async fn traits_come_from_login_state_or_user_with_read_permission() {
+    let fake = started().await;
+    fake.add_user("reader", UserSpec::plugin().with_rules_access());
+    fake.add_user(
+        "dana",
+        UserSpec::requester(&["editor"])
+            .with_trait("team", &["db"])
+            .with_login_state_traits(&[("team", &["sso-db"])]),
+    );
+    let mut states = UserLoginStateServiceClient::new(channel_for(&fake, "reader"));
+    let state = states
+        .get_user_login_state(GetUserLoginStateRequest {
+            name: "dana".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let traits = state.spec.unwrap().traits;
+    assert_eq!(
+        (traits[0].key.as_str(), traits[0].values.clone()),
+        ("team", vec!["sso-db".to_owned()])
+    );
+    let missing = states
+        .get_user_login_state(GetUserLoginStateRequest {
+            name: "alice".into(),
+        })
+        .await;
+    assert_eq!(missing.unwrap_err().code(), Code::NotFound);
+
+    let mut reader = client_for(&fake, "reader");
+    let user = reader
+        .get_user(GetUserRequest {
+            name: "dana".into(),
+            with_secrets: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let values = &user.spec.unwrap().traits.unwrap().values["team"].values;
+    assert_eq!(values, &["db"]);
+
+    let mut plain = client_for(&fake, "jira");
+    assert_status(
+        plain
+            .get_user(GetUserRequest {
+                name: "dana".into(),
+                with_secrets: false,
+            })
+            .await,
+        Code::PermissionDenied,
+        "access denied to perform action \"read\" on \"user\"",
+    );
+    let mut plain_states = UserLoginStateServiceClient::new(channel_for(&fake, "jira"));
+    assert_eq!(
+        plain_states
+            .get_user_login_state(GetUserLoginStateRequest {
+                name: "dana".into()
+            })
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
 }

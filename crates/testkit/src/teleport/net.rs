@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
+use teleport_proto::teleport::accessmonitoringrules::v1::access_monitoring_rules_service_server::AccessMonitoringRulesServiceServer;
+use teleport_proto::teleport::userloginstate::v1::user_login_state_service_server::UserLoginStateServiceServer;
 
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -68,6 +70,8 @@ pub(crate) struct NetConfig {
 pub(crate) struct Net {
     info: ClusterInfo,
     api: AuthServiceServer<AuthApi>,
+    rules_api: AccessMonitoringRulesServiceServer<AuthApi>,
+    login_state_api: UserLoginStateServiceServer<AuthApi>,
     auth_tls: TlsAcceptor,
     web_tls: TlsAcceptor,
     auth_addr: SocketAddr,
@@ -91,6 +95,8 @@ impl Net {
         let proxy = TcpListener::bind("127.0.0.1:0").await?;
         let net = Arc::new(Self {
             info: config.info,
+            rules_api: AccessMonitoringRulesServiceServer::new(config.api.clone()),
+            login_state_api: UserLoginStateServiceServer::new(config.api.clone()),
             api: AuthServiceServer::new(config.api),
             auth_tls: TlsAcceptor::from(config.auth_tls),
             web_tls: TlsAcceptor::from(config.web_tls),
@@ -199,6 +205,8 @@ impl Net {
         let (streams, incoming) = mpsc::channel::<io::Result<AuthStream>>(64);
         let server = tonic::transport::Server::builder()
             .add_service(self.api.clone())
+            .add_service(self.rules_api.clone())
+            .add_service(self.login_state_api.clone())
             .serve_with_incoming_shutdown(
                 ReceiverStream::new(incoming),
                 stop.clone().cancelled_owned(),

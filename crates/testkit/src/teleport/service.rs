@@ -5,6 +5,7 @@
 //! only then handed to the rules in [`State`](super::state::State). Responses carry the `version`
 //! header Teleport servers send.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tonic::metadata::MetadataValue;
@@ -12,13 +13,14 @@ use tonic::{Request, Response, Status};
 
 use teleport_proto::proto::auth_service_server::AuthService;
 use teleport_proto::proto::{
-    Features, ListAccessRequestsRequest, ListAccessRequestsResponse, PingRequest, PingResponse,
-    PluginDataSeq, RequestId, RequestStateSetter, Watch,
+    Features, GetUserRequest, ListAccessRequestsRequest, ListAccessRequestsResponse, PingRequest,
+    PingResponse, PluginDataSeq, RequestId, RequestStateSetter, Watch,
 };
 use teleport_proto::types::{
-    AccessRequestFilter, AccessRequestV3, AccessReviewSubmission, PluginDataFilter,
-    PluginDataUpdateParams,
+    AccessRequestFilter, AccessRequestV3, AccessReviewSubmission, Metadata, PluginDataFilter,
+    PluginDataUpdateParams, UserSpecV2, UserV2,
 };
+use teleport_proto::wrappers::{LabelValues, StringValues};
 
 use super::kinds::KIND_ACCESS_REQUEST;
 use super::state::Shared;
@@ -31,7 +33,7 @@ const KIND_ACCESS_PLUGIN_DATA: &str = "access_plugin_data";
 /// The `AuthService` implementation handed to tonic.
 #[derive(Debug, Clone)]
 pub(crate) struct AuthApi {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl AuthApi {
@@ -40,7 +42,11 @@ impl AuthApi {
     }
 
     /// Bookkeeping and faults common to every RPC, then authentication.
-    async fn enter<T>(&self, method: &str, request: &Request<T>) -> Result<Caller, Status> {
+    pub(crate) async fn enter<T>(
+        &self,
+        method: &str,
+        request: &Request<T>,
+    ) -> Result<Caller, Status> {
         let delay = {
             let mut state = self.shared.lock();
             *state.calls.entry(method.to_owned()).or_default() += 1;
@@ -69,12 +75,32 @@ impl AuthApi {
         Ok(Caller { name, spec })
     }
 
-    fn reply<T>(&self, message: T) -> Response<T> {
+    pub(crate) fn reply<T>(&self, message: T) -> Response<T> {
         let mut response = Response::new(message);
         if let Ok(version) = MetadataValue::try_from(self.shared.info.server_version.as_str()) {
             response.metadata_mut().insert("version", version);
         }
         response
+    }
+}
+
+fn user_resource(name: &str, traits: BTreeMap<String, Vec<String>>) -> UserV2 {
+    let values = traits
+        .into_iter()
+        .map(|(key, values)| (key, StringValues { values }))
+        .collect();
+    UserV2 {
+        kind: "user".into(),
+        sub_kind: String::new(),
+        version: "v2".into(),
+        metadata: Some(Metadata {
+            name: name.to_owned(),
+            namespace: "default".into(),
+            ..Metadata::default()
+        }),
+        spec: Some(UserSpecV2 {
+            traits: Some(LabelValues { values }),
+        }),
     }
 }
 
@@ -106,6 +132,23 @@ impl AuthService for AuthApi {
             load_all_c_as: false,
             license_expiry: None,
         }))
+    }
+
+    async fn get_user(&self, request: Request<GetUserRequest>) -> Result<Response<UserV2>, Status> {
+        let caller = self.enter("GetUser", &request).await?;
+        let name = request.into_inner().name;
+        // Users may always read themselves.
+        if name != caller.name && !caller.spec.reads_users() {
+            return Err(action_denied("read", "user"));
+        }
+        let traits = self
+            .shared
+            .lock()
+            .users
+            .get(&name)
+            .map(|spec| spec.traits.clone())
+            .ok_or_else(|| Status::not_found(format!("user {name:?} is not found")))?;
+        Ok(self.reply(user_resource(&name, traits)))
     }
 
     type WatchEventsStream = WatchStream;

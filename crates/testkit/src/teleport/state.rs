@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tonic::{Code, Status};
 
+use teleport_proto::teleport::accessmonitoringrules::v1::AccessMonitoringRule;
 use teleport_proto::types::{AccessRequestV3, PluginDataUpdateParams};
 
 use super::audit::AuditEvent;
@@ -58,6 +59,10 @@ pub(crate) struct State {
     pub(crate) requests: BTreeMap<String, AccessRequestV3>,
     /// Keyed by request ID; outlives the request, as in Teleport.
     pub(crate) plugin_data: BTreeMap<String, PluginRecord>,
+    /// Access Monitoring Rules by name (the backend's order).
+    pub(crate) rules: BTreeMap<String, AccessMonitoringRule>,
+    /// The backend revision, bumped on every rule write.
+    pub(crate) revision: u64,
     pub(crate) audit: Vec<AuditEvent>,
     pub(crate) plugin_data_updates: Vec<PluginDataUpdateParams>,
     pub(crate) calls: HashMap<String, usize>,
@@ -70,6 +75,8 @@ pub(crate) struct State {
 pub(crate) struct Faults {
     pub(crate) delay: Duration,
     pub(crate) list_unimplemented: bool,
+    /// Answer `ListAccessMonitoringRulesWithFilter` with Unimplemented, as servers before it did.
+    pub(crate) rules_filter_unimplemented: bool,
     fail_next: HashMap<String, (Code, usize)>,
 }
 

@@ -3,6 +3,8 @@
 //! Teleport's roles are reduced to a few capabilities (request, review, the standard plugin role,
 //! the builtin Admin role), but refusals keep Teleport's gRPC codes and message texts.
 
+use std::collections::BTreeMap;
+
 use tonic::Status;
 
 use teleport_proto::types::AccessRequestV3;
@@ -22,6 +24,15 @@ pub struct UserSpec {
     pub admin: bool,
     /// Approve/deny counts of the `default` threshold on requests this user creates (default 1/1).
     pub thresholds: Option<(u32, u32)>,
+    /// `read` and `list` on `access_monitoring_rule` (watch, list and get rules).
+    pub read_rules: bool,
+    /// `read` on `user` and `user_login_state` (what the preset `access-plugin` role grants).
+    pub read_users: bool,
+    /// The user's traits, as `GetUser` returns them.
+    pub traits: BTreeMap<String, Vec<String>>,
+    /// The traits of the user's login state; `None` when the user has none (`GetUserLoginState`
+    /// answers NotFound, as for a user who never logged in through SSO or an access list).
+    pub login_state_traits: Option<BTreeMap<String, Vec<String>>>,
 }
 
 impl UserSpec {
@@ -66,6 +77,45 @@ impl UserSpec {
     pub fn with_thresholds(mut self, approve: u32, deny: u32) -> Self {
         self.thresholds = Some((approve, deny));
         self
+    }
+
+    /// Adds `read`/`list` on `access_monitoring_rule` and `read` on `user`/`user_login_state`.
+    pub fn with_rules_access(mut self) -> Self {
+        self.read_rules = true;
+        self.read_users = true;
+        self
+    }
+
+    /// Sets one trait of the user (served by `GetUser`).
+    pub fn with_trait(mut self, key: &str, values: &[&str]) -> Self {
+        let values = values.iter().map(|v| (*v).to_owned()).collect();
+        self.traits.insert(key.to_owned(), values);
+        self
+    }
+
+    /// Gives the user a login state with these traits (served by `GetUserLoginState`).
+    pub fn with_login_state_traits(mut self, traits: &[(&str, &[&str])]) -> Self {
+        let traits = traits
+            .iter()
+            .map(|(k, vs)| {
+                (
+                    (*k).to_owned(),
+                    vs.iter().map(|v| (*v).to_owned()).collect(),
+                )
+            })
+            .collect();
+        self.login_state_traits = Some(traits);
+        self
+    }
+
+    /// `read`/`list` on `access_monitoring_rule`.
+    pub(crate) fn reads_rules(&self) -> bool {
+        self.read_rules || self.admin
+    }
+
+    /// `read` on `user` and `user_login_state`.
+    pub(crate) fn reads_users(&self) -> bool {
+        self.read_users || self.admin
     }
 
     /// `list`, `read` and `update` on `access_request` (the plugin role or Admin).

@@ -1,4 +1,5 @@
-//! WatchEvents: which kinds a caller may watch, and the fan-out of access-request events to open streams.
+//! WatchEvents: which kinds a caller may watch, and the fan-out of access-request and
+//! access-monitoring-rule events to open streams.
 //!
 //! A watch is checked in two layers, as in Teleport: permissions per kind (the `ServerWithRoles` layer,
 //! where `AllowPartialSuccess` drops what the caller may not watch), then support per kind (the event
@@ -14,12 +15,14 @@ use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
 
 use teleport_proto::proto::{Event, Operation, event};
+use teleport_proto::teleport::accessmonitoringrules::v1::AccessMonitoringRule;
 use teleport_proto::types::{
     AccessRequestV3, Metadata, RequestState, ResourceHeader, WatchKind, WatchStatusSpecV1,
     WatchStatusV1,
 };
 
 use super::kinds::{KIND_ACCESS_REQUEST, request_id};
+use super::rules::{KIND_ACCESS_MONITORING_RULE, require_read, rule_name};
 use super::users::{Caller, action_denied};
 
 /// The permission layer: returns the kinds the caller may watch.
@@ -48,6 +51,9 @@ pub(crate) fn authorize(
 }
 
 fn permission(caller: &Caller, kind: &WatchKind) -> Result<(), Status> {
+    if kind.kind == KIND_ACCESS_MONITORING_RULE {
+        return require_read(caller, "read");
+    }
     if kind.kind != KIND_ACCESS_REQUEST {
         return if caller.spec.admin {
             Ok(())
@@ -64,14 +70,15 @@ fn permission(caller: &Caller, kind: &WatchKind) -> Result<(), Status> {
     }
 }
 
-/// The fan-out layer: keeps the kinds this server can stream (access requests only).
+/// The fan-out layer: keeps the kinds this server can stream (access requests and rules).
 pub(crate) fn supported(
     kinds: Vec<WatchKind>,
     allow_partial: bool,
 ) -> Result<Vec<WatchKind>, Status> {
     let mut valid = Vec::with_capacity(kinds.len());
     for kind in kinds {
-        if kind.kind == KIND_ACCESS_REQUEST && kind.sub_kind.is_empty() {
+        let streamable = [KIND_ACCESS_REQUEST, KIND_ACCESS_MONITORING_RULE];
+        if streamable.contains(&kind.kind.as_str()) && kind.sub_kind.is_empty() {
             valid.push(kind);
         } else if !allow_partial {
             return Err(Status::invalid_argument(format!(
@@ -157,6 +164,7 @@ impl RequestFilter {
 /// One accepted kind of one watcher.
 #[derive(Debug, Clone)]
 struct KindMatcher {
+    kind: String,
     name: String,
     filter: RequestFilter,
 }
@@ -170,9 +178,10 @@ struct Watcher {
 
 impl Watcher {
     /// Filters apply to PUT only; DELETE is filtered by resource name alone (`WatchKind.Matches`).
-    fn wants(&self, id: &str, put: Option<&AccessRequestV3>) -> bool {
+    fn wants(&self, kind: &str, name: &str, put: Option<&AccessRequestV3>) -> bool {
         self.kinds.iter().any(|k| {
-            (k.name.is_empty() || k.name == id)
+            k.kind == kind
+                && (k.name.is_empty() || k.name == name)
                 && put.is_none_or(|request| k.filter.matches(request))
         })
     }
@@ -206,6 +215,7 @@ impl WatchHub {
         let kinds = kinds
             .iter()
             .map(|k| KindMatcher {
+                kind: k.kind.clone(),
                 name: k.name.clone(),
                 filter: RequestFilter::parse(&k.filter).unwrap_or_default(),
             })
@@ -227,30 +237,35 @@ impl WatchHub {
             r#type: Operation::Put.into(),
             resource: Some(event::Resource::AccessRequest(request.clone())),
         };
-        self.publish(request_id(request), Some(request), &event);
+        self.publish(
+            KIND_ACCESS_REQUEST,
+            request_id(request),
+            Some(request),
+            &event,
+        );
     }
 
     pub(crate) fn publish_delete(&mut self, id: &str) {
-        let header = ResourceHeader {
-            kind: KIND_ACCESS_REQUEST.into(),
-            sub_kind: String::new(),
-            version: "v3".into(),
-            metadata: Some(Metadata {
-                name: id.to_owned(),
-                namespace: "default".into(),
-                ..Metadata::default()
-            }),
-        };
-        let event = Event {
-            r#type: Operation::Delete.into(),
-            resource: Some(event::Resource::ResourceHeader(header)),
-        };
-        self.publish(id, None, &event);
+        let event = delete_event(KIND_ACCESS_REQUEST, "v3", id);
+        self.publish(KIND_ACCESS_REQUEST, id, None, &event);
     }
 
-    fn publish(&mut self, id: &str, put: Option<&AccessRequestV3>, event: &Event) {
+    pub(crate) fn publish_rule_put(&mut self, rule: &AccessMonitoringRule) {
+        let event = Event {
+            r#type: Operation::Put.into(),
+            resource: Some(event::Resource::AccessMonitoringRule(rule.clone())),
+        };
+        self.publish(KIND_ACCESS_MONITORING_RULE, rule_name(rule), None, &event);
+    }
+
+    pub(crate) fn publish_rule_delete(&mut self, name: &str) {
+        let event = delete_event(KIND_ACCESS_MONITORING_RULE, "v1", name);
+        self.publish(KIND_ACCESS_MONITORING_RULE, name, None, &event);
+    }
+
+    fn publish(&mut self, kind: &str, name: &str, put: Option<&AccessRequestV3>, event: &Event) {
         self.watchers.retain_mut(|watcher| {
-            if !watcher.wants(id, put) {
+            if !watcher.wants(kind, name, put) {
                 return !watcher.events.is_closed();
             }
             match watcher.events.try_send(event.clone()) {
@@ -277,6 +292,24 @@ impl WatchHub {
     pub(crate) fn open(&mut self) -> usize {
         self.watchers.retain(|w| !w.events.is_closed());
         self.watchers.len()
+    }
+}
+
+/// A DELETE names the resource with a header only, as Teleport's fan-out sends it.
+fn delete_event(kind: &str, version: &str, name: &str) -> Event {
+    let header = ResourceHeader {
+        kind: kind.into(),
+        sub_kind: String::new(),
+        version: version.into(),
+        metadata: Some(Metadata {
+            name: name.to_owned(),
+            namespace: "default".into(),
+            ..Metadata::default()
+        }),
+    };
+    Event {
+        r#type: Operation::Delete.into(),
+        resource: Some(event::Resource::ResourceHeader(header)),
     }
 }
 
