@@ -23,6 +23,7 @@ pub mod logging;
 pub mod metrics;
 pub mod plugin_data;
 pub mod reload;
+pub mod rules;
 pub mod secret;
 pub mod startup;
 pub mod sync;

@@ -17,7 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "shared leaves",
         &["backoff", "errors", "lock", "secret", "version", "metrics"],
     ),
-    ("config", &["config"]),
+    ("config and rules", &["config", "rules"]),
     (
         "clients and listeners",
         &["teleport", "jira", "plugin_data", "logging", "listener"],
