@@ -53,10 +53,9 @@ use crate::pki::{self, CertAuthority, KeyKind, PkiError, WebPki};
 
 pub use audit::AuditEvent;
 pub use identity::{Identity, IdentityOptions, TlsFiles};
-pub use kinds::KIND_ACCESS_REQUEST;
+pub use kinds::{KIND_ACCESS_MONITORING_RULE, KIND_ACCESS_REQUEST};
 pub use net::{API_DOMAIN, auth_alpn_protocol};
 pub use requests::{CreateRequest, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT};
-pub use rules::KIND_ACCESS_MONITORING_RULE;
 pub use users::UserSpec;
 
 use net::{Net, NetConfig};

@@ -18,9 +18,9 @@ use teleport_proto::teleport::userloginstate::v1::{
     GetUserLoginStateRequest, Spec, UpsertUserLoginStateRequest, UserLoginState,
 };
 
-use super::rules::{Write, require_read, require_write};
+use super::rules::{Write, require_write};
 use super::service::AuthApi;
-use super::users::action_denied;
+use super::users::{action_denied, require_rule_read};
 
 impl AuthApi {
     async fn write_rule(
@@ -78,7 +78,7 @@ impl AccessMonitoringRulesService for AuthApi {
         request: Request<GetAccessMonitoringRuleRequest>,
     ) -> Result<Response<AccessMonitoringRule>, Status> {
         let caller = self.enter("GetAccessMonitoringRule", &request).await?;
-        require_read(&caller, "read")?;
+        require_rule_read(&caller, "read")?;
         let rule = self.shared.lock().get_rule(&request.get_ref().name)?;
         Ok(self.reply(rule))
     }
@@ -98,7 +98,7 @@ impl AccessMonitoringRulesService for AuthApi {
         request: Request<ListAccessMonitoringRulesRequest>,
     ) -> Result<Response<ListAccessMonitoringRulesResponse>, Status> {
         let caller = self.enter("ListAccessMonitoringRules", &request).await?;
-        require_read(&caller, "list")?;
+        require_rule_read(&caller, "list")?;
         let request = request.into_inner();
         let everything = ListAccessMonitoringRulesWithFilterRequest {
             page_size: request.page_size,
@@ -120,7 +120,7 @@ impl AccessMonitoringRulesService for AuthApi {
         let caller = self
             .enter("ListAccessMonitoringRulesWithFilter", &request)
             .await?;
-        require_read(&caller, "list")?;
+        require_rule_read(&caller, "list")?;
         let page = self.shared.lock().list_rules(request.get_ref())?;
         Ok(self.reply(page))
     }

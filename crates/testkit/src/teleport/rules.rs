@@ -12,11 +12,9 @@ use teleport_proto::teleport::accessmonitoringrules::v1::{
     ListAccessMonitoringRulesWithFilterRequest,
 };
 
+use super::kinds::{KIND_ACCESS_MONITORING_RULE, rule_name};
 use super::state::State;
 use super::users::{Caller, action_denied};
-
-/// Resource kind of Access Monitoring Rules.
-pub const KIND_ACCESS_MONITORING_RULE: &str = "access_monitoring_rule";
 
 /// The page size used when a caller asks for none (or more than the server serves).
 const MAX_PAGE_SIZE: usize = 1000;
@@ -27,10 +25,6 @@ pub(crate) enum Write {
     Create,
     Update,
     Upsert,
-}
-
-pub(crate) fn rule_name(rule: &AccessMonitoringRule) -> &str {
-    rule.metadata.as_ref().map_or("", |m| m.name.as_str())
 }
 
 /// `ValidateAccessMonitoringRule`: the checks Teleport makes before storing a rule.
@@ -62,14 +56,6 @@ fn validate(rule: &AccessMonitoringRule) -> Result<(), Status> {
         ));
     }
     Ok(())
-}
-
-pub(crate) fn require_read(caller: &Caller, verb: &str) -> Result<(), Status> {
-    if caller.spec.reads_rules() {
-        Ok(())
-    } else {
-        Err(action_denied(verb, KIND_ACCESS_MONITORING_RULE))
-    }
 }
 
 pub(crate) fn require_write(caller: &Caller, verb: &str) -> Result<(), Status> {

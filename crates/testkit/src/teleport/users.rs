@@ -165,6 +165,15 @@ pub(crate) fn action_denied(verb: &str, resource: &str) -> Status {
     ))
 }
 
+/// `read`/`list` on `access_monitoring_rule`, or Teleport's refusal.
+pub(crate) fn require_rule_read(caller: &Caller, verb: &str) -> Result<(), Status> {
+    if caller.spec.reads_rules() {
+        Ok(())
+    } else {
+        Err(action_denied(verb, "access_monitoring_rule"))
+    }
+}
+
 /// What the authorizer answers for a missing or unknown identity.
 pub(crate) fn access_denied() -> Status {
     Status::permission_denied("access denied")

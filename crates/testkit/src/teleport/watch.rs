@@ -21,9 +21,8 @@ use teleport_proto::types::{
     WatchStatusV1,
 };
 
-use super::kinds::{KIND_ACCESS_REQUEST, request_id};
-use super::rules::{KIND_ACCESS_MONITORING_RULE, require_read, rule_name};
-use super::users::{Caller, action_denied};
+use super::kinds::{KIND_ACCESS_MONITORING_RULE, KIND_ACCESS_REQUEST, request_id, rule_name};
+use super::users::{Caller, action_denied, require_rule_read};
 
 /// The permission layer: returns the kinds the caller may watch.
 pub(crate) fn authorize(
@@ -52,7 +51,7 @@ pub(crate) fn authorize(
 
 fn permission(caller: &Caller, kind: &WatchKind) -> Result<(), Status> {
     if kind.kind == KIND_ACCESS_MONITORING_RULE {
-        return require_read(caller, "read");
+        return require_rule_read(caller, "read");
     }
     if kind.kind != KIND_ACCESS_REQUEST {
         return if caller.spec.admin {
