@@ -1,0 +1,127 @@
+//! One Access Monitoring Rule as this plugin applies it: whether it is ours, and whether it
+//! matches a request (its schedules, then its condition). Everything that can be read once is
+//! read when the rule arrives; what cannot be read makes the rule fail closed.
+
+use teleport_proto::teleport::accessmonitoringrules::v1::AccessMonitoringRule;
+
+use super::expr::{Condition, EvalError, Facts, ParseError};
+use super::recipient::{Recipient, RecipientError};
+use super::schedule::{Schedule, ScheduleError};
+
+/// The subject of rules about access requests.
+const SUBJECT_ACCESS_REQUEST: &str = "access_request";
+
+/// Why a rule was skipped for a request.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("its condition does not parse: {0}")]
+    Parse(ParseError),
+    #[error("its condition cannot be evaluated: {0}")]
+    Evaluate(EvalError),
+    #[error("its schedule {name:?} cannot be read: {source}")]
+    Schedule { name: String, source: ScheduleError },
+}
+
+impl RuleError {
+    /// A short label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Parse(_) => "parse",
+            Self::Evaluate(_) => "evaluate",
+            Self::Schedule { .. } => "schedule",
+        }
+    }
+}
+
+/// A rule that applies to this plugin.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    name: String,
+    condition: Result<Condition, ParseError>,
+    schedules: Vec<(String, Result<Schedule, ScheduleError>)>,
+    recipients: Vec<Recipient>,
+    unreadable: Vec<RecipientError>,
+}
+
+impl Rule {
+    /// The rule, if it applies to access requests and names `notification_name`.
+    pub fn applying(rule: &AccessMonitoringRule, notification_name: &str) -> Option<Self> {
+        let spec = rule.spec.as_ref()?;
+        let notification = spec.notification.as_ref()?;
+        let ours = notification.name == notification_name
+            && spec.subjects.iter().any(|s| s == SUBJECT_ACCESS_REQUEST);
+        if !ours {
+            return None;
+        }
+        let (recipients, unreadable) = notification
+            .recipients
+            .iter()
+            .map(|text| Recipient::parse(text))
+            .partition::<Vec<_>, _>(Result::is_ok);
+        let mut schedules: Vec<_> = spec
+            .schedules
+            .iter()
+            .map(|(name, schedule)| {
+                let time = schedule.time.clone().unwrap_or_default();
+                (name.clone(), Schedule::from_proto(&time))
+            })
+            .collect();
+        schedules.sort_by(|a, b| a.0.cmp(&b.0));
+        Some(Self {
+            name: rule.metadata.as_ref().map(|m| m.name.clone())?,
+            condition: Condition::parse(&spec.condition),
+            schedules,
+            recipients: recipients.into_iter().filter_map(Result::ok).collect(),
+            unreadable: unreadable.into_iter().filter_map(Result::err).collect(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn recipients(&self) -> &[Recipient] {
+        &self.recipients
+    }
+
+    /// Recipient strings this plugin cannot use; the rule still routes with the others.
+    pub fn unreadable_recipients(&self) -> &[RecipientError] {
+        &self.unreadable
+    }
+
+    /// Whether the request matches: its creation time inside one of the schedules (when there
+    /// are any), then the condition true.
+    pub fn matches(&self, facts: &Facts) -> Result<bool, RuleError> {
+        if !self.schedules.is_empty() {
+            let mut inside = false;
+            for (name, schedule) in &self.schedules {
+                let schedule = schedule.as_ref().map_err(|source| RuleError::Schedule {
+                    name: name.clone(),
+                    source: source.clone(),
+                })?;
+                inside |= schedule.contains(facts.creation_time);
+            }
+            if !inside {
+                return Ok(false);
+            }
+        }
+        let condition = self
+            .condition
+            .as_ref()
+            .map_err(|e| RuleError::Parse(e.clone()))?;
+        condition.holds(facts).map_err(RuleError::Evaluate)
+    }
+
+    /// Whether the rule can never match (its condition or a schedule does not read).
+    pub fn broken(&self) -> Option<RuleError> {
+        if let Err(e) = &self.condition {
+            return Some(RuleError::Parse(e.clone()));
+        }
+        self.schedules.iter().find_map(|(name, s)| {
+            s.as_ref().err().map(|source| RuleError::Schedule {
+                name: name.clone(),
+                source: source.clone(),
+            })
+        })
+    }
+}

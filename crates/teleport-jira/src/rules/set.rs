@@ -1,0 +1,169 @@
+//! The rules that apply to this plugin, and the routing decision for a new request: the union of
+//! the matching rules' recipients decides; `none` wins; with several projects, the first by rule
+//! name; no match, the static project.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use teleport_proto::teleport::accessmonitoringrules::v1::AccessMonitoringRule;
+
+use super::expr::Facts;
+use super::recipient::Recipient;
+use super::rule::{Rule, RuleError};
+
+/// The rules in force, by name (the order that breaks ties between projects).
+#[derive(Clone, Debug, Default)]
+pub struct RuleSet {
+    notification_name: String,
+    rules: BTreeMap<String, Rule>,
+}
+
+/// Where a new request's issue goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// No rule matched: the configured project and issue type.
+    Static,
+    /// A matching rule said `none`: no issue.
+    Suppressed { rule: String },
+    /// Matching rules chose a target.
+    To(Target),
+}
+
+/// What matching rules chose. `None` parts fall back to the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The rule that chose the project (or, with labels only, the first that matched).
+    pub rule: String,
+    pub project: Option<String>,
+    pub issue_type: Option<String>,
+    pub labels: Vec<String>,
+}
+
+/// A routing decision and the rules skipped on the way.
+#[derive(Debug)]
+pub struct Routing {
+    pub route: Route,
+    pub skipped: Vec<(String, RuleError)>,
+}
+
+impl RuleSet {
+    pub fn new(notification_name: &str) -> Self {
+        Self {
+            notification_name: notification_name.to_owned(),
+            rules: BTreeMap::new(),
+        }
+    }
+
+    /// Replaces every rule with those of a fresh listing.
+    pub fn replace_all<'a>(&mut self, rules: impl IntoIterator<Item = &'a AccessMonitoringRule>) {
+        self.rules.clear();
+        for rule in rules {
+            self.put(rule);
+        }
+    }
+
+    /// A rule was created or changed: kept if it applies, dropped if it no longer does.
+    pub fn put(&mut self, rule: &AccessMonitoringRule) {
+        let name = rule
+            .metadata
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
+        match Rule::applying(rule, &self.notification_name) {
+            Some(rule) => {
+                self.rules.insert(name, rule);
+            }
+            None => {
+                self.rules.remove(&name);
+            }
+        }
+    }
+
+    pub fn delete(&mut self, name: &str) {
+        self.rules.remove(name);
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The rules, by name.
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.values()
+    }
+
+    /// Every project a rule may send issues to.
+    pub fn projects(&self) -> BTreeSet<String> {
+        self.rules()
+            .flat_map(Rule::recipients)
+            .filter_map(|r| match r {
+                Recipient::Project { key, .. } => Some(key.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Where a new request with these facts goes.
+    pub fn route(&self, facts: &Facts) -> Routing {
+        let mut skipped = Vec::new();
+        let mut matched = Vec::new();
+        for rule in self.rules.values() {
+            match rule.matches(facts) {
+                Ok(true) => matched.push(rule),
+                Ok(false) => {}
+                Err(err) => skipped.push((rule.name().to_owned(), err)),
+            }
+        }
+        Routing {
+            route: decide(&matched),
+            skipped,
+        }
+    }
+}
+
+fn decide(matched: &[&Rule]) -> Route {
+    let Some(first) = matched.first() else {
+        return Route::Static;
+    };
+    let recipients = || {
+        matched
+            .iter()
+            .flat_map(|rule| rule.recipients().iter().map(move |r| (rule, r)))
+    };
+    if let Some((rule, _)) = recipients().find(|(_, r)| matches!(r, Recipient::Suppress)) {
+        return Route::Suppressed {
+            rule: rule.name().to_owned(),
+        };
+    }
+    let project = recipients().find_map(|(rule, r)| match r {
+        Recipient::Project { key, issue_type } => Some((rule, key.clone(), issue_type.clone())),
+        _ => None,
+    });
+    let mut labels = Vec::new();
+    for (_, recipient) in recipients() {
+        if let Recipient::Label(label) = recipient {
+            if !labels.contains(label) {
+                labels.push(label.clone());
+            }
+        }
+    }
+    match project {
+        Some((rule, key, issue_type)) => Route::To(Target {
+            rule: rule.name().to_owned(),
+            project: Some(key),
+            issue_type,
+            labels,
+        }),
+        // Matching rules with no usable recipient decide nothing.
+        None if labels.is_empty() => Route::Static,
+        None => Route::To(Target {
+            rule: first.name().to_owned(),
+            project: None,
+            issue_type: None,
+            labels,
+        }),
+    }
+}
