@@ -89,6 +89,7 @@ fn minutes(clock: &str) -> Result<u16, ScheduleError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use teleport_proto::teleport::accessmonitoringrules::v1::time_schedule::Shift as ProtoShift;
 

@@ -144,10 +144,10 @@ fn decide(matched: &[&Rule]) -> Route {
     });
     let mut labels = Vec::new();
     for (_, recipient) in recipients() {
-        if let Recipient::Label(label) = recipient {
-            if !labels.contains(label) {
-                labels.push(label.clone());
-            }
+        if let Recipient::Label(label) = recipient
+            && !labels.contains(label)
+        {
+            labels.push(label.clone());
         }
     }
     match project {

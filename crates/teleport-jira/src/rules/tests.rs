@@ -1,5 +1,7 @@
 //! Routing decisions over rule sets, as operators write rules.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 
 use teleport_proto::teleport::accessmonitoringrules::v1::{
