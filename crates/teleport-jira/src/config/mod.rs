@@ -16,7 +16,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::secret::Secret;
-use raw::RawConfig;
+use raw::{RawAccessMonitoringRules, RawConfig};
 
 /// The commented example config printed by `teleport-jira configure`.
 pub const EXAMPLE_CONFIG: &str = include_str!("example.toml");
@@ -53,7 +53,20 @@ pub struct Config {
     pub log: LogConfig,
     pub reconcile: ReconcileConfig,
     pub metrics: MetricsConfig,
+    pub access_monitoring_rules: RulesConfig,
 }
+
+/// Routing new requests by Teleport's Access Monitoring Rules (keys of this plugin only; off by
+/// default, which is the Go plugin's one project and issue type).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RulesConfig {
+    pub enabled: bool,
+    /// Rules whose `spec.notification.name` equals this apply.
+    pub notification_name: String,
+}
+
+/// The `notification.name` rules for this plugin carry unless configured otherwise.
+pub const DEFAULT_NOTIFICATION_NAME: &str = "jira";
 
 /// Where health and metrics are served besides the webhook listener (a key of this plugin only).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -317,6 +330,7 @@ impl Config {
                 "metrics.listen_addr must differ from http.listen_addr (the webhook listener already serves /metrics)",
             ));
         }
+        let access_monitoring_rules = rules_section(raw.access_monitoring_rules)?;
         Ok(Self {
             teleport,
             jira,
@@ -324,8 +338,25 @@ impl Config {
             log,
             reconcile,
             metrics,
+            access_monitoring_rules,
         })
     }
+}
+
+fn rules_section(raw: RawAccessMonitoringRules) -> Result<RulesConfig, ConfigError> {
+    let notification_name = match raw.notification_name {
+        None => DEFAULT_NOTIFICATION_NAME.to_owned(),
+        Some(name) if name.trim().is_empty() => {
+            return Err(invalid(
+                "access_monitoring_rules.notification_name must not be empty; set it to the notification.name your rules carry (default \"jira\")",
+            ));
+        }
+        Some(name) => name,
+    };
+    Ok(RulesConfig {
+        enabled: raw.enabled,
+        notification_name,
+    })
 }
 
 fn parse_raw(text: &str, warnings: &mut Vec<ConfigWarning>) -> Result<RawConfig, ConfigError> {
@@ -348,10 +379,36 @@ fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, str::len) + 1;
-            format!("line {line}, column {column}: {message}")
+            match key_at(text, span.start) {
+                Some(key) => format!("line {line}, column {column}: {key}: {message}"),
+                None => format!("line {line}, column {column}: {message}"),
+            }
         }
         None => message,
     }
+}
+
+/// The dotted key (`section.key`) whose value sits at byte `offset`, so a wrong value is named by
+/// its key and not only by its place; `None` where the line is not `key = value`.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    if key.is_empty() || key.starts_with('[') || key.starts_with('#') {
+        return None;
+    }
+    let section = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && !l.starts_with("[["))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
+    Some(match section {
+        Some(section) => format!("{section}.{key}"),
+        None => key.to_owned(),
+    })
 }
 
 fn teleport_section(

@@ -16,6 +16,15 @@ pub(crate) struct RawConfig {
     pub log: RawLog,
     pub reconcile: RawReconcile,
     pub metrics: RawMetrics,
+    pub access_monitoring_rules: RawAccessMonitoringRules,
+}
+
+/// Routing by Teleport's Access Monitoring Rules (keys of this plugin only).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawAccessMonitoringRules {
+    pub enabled: bool,
+    pub notification_name: Option<String>,
 }
 
 /// A listener of its own for `/status`, `/readyz` and `/metrics` (a key of this plugin only).

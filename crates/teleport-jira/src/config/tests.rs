@@ -385,6 +385,7 @@ fn wrong_value_type_is_one_line_with_a_position() {
     ));
     assert!(!message.contains('\n'), "{message}");
     assert!(message.contains("line 3"), "{message}");
+    assert!(message.contains("teleport.refresh_identity: "), "{message}");
 }
 
 #[test]
@@ -459,6 +460,37 @@ fn metrics_listener_is_off_unless_asked_for_and_its_address_is_checked() {
     );
     let err = error_of(&format!("{MINIMAL}\n[metrics]\nlisten_addr = \":8081\"\n"));
     assert!(err.contains("must differ from http.listen_addr"), "{err}");
+}
+
+#[test]
+fn access_monitoring_rules_are_off_by_default_and_name_jira() {
+    let (config, _) = parse(MINIMAL).unwrap();
+    assert!(!config.access_monitoring_rules.enabled);
+    assert_eq!(config.access_monitoring_rules.notification_name, "jira");
+    let text = format!(
+        "{MINIMAL}\n[access_monitoring_rules]\nenabled = true\nnotification_name = \"jira-prod\"\n"
+    );
+    let (config, warnings) = parse(&text).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(config.access_monitoring_rules.enabled);
+    assert_eq!(
+        config.access_monitoring_rules.notification_name,
+        "jira-prod"
+    );
+    let err = error_of(&format!(
+        "{MINIMAL}\n[access_monitoring_rules]\nnotification_name = \" \"\n"
+    ));
+    assert!(
+        err.starts_with("access_monitoring_rules.notification_name must not be empty"),
+        "{err}"
+    );
+    let err = error_of(&format!(
+        "{MINIMAL}\n[access_monitoring_rules]\nenabled = \"yes\"\n"
+    ));
+    assert!(
+        err.contains("access_monitoring_rules.enabled: invalid type"),
+        "{err}"
+    );
 }
 
 #[test]
