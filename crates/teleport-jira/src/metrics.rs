@@ -47,6 +47,21 @@ const JIRA_REFUSALS: [(&str, &str); 3] = [
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoutingLabel {
+    /// The rule that decided; empty when none matched.
+    pub rule: String,
+    /// `PROJECT/Issue type`, or `none` for a request kept off the board.
+    pub target: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleErrorLabel {
+    pub rule: String,
+    /// `parse`, `evaluate`, `schedule` or `recipient`.
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabel {
     pub call: &'static str,
 }
@@ -138,6 +153,18 @@ const SERIES: &[(&str, &str)] = &[
         "identity_expiry_timestamp_seconds",
         "When the Teleport credentials in use expire, in Unix seconds",
     ),
+    (
+        "routing_decisions",
+        "Where new requests were sent, by the Access Monitoring Rule that decided (empty: none matched) and target (PROJECT/Issue type, or none)",
+    ),
+    (
+        "rule_errors",
+        "Access Monitoring Rules skipped for a request or recipients ignored, by rule and reason (parse, evaluate, schedule, recipient)",
+    ),
+    (
+        "access_monitoring_rules",
+        "Access Monitoring Rules in force for this plugin",
+    ),
 ];
 
 /// Every metric the plugin keeps, and the registry that renders them.
@@ -175,6 +202,10 @@ pub struct Metrics {
     /// When the Teleport credentials in use expire, as Unix seconds; see
     /// [`Metrics::set_identity_expiry`].
     pub identity_expiry: FloatGauge,
+    /// New requests by the rule that routed them and where.
+    pub routing_decisions: Family<RoutingLabel, Counter>,
+    pub rule_errors: Family<RuleErrorLabel, Counter>,
+    pub access_monitoring_rules: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -238,6 +269,9 @@ impl Metrics {
             step_panics: r.add("step_panics", Counter::default()),
             oldest_unreconciled: r.add("oldest_unreconciled_seconds", FloatGauge::default()),
             identity_expiry: r.add("identity_expiry_timestamp_seconds", FloatGauge::default()),
+            routing_decisions: r.add("routing_decisions", Family::default()),
+            rule_errors: r.add("rule_errors", Family::default()),
+            access_monitoring_rules: r.add("access_monitoring_rules", Gauge::default()),
             registry: r.0,
         };
         // Series an alert rule would watch exist from the start, at zero, instead of appearing

@@ -4,9 +4,12 @@
 //!
 //! One key of our own, `lease`, exists only while a process is writing to Jira for the request (see
 //! [`Lease`]). The Go plugin neither reads nor compares it, and it is removed when the work is done.
+//! Another, `route`, exists only when an Access Monitoring Rule chose where the issue goes (see
+//! [`Routed`]); it stays for the request's life, so every later step finds the issue there.
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// Plugin name under which the data is stored, shared with the Go plugin.
@@ -22,6 +25,7 @@ const RESOLVE_REASON: &str = "resolve_reason";
 const ISSUE_ID: &str = "issue_id";
 const ISSUE_KEY: &str = "issue_key";
 pub const LEASE_KEY: &str = "lease";
+pub const ROUTE_KEY: &str = "route";
 
 /// The keys the Go plugin writes, in a fixed order.
 pub const KEYS: [&str; 9] = [
@@ -52,6 +56,33 @@ pub struct PluginData {
     pub issue: Option<IssueRef>,
     /// Who is writing to Jira for this request right now, if anyone.
     pub lease: Option<Lease>,
+    /// Where a rule sent the issue; `None`: the configured project and issue type.
+    pub route: Option<Routed>,
+}
+
+/// What an Access Monitoring Rule decided for a request, recorded before its issue is made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
+pub enum Routed {
+    /// A rule said `none`: the request has no issue, and none is ever made for it.
+    Suppressed { rule: String },
+    /// The issue goes to this project, as this issue type, with these extra labels.
+    Project {
+        rule: String,
+        project: String,
+        issue_type: String,
+        labels: Vec<String>,
+    },
+}
+
+impl Routed {
+    fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
 }
 
 /// A claim on a request's Jira work, taken and released with compare-and-swap, so that replicas
@@ -134,6 +165,11 @@ impl Resolution {
 }
 
 impl PluginData {
+    /// Whether a rule kept the request off the board (it never gets an issue).
+    pub fn is_suppressed(&self) -> bool {
+        matches!(self.route, Some(Routed::Suppressed { .. }))
+    }
+
     /// Encodes all nine keys; empty values stand for "absent", as Teleport's compare-and-swap expects.
     pub fn encode(&self) -> HashMap<String, String> {
         let (issue_id, issue_key) = match &self.issue {
@@ -165,6 +201,9 @@ impl PluginData {
         if let Some(lease) = &self.lease {
             encoded.insert(LEASE_KEY.to_owned(), lease.encode());
         }
+        if let Some(route) = &self.route {
+            encoded.insert(ROUTE_KEY.to_owned(), route.encode());
+        }
         encoded
     }
 
@@ -195,6 +234,7 @@ impl PluginData {
             resolve_reason: get(RESOLVE_REASON).to_owned(),
             issue,
             lease: Lease::decode(get(LEASE_KEY)),
+            route: Routed::decode(get(ROUTE_KEY)),
         }
     }
 
@@ -227,7 +267,36 @@ mod tests {
                 key: "ISSUE-123".into(),
             }),
             lease: None,
+            route: None,
         }
+    }
+
+    #[test]
+    fn a_route_is_its_own_key_and_reads_back() {
+        let routed = PluginData {
+            route: Some(Routed::Project {
+                rule: "db".into(),
+                project: "OPS".into(),
+                issue_type: "Bug".into(),
+                labels: vec!["db-access".into()],
+            }),
+            ..sample()
+        };
+        let encoded = routed.encode();
+        assert_eq!(
+            encoded[ROUTE_KEY],
+            r#"{"to":"project","rule":"db","project":"OPS","issue_type":"Bug","labels":["db-access"]}"#
+        );
+        assert_eq!(PluginData::decode(&encoded), routed);
+        let quiet = PluginData {
+            route: Some(Routed::Suppressed { rule: "q".into() }),
+            ..PluginData::default()
+        };
+        assert_eq!(
+            quiet.encode()[ROUTE_KEY],
+            r#"{"to":"suppressed","rule":"q"}"#
+        );
+        assert_eq!(PluginData::decode(&quiet.encode()), quiet);
     }
 
     #[test]

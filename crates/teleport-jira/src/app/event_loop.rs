@@ -31,9 +31,12 @@ pub struct Watch {
 }
 
 impl Watch {
+    /// Starts the watch; with `rules`, it also watches Access Monitoring Rules for that
+    /// notification name.
     pub fn start(
         client: Arc<TeleportClient>,
         options: RunOptions,
+        rules: Option<String>,
         tasks: &TaskTracker,
         shutdown: &CancellationToken,
     ) -> (Self, Signals) {
@@ -46,6 +49,7 @@ impl Watch {
             shutdown.clone(),
             WatchOptions {
                 fail_fast: options.fail_fast,
+                rules,
             },
         ));
         (Self { task }, Signals { events, connected })

@@ -73,7 +73,9 @@ pub async fn run(
     )
     .await?;
     reloads.start(sighup, &tasks, &shutdown);
-    let (watch, signals) = event_loop::Watch::start(teleport, options, &tasks, &shutdown);
+    let rules = &config.access_monitoring_rules;
+    let rules = rules.enabled.then(|| rules.notification_name.clone());
+    let (watch, signals) = event_loop::Watch::start(teleport, options, rules, &tasks, &shutdown);
     tasks.close();
 
     event_loop::run(&config, &engine, &metrics, signals, &shutdown).await;

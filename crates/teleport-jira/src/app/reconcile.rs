@@ -40,7 +40,7 @@ pub async fn start(
         config.reconcile.lease_ttl,
         metrics.clone(),
     );
-    reconciler.learn_latest_issue().await;
+    reconciler.learn_latest_issue(&config.jira.project).await;
     let (engine, driver) = Engine::start(reconciler, config.reconcile.workers, shutdown.clone());
     Running { engine, driver }
 }
@@ -60,6 +60,7 @@ fn issue_settings(config: &Config, ping: &PingResponse) -> IssueSettings {
             users: jira.users.clone(),
         },
         resolve_with: jira.resolve_with,
+        notification_name: config.access_monitoring_rules.notification_name.clone(),
     }
 }
 

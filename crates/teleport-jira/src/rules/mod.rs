@@ -10,9 +10,11 @@
 //! - `rule`: whether a rule is ours and whether it matches.
 //! - `set`: the rules in force and the routing decision.
 //! - `facts`: a request's facts for conditions.
+//! - `live`: the set in force, swapped as the watch changes it.
 
 pub mod expr;
 mod facts;
+mod live;
 mod recipient;
 mod rule;
 mod schedule;
@@ -21,6 +23,7 @@ mod set;
 mod tests;
 
 pub use expr::Facts;
+pub use live::LiveRules;
 pub use recipient::{Recipient, RecipientError};
 pub use rule::{Rule, RuleError};
 pub use schedule::ScheduleError;

@@ -121,6 +121,9 @@ impl Engine {
                 self.enqueue(&id);
             }
             WatchEvent::Init => self.catch_up().await,
+            WatchEvent::Rules(rules) => self.reconciler.replace_rules(&rules),
+            WatchEvent::RulePut(rule) => self.reconciler.put_rule(&rule),
+            WatchEvent::RuleDelete { name } => self.reconciler.delete_rule(&name),
         }
     }
 

@@ -29,25 +29,34 @@ const WALK_BATCH: usize = 8;
 /// Issues remembered by number; past this the lowest numbers (the oldest) are forgotten.
 const KNOWN_ISSUES_KEPT: usize = 10_000;
 
-/// For the issues of the project read by key: the request each was made for (empty: none).
+/// For the issues read by key: the request each was made for (empty: none), by project and
+/// number.
 #[derive(Default)]
 pub struct KnownIssues {
-    by_number: Mutex<BTreeMap<u64, String>>,
+    by_number: Mutex<BTreeMap<(String, u64), String>>,
 }
 
 impl KnownIssues {
-    fn made_for(&self, number: u64) -> Option<String> {
-        crate::lock::lock(&self.by_number).get(&number).cloned()
+    fn made_for(&self, project: &str, number: u64) -> Option<String> {
+        crate::lock::lock(&self.by_number)
+            .get(&(project.to_owned(), number))
+            .cloned()
     }
 
-    fn remember(&self, number: u64, issue: &Issue) {
-        self.remember_made_for(number, made_for(issue).unwrap_or_default());
+    fn remember(&self, project: &str, number: u64, issue: &Issue) {
+        self.remember_number(project, number, made_for(issue).unwrap_or_default());
     }
 
-    /// Notes that issue `number` was made for `request_id` (this process just created it).
-    pub fn remember_made_for(&self, number: u64, request_id: &str) {
+    /// Notes that issue `key` was made for `request_id` (this process just created it).
+    pub fn remember_made_for(&self, key: &str, request_id: &str) {
+        if let (Some((project, _)), Some(number)) = (key.rsplit_once('-'), issue_number(key)) {
+            self.remember_number(project, number, request_id);
+        }
+    }
+
+    fn remember_number(&self, project: &str, number: u64, request_id: &str) {
         let mut known = crate::lock::lock(&self.by_number);
-        known.insert(number, request_id.to_owned());
+        known.insert((project.to_owned(), number), request_id.to_owned());
         while known.len() > KNOWN_ISSUES_KEPT {
             known.pop_first();
         }
@@ -128,7 +137,7 @@ async fn walk_by_key(
         let mut batch = Vec::with_capacity(WALK_BATCH);
         while batch.len() < WALK_BATCH {
             let other_request = known
-                .made_for(next)
+                .made_for(project, next)
                 .is_some_and(|made_for| made_for != request_id);
             if !other_request {
                 batch.push(next);
@@ -147,7 +156,7 @@ async fn walk_by_key(
             match answer? {
                 Some(issue) => {
                     misses = 0;
-                    known.remember(number, &issue);
+                    known.remember(project, number, &issue);
                     keep_if_made_for(found, issue, request_id);
                 }
                 None => misses += 1,

@@ -10,6 +10,8 @@ use teleport_proto::proto::auth_service_client::AuthServiceClient;
 use teleport_proto::proto::{
     Event, ListAccessRequestsRequest, PingRequest, PingResponse, RequestStateSetter, Watch,
 };
+use teleport_proto::teleport::accessmonitoringrules::v1::access_monitoring_rules_service_client::AccessMonitoringRulesServiceClient;
+use teleport_proto::teleport::userloginstate::v1::user_login_state_service_client::UserLoginStateServiceClient;
 use teleport_proto::types::{
     AccessRequestFilter, AccessRequestV3, AccessReview, AccessReviewSubmission, PluginDataFilter,
     PluginDataUpdateParams, RequestState, WatchKind,
@@ -24,17 +26,40 @@ use crate::metrics::Metrics;
 
 /// The resource kind of access requests, in watches and plugin data.
 pub const ACCESS_REQUEST_KIND: &str = "access_request";
+/// The resource kind of Access Monitoring Rules, in watches.
+pub const ACCESS_MONITORING_RULE_KIND: &str = "access_monitoring_rule";
 /// A unary call that takes longer than this is treated as a connection problem.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lists of requests and plugin data can be large; Teleport's own limit is far above the 4 MiB default.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 const LIST_PAGE_SIZE: i32 = 500;
 
+/// The gRPC services the plugin calls, all on one connection.
+#[derive(Clone)]
+pub(super) struct Services {
+    pub(super) auth: AuthServiceClient<Channel>,
+    pub(super) rules: AccessMonitoringRulesServiceClient<Channel>,
+    pub(super) login_states: UserLoginStateServiceClient<Channel>,
+}
+
+impl Services {
+    fn on(channel: Channel) -> Self {
+        Self {
+            auth: AuthServiceClient::new(channel.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            rules: AccessMonitoringRulesServiceClient::new(channel.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            login_states: UserLoginStateServiceClient::new(channel),
+        }
+    }
+}
+
 /// A connection to a Teleport Auth Service.
 pub struct TeleportClient {
     addr: String,
     route: Route,
-    rpc: ArcSwap<AuthServiceClient<Channel>>,
+    rpc: ArcSwap<Services>,
     /// Bumped each time new credentials replace the connection, so long-lived streams reopen on it.
     generation: watch::Sender<u64>,
     metrics: Arc<Metrics>,
@@ -94,15 +119,14 @@ impl TeleportClient {
         addr: &str,
         credentials: &Credentials,
         route: &Route,
-    ) -> Result<(AuthServiceClient<Channel>, PingResponse), TeleportError> {
+    ) -> Result<(Services, PingResponse), TeleportError> {
         let channel = dial::connect(addr, credentials, route).await?;
-        let rpc = AuthServiceClient::new(channel)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let ping = tokio::time::timeout(dial::CONNECT_TIMEOUT, rpc.clone().ping(PingRequest {}))
-            .await
-            .map_err(|_| TeleportError::Unavailable("Ping timed out".into()))??
-            .into_inner();
+        let rpc = Services::on(channel);
+        let ping =
+            tokio::time::timeout(dial::CONNECT_TIMEOUT, rpc.auth.clone().ping(PingRequest {}))
+                .await
+                .map_err(|_| TeleportError::Unavailable("Ping timed out".into()))??
+                .into_inner();
         Ok((rpc, ping))
     }
 
@@ -134,21 +158,38 @@ impl TeleportClient {
     }
 
     fn rpc(&self) -> AuthServiceClient<Channel> {
-        AuthServiceClient::clone(&self.rpc.load())
+        self.rpc.load().auth.clone()
+    }
+
+    /// The services of the connection in use.
+    pub(super) fn services(&self) -> Services {
+        Services::clone(&self.rpc.load())
     }
 
     pub async fn ping(&self) -> Result<PingResponse, TeleportError> {
         self.unary("ping", self.rpc().ping(PingRequest {})).await
     }
 
-    /// Opens a watch on access requests. The first event is INIT, then PUT and DELETE follow.
-    pub async fn watch_access_requests(&self) -> Result<tonic::Streaming<Event>, TeleportError> {
-        let watch = Watch {
-            kinds: vec![WatchKind {
-                kind: ACCESS_REQUEST_KIND.to_owned(),
+    /// Opens a watch on access requests, and with `rules` on Access Monitoring Rules too (with
+    /// partial success: a server that will not stream rules drops that kind and says so in INIT).
+    /// The first event is INIT, then PUT and DELETE follow.
+    pub async fn watch_access_requests(
+        &self,
+        rules: bool,
+    ) -> Result<tonic::Streaming<Event>, TeleportError> {
+        let mut kinds = vec![WatchKind {
+            kind: ACCESS_REQUEST_KIND.to_owned(),
+            ..Default::default()
+        }];
+        if rules {
+            kinds.push(WatchKind {
+                kind: ACCESS_MONITORING_RULE_KIND.to_owned(),
                 ..Default::default()
-            }],
-            allow_partial_success: false,
+            });
+        }
+        let watch = Watch {
+            kinds,
+            allow_partial_success: rules,
         };
         self.unary("watch_events", self.rpc().watch_events(watch))
             .await
@@ -302,7 +343,7 @@ impl TeleportClient {
     }
 
     /// Runs one call with a deadline, records it, and unwraps the response.
-    async fn unary<T>(
+    pub(super) async fn unary<T>(
         &self,
         name: &'static str,
         call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,

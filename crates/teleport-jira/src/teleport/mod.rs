@@ -6,9 +6,10 @@ pub mod dial;
 pub mod error;
 pub mod identity;
 pub mod refresh;
+mod rules;
 pub mod tls;
 pub mod watch;
 
-pub use client::{ACCESS_REQUEST_KIND, TeleportClient};
+pub use client::{ACCESS_MONITORING_RULE_KIND, ACCESS_REQUEST_KIND, TeleportClient};
 pub use error::TeleportError;
 pub use identity::{CertificateInfo, Credentials};

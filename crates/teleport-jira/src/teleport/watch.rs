@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use teleport_proto::proto::{Event, Operation, event::Resource};
+use teleport_proto::teleport::accessmonitoringrules::v1::AccessMonitoringRule;
 use teleport_proto::types::AccessRequestV3;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -28,6 +29,13 @@ pub enum WatchEvent {
     Delete {
         id: String,
     },
+    /// The Access Monitoring Rules in force as of this (re)connection; empty when Teleport will not
+    /// stream them. Sent before [`WatchEvent::Init`].
+    Rules(Vec<AccessMonitoringRule>),
+    RulePut(Box<AccessMonitoringRule>),
+    RuleDelete {
+        name: String,
+    },
 }
 
 /// Options of [`run`].
@@ -35,6 +43,8 @@ pub enum WatchEvent {
 pub struct WatchOptions {
     /// `TELEPORT_PLUGIN_FAIL_FAST`: end with an error on the first disconnect instead of reconnecting.
     pub fail_fast: bool,
+    /// Also watch Access Monitoring Rules, for this notification name.
+    pub rules: Option<String>,
 }
 
 /// Keeps a watch open until `shutdown`, sending what it sees to `events` and whether it is
@@ -49,11 +59,18 @@ pub async fn run(
 ) -> Result<(), TeleportError> {
     let mut backoff = Backoff::reconnect();
     let mut connection_changes = client.connection_changes();
+    let mut rules = options.rules.as_deref().map(RuleWatch::new);
     loop {
         connection_changes.mark_unchanged();
+        let mut stream = Stream {
+            client: &client,
+            events: &events,
+            connected: &connected,
+            rules: rules.as_mut(),
+        };
         let outcome = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
-            outcome = watch_once(&client, &events, &connected, &mut backoff, &mut connection_changes) => outcome,
+            outcome = stream.watch_once(&mut backoff, &mut connection_changes) => outcome,
         };
         connected.send_replace(false);
         match outcome {
@@ -99,55 +116,74 @@ enum StreamEnd {
     ConsumerGone,
 }
 
-async fn watch_once(
-    client: &TeleportClient,
-    events: &mpsc::Sender<WatchEvent>,
-    connected: &watch::Sender<bool>,
-    backoff: &mut Backoff,
-    connection_changes: &mut watch::Receiver<u64>,
-) -> StreamEnd {
-    let mut stream = match client.watch_access_requests().await {
-        Ok(stream) => stream,
-        Err(err) => return StreamEnd::Failed(err),
-    };
-    match tokio::time::timeout(INIT_TIMEOUT, stream.message()).await {
-        Err(_) => {
-            return StreamEnd::Failed(TeleportError::Unavailable(
-                "watcher initialization timed out".into(),
-            ));
-        }
-        Ok(Err(status)) => return StreamEnd::Failed(status.into()),
-        Ok(Ok(None)) => return StreamEnd::Closed,
-        Ok(Ok(Some(event))) if event.r#type != Operation::Init as i32 => {
-            return StreamEnd::Failed(TeleportError::Unavailable(format!(
-                "unexpected event type {:?}",
-                Operation::try_from(event.r#type).map_or_else(
-                    |_| event.r#type.to_string(),
-                    |op| op.as_str_name().to_owned()
-                )
-            )));
-        }
-        Ok(Ok(Some(_init))) => {}
-    }
-    tracing::debug!("Watcher connected");
-    backoff.reset();
-    connected.send_replace(true);
-    if events.send(WatchEvent::Init).await.is_err() {
-        return StreamEnd::ConsumerGone;
-    }
-    loop {
-        let message = tokio::select! {
-            message = stream.message() => message,
-            _ = connection_changes.changed() => return StreamEnd::CredentialsRenewed,
+/// One watch stream and where its events go.
+struct Stream<'a> {
+    client: &'a TeleportClient,
+    events: &'a mpsc::Sender<WatchEvent>,
+    connected: &'a watch::Sender<bool>,
+    rules: Option<&'a mut RuleWatch>,
+}
+
+impl Stream<'_> {
+    async fn watch_once(
+        &mut self,
+        backoff: &mut Backoff,
+        connection_changes: &mut watch::Receiver<u64>,
+    ) -> StreamEnd {
+        let (client, events, connected) = (self.client, self.events, self.connected);
+        let mut stream = match client.watch_access_requests(self.rules.is_some()).await {
+            Ok(stream) => stream,
+            Err(err) => return StreamEnd::Failed(err),
         };
-        let event = match message {
-            Ok(Some(event)) => event,
-            Ok(None) => return StreamEnd::Closed,
-            Err(status) => return StreamEnd::Failed(status.into()),
+        let init = match tokio::time::timeout(INIT_TIMEOUT, stream.message()).await {
+            Err(_) => {
+                return StreamEnd::Failed(TeleportError::Unavailable(
+                    "watcher initialization timed out".into(),
+                ));
+            }
+            Ok(Err(status)) => return StreamEnd::Failed(status.into()),
+            Ok(Ok(None)) => return StreamEnd::Closed,
+            Ok(Ok(Some(event))) if event.r#type != Operation::Init as i32 => {
+                return StreamEnd::Failed(TeleportError::Unavailable(format!(
+                    "unexpected event type {:?}",
+                    Operation::try_from(event.r#type).map_or_else(
+                        |_| event.r#type.to_string(),
+                        |op| op.as_str_name().to_owned()
+                    )
+                )));
+            }
+            Ok(Ok(Some(init))) => init,
         };
-        let Some(event) = decode(event) else { continue };
-        if events.send(event).await.is_err() {
+        if let Some(rules) = self.rules.as_deref_mut() {
+            // Rules first: the listing that INIT sets off must be routed by them.
+            let listed = match rules.after_init(client, &init).await {
+                Ok(listed) => listed,
+                Err(err) => return StreamEnd::Failed(err),
+            };
+            if events.send(WatchEvent::Rules(listed)).await.is_err() {
+                return StreamEnd::ConsumerGone;
+            }
+        }
+        tracing::debug!("Watcher connected");
+        backoff.reset();
+        connected.send_replace(true);
+        if events.send(WatchEvent::Init).await.is_err() {
             return StreamEnd::ConsumerGone;
+        }
+        loop {
+            let message = tokio::select! {
+                message = stream.message() => message,
+                _ = connection_changes.changed() => return StreamEnd::CredentialsRenewed,
+            };
+            let event = match message {
+                Ok(Some(event)) => event,
+                Ok(None) => return StreamEnd::Closed,
+                Err(status) => return StreamEnd::Failed(status.into()),
+            };
+            let Some(event) = decode(event) else { continue };
+            if events.send(event).await.is_err() {
+                return StreamEnd::ConsumerGone;
+            }
         }
     }
 }
@@ -165,10 +201,83 @@ fn decode(event: Event) -> Option<WatchEvent> {
                 .metadata
                 .map(|metadata| WatchEvent::Delete { id: metadata.name })
         }
+        (Ok(Operation::Put), Some(Resource::AccessMonitoringRule(rule))) => {
+            Some(WatchEvent::RulePut(Box::new(rule)))
+        }
+        (Ok(Operation::Delete), Some(Resource::ResourceHeader(header)))
+            if header.kind == super::ACCESS_MONITORING_RULE_KIND =>
+        {
+            header.metadata.map(|metadata| WatchEvent::RuleDelete {
+                name: metadata.name,
+            })
+        }
         (Ok(Operation::Init), _) => Some(WatchEvent::Init),
         (op, _) => {
             tracing::warn!(operation = ?op, "Skipping an unexpected watch event");
             None
+        }
+    }
+}
+
+/// The rules side of the watch: what each INIT means for them, told to the operator once.
+struct RuleWatch {
+    notification_name: String,
+    told_not_streamed: bool,
+}
+
+impl RuleWatch {
+    fn new(notification_name: &str) -> Self {
+        Self {
+            notification_name: notification_name.to_owned(),
+            told_not_streamed: false,
+        }
+    }
+
+    /// The rules in force, listed after INIT when Teleport accepted the rule kind; none when it
+    /// did not (the role lacks `access_monitoring_rule: read, list`, or the server is older).
+    async fn after_init(
+        &mut self,
+        client: &TeleportClient,
+        init: &Event,
+    ) -> Result<Vec<AccessMonitoringRule>, TeleportError> {
+        // A server that sends no status predates partial success: it would have refused the
+        // watch rather than drop a kind.
+        let accepted = match &init.resource {
+            Some(Resource::WatchStatus(status)) => status.spec.as_ref().is_some_and(|spec| {
+                spec.kinds
+                    .iter()
+                    .any(|k| k.kind == super::ACCESS_MONITORING_RULE_KIND)
+            }),
+            _ => true,
+        };
+        if !accepted {
+            self.tell_not_streamed("Teleport does not stream Access Monitoring Rules to this plugin (grant its role access_monitoring_rule: [read, list])");
+            return Ok(Vec::new());
+        }
+        match client
+            .access_monitoring_rules(&self.notification_name)
+            .await
+        {
+            Ok(rules) => {
+                self.told_not_streamed = false;
+                tracing::info!(rules = rules.len(), notification_name = %self.notification_name, "Access Monitoring Rules loaded");
+                Ok(rules)
+            }
+            Err(err @ (TeleportError::AccessDenied(_) | TeleportError::NotImplemented(_))) => {
+                self.tell_not_streamed(&format!("Teleport will not list Access Monitoring Rules ({err}); grant the plugin's role access_monitoring_rule: [read, list]"));
+                Ok(Vec::new())
+            }
+            // Anything else may pass: reconnect and list again.
+            Err(err) => Err(TeleportError::Unavailable(format!(
+                "listing Access Monitoring Rules: {err}"
+            ))),
+        }
+    }
+
+    fn tell_not_streamed(&mut self, why: &str) {
+        if !self.told_not_streamed {
+            tracing::info!("{why}; every request goes to [jira] project");
+            self.told_not_streamed = true;
         }
     }
 }

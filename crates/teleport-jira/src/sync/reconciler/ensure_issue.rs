@@ -7,6 +7,7 @@ use teleport_proto::types::AccessRequestV3;
 
 use super::Reconciler;
 use super::lease::LeaseEnd;
+use super::routing::Placement;
 use crate::jira::JiraError;
 use crate::jira::render::{self, RequestView};
 use crate::jira::types::{
@@ -14,7 +15,7 @@ use crate::jira::types::{
 };
 use crate::plugin_data::{IssueRef, PluginData};
 use crate::sync::error::StepError;
-use crate::sync::recovery::{self, issue_number, request_label};
+use crate::sync::recovery::{self, request_label};
 
 /// Whether to look for an existing issue before creating one.
 enum Lookup {
@@ -33,29 +34,42 @@ impl Reconciler {
         data: Option<PluginData>,
     ) -> Result<PluginData, StepError> {
         let data = match data {
-            Some(data) if data.issue.is_some() => return Ok(data),
+            Some(data) if data.issue.is_some() || data.is_suppressed() => return Ok(data),
             other => other,
         };
-        // The Go plugin writes the request data alone first; here it goes in with the lease.
-        let fresh = request_data(request);
+        // The Go plugin writes the request data alone first; here it goes in with the lease, and
+        // with where the rules sent the issue (decided once, before any Jira write).
+        let mut fresh = request_data(request);
+        if data.is_none() {
+            fresh.route = self.route_new_request(request).await?;
+        }
+        let suppressed = fresh.is_suppressed();
+        let project = self.placement(Some(&fresh)).project;
+        if !suppressed && self.latest_issue(&project).is_none() {
+            self.learn_latest_issue(&project).await;
+        }
         let created = self
             .data
             .modify_from(id, Some(data.clone()), |current| match current {
                 None => Some(PluginData {
-                    lease: Some(self.data.new_lease(self.latest_issue())),
+                    lease: (!suppressed).then(|| self.data.new_lease(self.latest_issue(&project))),
                     ..fresh.clone()
                 }),
                 Some(_) => None,
             })
             .await?;
         let seen = created.after.clone();
-        let leased = if created.wrote {
-            created.after
-        } else {
-            match created.after {
-                Some(data) if data.issue.is_some() => return Ok(data),
-                _ => None,
+        let leased = match created.after {
+            Some(data) if data.issue.is_some() || data.is_suppressed() => {
+                if data.is_suppressed() {
+                    tracing::info!(
+                        "No Jira issue for this request: an Access Monitoring Rule said none"
+                    );
+                }
+                return Ok(data);
             }
+            after if created.wrote => after,
+            _ => None,
         };
         let outcome = match leased {
             // A brand-new record: no issue can exist yet.
@@ -125,12 +139,13 @@ impl Reconciler {
         lookup: Lookup,
         written: Option<PluginData>,
     ) -> Result<PluginData, StepError> {
+        let placement = self.placement(written.as_ref());
         let existing = match lookup {
             Lookup::First { after_issue } => {
                 recovery::find_issues(
                     &self.jira,
                     &self.known_issues,
-                    &self.settings.project,
+                    &placement.project,
                     id,
                     after_issue,
                 )
@@ -156,19 +171,15 @@ impl Reconciler {
                 }
             }
             None => {
-                let created = self.post_issue(request).await?;
+                let created = self.post_issue(request, &placement).await?;
                 self.metrics.issues_created.inc();
-                if let Some(number) = issue_number(&created.key) {
-                    self.known_issues.remember_made_for(number, id);
-                }
+                self.known_issues.remember_made_for(&created.key, id);
                 tracing::info!(jira_issue_id = %created.id, jira_issue_key = %created.key, "Jira Issue created");
                 created
             }
         };
         tracing::Span::current().record("jira_issue_key", issue.key.as_str());
-        if let Some(number) = issue_number(&issue.key) {
-            self.note_issue_number(number);
-        }
+        self.note_issue_key(&issue.key);
         let recorded = self
             .data
             .modify_from(id, written.map(Some), |current| {
@@ -197,8 +208,12 @@ impl Reconciler {
         Ok(stored)
     }
 
-    async fn post_issue(&self, request: &AccessRequestV3) -> Result<IssueRef, StepError> {
-        let mut input = self.issue_input(request);
+    async fn post_issue(
+        &self,
+        request: &AccessRequestV3,
+        placement: &Placement,
+    ) -> Result<IssueRef, StepError> {
+        let mut input = self.issue_input(request, placement);
         if !self.label_issues.load(Ordering::Relaxed) {
             input.fields.labels.clear();
         }
@@ -222,7 +237,7 @@ impl Reconciler {
         })
     }
 
-    fn issue_input(&self, request: &AccessRequestV3) -> IssueInput {
+    fn issue_input(&self, request: &AccessRequestV3, placement: &Placement) -> IssueInput {
         let id = request
             .metadata
             .as_ref()
@@ -237,15 +252,22 @@ impl Reconciler {
         IssueInput {
             fields: IssueFieldsInput {
                 issuetype: NamedRef {
-                    name: self.settings.issue_type.clone(),
+                    name: placement.issue_type.clone(),
                 },
                 project: KeyRef {
-                    key: self.settings.project.clone(),
+                    key: placement.project.clone(),
                 },
                 summary: render::summary(&view),
                 description: render::description(&view),
                 labels: std::iter::once(request_label(&id))
                     .chain(self.settings.labels.iter().cloned())
+                    .chain(
+                        placement
+                            .labels
+                            .iter()
+                            .filter(|label| !self.settings.labels.contains(label))
+                            .cloned(),
+                    )
                     .collect(),
                 extra: self.settings.fields.clone(),
             },

@@ -30,7 +30,6 @@ impl Reconciler {
     where
         Fut: Future<Output = Result<T, StepError>>,
     {
-        let latest = self.latest_issue();
         let taken = self
             .data
             .modify_from(id, seen.cloned().map(Some), |current| {
@@ -38,6 +37,7 @@ impl Reconciler {
                     return None;
                 }
                 let current = current?;
+                let latest = self.latest_issue(&self.placement(Some(current)).project);
                 // An earlier holder's mark must survive a takeover, or an issue it created could
                 // fall below the next holder's mark.
                 let after_issue = match &current.lease {

@@ -21,6 +21,7 @@ mod lease;
 mod owner;
 mod resolution;
 mod reviews;
+mod routing;
 mod settled;
 mod sweep;
 
@@ -33,13 +34,14 @@ use teleport_proto::types::{AccessRequestV3, RequestState};
 use super::cas::PluginDataStore;
 use super::error::StepError;
 use super::policy::ApproverPolicy;
-use super::recovery::{KnownIssues, issue_number};
+use super::recovery::KnownIssues;
 use super::store::RequestStore;
 use crate::config::{ResolveWith, StatusNames};
 use crate::jira::types::Issue;
 use crate::jira::{JiraClient, same_name};
 use crate::metrics::Metrics;
 use crate::plugin_data::{PluginData, Resolution};
+use crate::rules::LiveRules;
 use crate::teleport::{TeleportClient, TeleportError};
 use approver_groups::Memberships;
 use awaited::Awaited;
@@ -62,6 +64,8 @@ pub struct IssueSettings {
     /// Who may decide from Jira.
     pub policy: ApproverPolicy,
     pub resolve_with: ResolveWith,
+    /// Access Monitoring Rules apply when their notification names this.
+    pub notification_name: String,
 }
 
 /// The context every phase works in: the two clients, the request cache, and what this process
@@ -81,6 +85,10 @@ pub struct Reconciler {
     awaited: Awaited,
     /// The approver groups of recent movers.
     memberships: Memberships,
+    /// The Access Monitoring Rules in force (none unless the watch delivers them).
+    rules: LiveRules,
+    /// Whether the warning that traits cannot be read was given.
+    traits_warned: AtomicBool,
     metrics: Arc<Metrics>,
 }
 
@@ -98,13 +106,15 @@ impl Reconciler {
             teleport,
             jira,
             store,
-            settings,
             numbers: IssueNumbers::default(),
             known_issues: KnownIssues::default(),
             label_issues: AtomicBool::new(true),
             settled: Settled::default(),
             awaited: Awaited::default(),
             memberships: Memberships::default(),
+            rules: LiveRules::new(&settings.notification_name),
+            traits_warned: AtomicBool::new(false),
+            settings,
             metrics,
         }
     }
@@ -134,9 +144,7 @@ impl Reconciler {
             if let Some(issue) = data.as_ref().and_then(|d| d.issue.as_ref()) {
                 // Every later line of this step is about that issue too.
                 tracing::Span::current().record("jira_issue_key", issue.key.as_str());
-                if let Some(number) = issue_number(&issue.key) {
-                    self.note_issue_number(number);
-                }
+                self.note_issue_key(&issue.key);
             }
             let Some(request) = self.request(id).await? else {
                 return match data.filter(|d| d.issue.is_some()) {
@@ -188,6 +196,10 @@ impl Reconciler {
             }
             other => other?,
         };
+        if data.issue.is_none() {
+            // A rule kept the request off the board: nothing more to do, now or later.
+            return Ok(false);
+        }
         let data = self.comment_reviews(id, request, data).await?;
         // An issue made in this very step, or by another process since this one last looked, is
         // still in its first status; reading it back would cost a Jira call per request for

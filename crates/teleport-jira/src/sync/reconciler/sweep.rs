@@ -7,19 +7,41 @@ use crate::jira::types::{REQUEST_ID_PROPERTY, SearchHit};
 use crate::sync::recovery;
 
 impl Reconciler {
-    /// The requests of up to `limit` issues still pending in Jira.
+    /// The requests of up to `limit` issues still pending in Jira, in every project issues may be
+    /// in (routed ones too). Each project is searched alone: Jira refuses a whole query that
+    /// names one project it does not know, and one bad rule target must not hide the others.
     pub async fn requests_with_open_issues(&self, limit: usize) -> Result<Vec<String>, JiraError> {
-        let jql = format!(
-            "project = \"{}\" AND status = \"{}\"",
-            self.settings.project, self.settings.statuses.pending
-        );
-        let mut ids = Vec::new();
-        for hit in self.jira.search(&jql, limit).await? {
-            if let Some(id) = self.request_of_hit(&hit).await {
-                ids.push(id);
+        let (mut ids, mut failure) = (Vec::new(), None);
+        for project in self.projects() {
+            let jql = format!(
+                "project = \"{project}\" AND status = \"{}\"",
+                self.settings.statuses.pending
+            );
+            let hits = match self.jira.search(&jql, limit).await {
+                Ok(hits) => hits,
+                Err(err) if project != self.settings.project => {
+                    tracing::warn!(error = %err, project = %project, "Could not search a routed project for open issues");
+                    continue;
+                }
+                Err(err) => {
+                    failure = Some(err);
+                    continue;
+                }
+            };
+            for hit in hits {
+                if let Some(id) = self.request_of_hit(&hit).await {
+                    ids.push(id);
+                }
             }
         }
-        Ok(ids)
+        match failure {
+            Some(err) if ids.is_empty() => Err(err),
+            Some(err) => {
+                tracing::warn!(error = %err, "Could not search the configured project for open issues");
+                Ok(ids)
+            }
+            None => Ok(ids),
+        }
     }
 
     /// The request id in the issue's label, or else (issues made by the Go plugin carry it only

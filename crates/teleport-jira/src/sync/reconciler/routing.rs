@@ -1,0 +1,182 @@
+//! Where a new request's issue goes, decided once by the Access Monitoring Rules in force and
+//! recorded in its plugin data before anything is written to Jira; and, for every later step,
+//! where its issue is, read back from that record.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use teleport_proto::teleport::accessmonitoringrules::v1::AccessMonitoringRule;
+use teleport_proto::types::AccessRequestV3;
+
+use super::Reconciler;
+use crate::metrics::{RoutingLabel, RuleErrorLabel, set_gauge};
+use crate::plugin_data::{PluginData, Routed};
+use crate::rules::{Facts, Route, Rule};
+use crate::sync::error::StepError;
+
+/// Where an issue is made: project, issue type and the labels it gets besides the request label.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Placement {
+    pub(super) project: String,
+    pub(super) issue_type: String,
+    pub(super) labels: Vec<String>,
+}
+
+impl Reconciler {
+    /// The rules' decision for a request not yet recorded: `None` when no rule decided.
+    pub(super) async fn route_new_request(
+        &self,
+        request: &AccessRequestV3,
+    ) -> Result<Option<Routed>, StepError> {
+        let rules = self.rules.snapshot();
+        if rules.is_empty() {
+            return Ok(None);
+        }
+        let user = request.spec.as_ref().map_or("", |s| s.user.as_str());
+        let traits = self.traits_of(user).await?;
+        let routing = rules.route(&Facts::of_request(request, traits));
+        for (rule, err) in &routing.skipped {
+            tracing::warn!(rule = %rule, error = %err, "Skipping an Access Monitoring Rule for this request");
+            self.count_rule_error(rule, err.reason());
+        }
+        let routed = match routing.route {
+            Route::Static => None,
+            Route::Suppressed { rule } => Some(Routed::Suppressed { rule }),
+            Route::To(target) => Some(Routed::Project {
+                rule: target.rule,
+                project: target
+                    .project
+                    .unwrap_or_else(|| self.settings.project.clone()),
+                issue_type: target
+                    .issue_type
+                    .unwrap_or_else(|| self.settings.issue_type.clone()),
+                labels: target.labels,
+            }),
+        };
+        self.count_routing(routed.as_ref());
+        Ok(routed)
+    }
+
+    /// The requester's traits; empty (with a warning, once) when Teleport will not tell, so a
+    /// rule that needs them does not match. A passing failure fails the step, to route later on
+    /// complete facts.
+    async fn traits_of(&self, user: &str) -> Result<BTreeMap<String, Vec<String>>, StepError> {
+        match self.teleport.user_traits(user).await {
+            Ok(traits) => Ok(traits),
+            Err(err) if err.is_transient() => Err(err.into()),
+            Err(err) => {
+                if !self.traits_warned.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %err, "Cannot read requesters' traits; rules on user.traits will not match (grant the plugin's role user: [read] and user_login_state: [read], as the preset access-plugin role does)");
+                }
+                Ok(BTreeMap::new())
+            }
+        }
+    }
+
+    /// Where the request's issue is or goes, from its record.
+    pub(super) fn placement(&self, data: Option<&PluginData>) -> Placement {
+        match data.and_then(|d| d.route.as_ref()) {
+            Some(Routed::Project {
+                project,
+                issue_type,
+                labels,
+                ..
+            }) => Placement {
+                project: project.clone(),
+                issue_type: issue_type.clone(),
+                labels: labels.clone(),
+            },
+            _ => Placement {
+                project: self.settings.project.clone(),
+                issue_type: self.settings.issue_type.clone(),
+                labels: Vec::new(),
+            },
+        }
+    }
+
+    /// The rules listed after the watch (re)connected replace those in force.
+    pub fn replace_rules(&self, listed: &[AccessMonitoringRule]) {
+        self.rules.update(|set| set.replace_all(listed));
+        let rules = self.rules.snapshot();
+        tracing::debug!(rules = rules.len(), "Access Monitoring Rules in force");
+        rules.rules().for_each(|rule| self.report_rule(rule));
+        set_gauge(&self.metrics.access_monitoring_rules, rules.len());
+    }
+
+    /// A rule was created or changed: it applies from the next new request on.
+    pub fn put_rule(&self, changed: &AccessMonitoringRule) {
+        self.rules.update(|set| set.put(changed));
+        let rules = self.rules.snapshot();
+        let name = changed.metadata.as_ref().map_or("", |m| m.name.as_str());
+        match rules.rules().find(|rule| rule.name() == name) {
+            Some(rule) => {
+                tracing::info!(rule = %name, "Access Monitoring Rule applies");
+                self.report_rule(rule);
+            }
+            None => {
+                tracing::debug!(rule = %name, "Access Monitoring Rule does not apply to this plugin")
+            }
+        }
+        set_gauge(&self.metrics.access_monitoring_rules, rules.len());
+    }
+
+    pub fn delete_rule(&self, name: &str) {
+        self.rules.update(|set| set.delete(name));
+        tracing::info!(rule = %name, "Access Monitoring Rule deleted");
+        set_gauge(
+            &self.metrics.access_monitoring_rules,
+            self.rules.snapshot().len(),
+        );
+    }
+
+    /// Tells what in a rule cannot be used, once per change of the rule.
+    fn report_rule(&self, rule: &Rule) {
+        for unreadable in rule.unreadable_recipients() {
+            tracing::warn!(rule = %rule.name(), error = %unreadable, "Ignoring a recipient of an Access Monitoring Rule");
+            self.count_rule_error(rule.name(), "recipient");
+        }
+        if let Some(err) = rule.broken() {
+            tracing::warn!(rule = %rule.name(), error = %err, "An Access Monitoring Rule can never match");
+        }
+    }
+
+    /// Every project that issues may be in: the configured one, the rules' targets, and any seen.
+    pub(super) fn projects(&self) -> Vec<String> {
+        let mut projects = self.rules.snapshot().projects();
+        projects.extend(self.projects_seen());
+        projects.insert(self.settings.project.clone());
+        projects.into_iter().collect()
+    }
+
+    fn count_routing(&self, routed: Option<&Routed>) {
+        let label = match routed {
+            None => RoutingLabel {
+                rule: String::new(),
+                target: format!("{}/{}", self.settings.project, self.settings.issue_type),
+            },
+            Some(Routed::Suppressed { rule }) => RoutingLabel {
+                rule: rule.clone(),
+                target: "none".to_owned(),
+            },
+            Some(Routed::Project {
+                rule,
+                project,
+                issue_type,
+                ..
+            }) => RoutingLabel {
+                rule: rule.clone(),
+                target: format!("{project}/{issue_type}"),
+            },
+        };
+        tracing::info!(rule = %label.rule, target = %label.target, "Routed by Access Monitoring Rules");
+        self.metrics.routing_decisions.get_or_create(&label).inc();
+    }
+
+    fn count_rule_error(&self, rule: &str, reason: &'static str) {
+        let label = RuleErrorLabel {
+            rule: rule.to_owned(),
+            reason,
+        };
+        self.metrics.rule_errors.get_or_create(&label).inc();
+    }
+}

@@ -1,0 +1,141 @@
+//! What routing by Access Monitoring Rules asks of Teleport: the rules for this plugin, and a
+//! requester's traits for conditions on `user.traits`.
+
+use std::collections::BTreeMap;
+
+use teleport_proto::proto::GetUserRequest;
+use teleport_proto::teleport::accessmonitoringrules::v1::{
+    AccessMonitoringRule, ListAccessMonitoringRulesRequest,
+    ListAccessMonitoringRulesWithFilterRequest,
+};
+use teleport_proto::teleport::userloginstate::v1::GetUserLoginStateRequest;
+
+use super::client::TeleportClient;
+use super::error::TeleportError;
+
+/// Rules per page, as Teleport's own plugins ask.
+const RULES_PAGE_SIZE: i64 = 1000;
+/// The subject of rules about access requests.
+const SUBJECT_ACCESS_REQUEST: &str = "access_request";
+/// More pages than any cluster has rules for; a server repeating its token cannot loop us.
+const MAX_PAGES: usize = 1000;
+
+impl TeleportClient {
+    /// Every rule about access requests whose notification is `notification_name`, all pages.
+    /// Servers without the filtered listing answer Unimplemented; then every rule is listed and
+    /// filtered here.
+    pub async fn access_monitoring_rules(
+        &self,
+        notification_name: &str,
+    ) -> Result<Vec<AccessMonitoringRule>, TeleportError> {
+        match self.filtered_rules(notification_name).await {
+            Err(TeleportError::NotImplemented(_)) => {
+                tracing::debug!("Teleport cannot filter rules; listing them all");
+                let mut rules = self.all_rules().await?;
+                rules.retain(|rule| for_notification(rule, notification_name));
+                Ok(rules)
+            }
+            other => other,
+        }
+    }
+
+    async fn filtered_rules(
+        &self,
+        notification_name: &str,
+    ) -> Result<Vec<AccessMonitoringRule>, TeleportError> {
+        let mut rules = Vec::new();
+        let mut page_token = String::new();
+        for _ in 0..MAX_PAGES {
+            let request = ListAccessMonitoringRulesWithFilterRequest {
+                page_size: RULES_PAGE_SIZE,
+                page_token: std::mem::take(&mut page_token),
+                subjects: vec![SUBJECT_ACCESS_REQUEST.to_owned()],
+                notification_name: notification_name.to_owned(),
+                ..Default::default()
+            };
+            let mut rpc = self.services().rules;
+            let page = self
+                .unary(
+                    "list_access_monitoring_rules_with_filter",
+                    rpc.list_access_monitoring_rules_with_filter(request),
+                )
+                .await?;
+            rules.extend(page.rules);
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        Ok(rules)
+    }
+
+    async fn all_rules(&self) -> Result<Vec<AccessMonitoringRule>, TeleportError> {
+        let mut rules = Vec::new();
+        let mut page_token = String::new();
+        for _ in 0..MAX_PAGES {
+            let request = ListAccessMonitoringRulesRequest {
+                page_size: RULES_PAGE_SIZE,
+                page_token: std::mem::take(&mut page_token),
+            };
+            let mut rpc = self.services().rules;
+            let page = self
+                .unary(
+                    "list_access_monitoring_rules",
+                    rpc.list_access_monitoring_rules(request),
+                )
+                .await?;
+            rules.extend(page.rules);
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        Ok(rules)
+    }
+
+    /// The user's traits: from their login state (what they got at their last login, as the
+    /// siblings read them), else from the user resource.
+    pub async fn user_traits(
+        &self,
+        user: &str,
+    ) -> Result<BTreeMap<String, Vec<String>>, TeleportError> {
+        let request = GetUserLoginStateRequest {
+            name: user.to_owned(),
+        };
+        let mut rpc = self.services().login_states;
+        match self
+            .unary("get_user_login_state", rpc.get_user_login_state(request))
+            .await
+        {
+            Ok(state) => {
+                let traits = state.spec.map(|spec| spec.traits).unwrap_or_default();
+                return Ok(traits.into_iter().map(|t| (t.key, t.values)).collect());
+            }
+            Err(err) if err.is_transient() => return Err(err),
+            // No login state (or no permission to read it): the user resource may still tell.
+            Err(err) => tracing::debug!(error = %err, "No user login state; reading the user"),
+        }
+        let request = GetUserRequest {
+            name: user.to_owned(),
+            with_secrets: false,
+        };
+        let mut rpc = self.services().auth;
+        let found = self.unary("get_user", rpc.get_user(request)).await?;
+        let traits = found.spec.and_then(|spec| spec.traits).unwrap_or_default();
+        Ok(traits
+            .values
+            .into_iter()
+            .map(|(key, values)| (key, values.values))
+            .collect())
+    }
+}
+
+fn for_notification(rule: &AccessMonitoringRule, notification_name: &str) -> bool {
+    rule.spec.as_ref().is_some_and(|spec| {
+        spec.subjects.iter().any(|s| s == SUBJECT_ACCESS_REQUEST)
+            && spec
+                .notification
+                .as_ref()
+                .is_some_and(|n| n.name == notification_name)
+    })
+}
