@@ -26,6 +26,8 @@ mod approvals;
 mod who_decided;
 // Property tests of the parsers fed by others: webhook bodies, identity files, comments, markup.
 mod hostile_input;
+// Routing by Access Monitoring Rules: projects, issue types, labels, none, schedules, changes.
+mod routing;
 // Readiness, metrics, SIGHUP reloads, JSON logs and the demo sandbox.
 mod operable;
 // A few hundred requests under dropped webhooks, Jira errors, restarts and SIGKILLs.
