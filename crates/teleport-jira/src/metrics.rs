@@ -54,12 +54,8 @@ pub struct RoutingLabel {
     pub target: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RuleErrorLabel {
-    pub rule: String,
-    /// `parse`, `evaluate`, `schedule` or `recipient`.
-    pub reason: &'static str,
-}
+/// Why an Access Monitoring Rule was skipped or a recipient ignored, for [`Metrics::rule_errors`].
+pub const RULE_ERROR_REASONS: [&str; 4] = ["parse", "evaluate", "schedule", "recipient"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabel {
@@ -159,7 +155,7 @@ const SERIES: &[(&str, &str)] = &[
     ),
     (
         "rule_errors",
-        "Access Monitoring Rules skipped for a request or recipients ignored, by rule and reason (parse, evaluate, schedule, recipient)",
+        "Access Monitoring Rules skipped for a request or recipients ignored, by reason (parse, evaluate, schedule, recipient); the log names the rule",
     ),
     (
         "access_monitoring_rules",
@@ -204,7 +200,8 @@ pub struct Metrics {
     pub identity_expiry: FloatGauge,
     /// New requests by the rule that routed them and where.
     pub routing_decisions: Family<RoutingLabel, Counter>,
-    pub rule_errors: Family<RuleErrorLabel, Counter>,
+    /// Rules skipped for a request, or recipients ignored, by reason (see [`RULE_ERROR_REASONS`]).
+    pub rule_errors: Family<ReasonLabel, Counter>,
     pub access_monitoring_rules: Gauge,
 }
 
@@ -285,6 +282,9 @@ impl Metrics {
         }
         for (_, reason) in JIRA_REFUSALS {
             drop(metrics.jira_refusing.get_or_create(&ReasonLabel { reason }));
+        }
+        for reason in RULE_ERROR_REASONS {
+            drop(metrics.rule_errors.get_or_create(&ReasonLabel { reason }));
         }
         for state in ["pending", "approved", "denied", "promoted", "deleted"] {
             drop(metrics.requests_seen.get_or_create(&StateLabel { state }));

@@ -101,7 +101,7 @@ impl Reconciler {
         lease_ttl: Duration,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Self {
+        let reconciler = Self {
             data: PluginDataStore::new(teleport.clone(), lease_ttl),
             teleport,
             jira,
@@ -116,7 +116,15 @@ impl Reconciler {
             traits_warned: AtomicBool::new(false),
             settings,
             metrics,
-        }
+        };
+        let static_target = reconciler.static_routing_label();
+        drop(
+            reconciler
+                .metrics
+                .routing_decisions
+                .get_or_create(&static_target),
+        );
+        reconciler
     }
 
     /// The requests last seen, shared with whoever feeds them in.

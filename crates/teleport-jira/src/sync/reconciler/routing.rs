@@ -9,7 +9,7 @@ use teleport_proto::teleport::accessmonitoringrules::v1::AccessMonitoringRule;
 use teleport_proto::types::AccessRequestV3;
 
 use super::Reconciler;
-use crate::metrics::{RoutingLabel, RuleErrorLabel, set_gauge};
+use crate::metrics::{ReasonLabel, RoutingLabel, set_gauge};
 use crate::plugin_data::{PluginData, Routed};
 use crate::rules::{Facts, Route, Rule};
 use crate::sync::error::StepError;
@@ -30,6 +30,7 @@ impl Reconciler {
     ) -> Result<Option<Routed>, StepError> {
         let rules = self.rules.snapshot();
         if rules.is_empty() {
+            self.count_routing(None);
             return Ok(None);
         }
         let user = request.spec.as_ref().map_or("", |s| s.user.as_str());
@@ -37,7 +38,7 @@ impl Reconciler {
         let routing = rules.route(&Facts::of_request(request, traits));
         for (rule, err) in &routing.skipped {
             tracing::warn!(rule = %rule, error = %err, "Skipping an Access Monitoring Rule for this request");
-            self.count_rule_error(rule, err.reason());
+            self.count_rule_error(err.reason());
         }
         let routed = match routing.route {
             Route::Static => None,
@@ -133,7 +134,7 @@ impl Reconciler {
     fn report_rule(&self, rule: &Rule) {
         for unreadable in rule.unreadable_recipients() {
             tracing::warn!(rule = %rule.name(), error = %unreadable, "Ignoring a recipient of an Access Monitoring Rule");
-            self.count_rule_error(rule.name(), "recipient");
+            self.count_rule_error("recipient");
         }
         if let Some(err) = rule.broken() {
             tracing::warn!(rule = %rule.name(), error = %err, "An Access Monitoring Rule can never match");
@@ -148,12 +149,17 @@ impl Reconciler {
         projects.into_iter().collect()
     }
 
+    /// The series of requests sent to the configured target, so it exists from the start.
+    pub(super) fn static_routing_label(&self) -> RoutingLabel {
+        RoutingLabel {
+            rule: String::new(),
+            target: format!("{}/{}", self.settings.project, self.settings.issue_type),
+        }
+    }
+
     fn count_routing(&self, routed: Option<&Routed>) {
         let label = match routed {
-            None => RoutingLabel {
-                rule: String::new(),
-                target: format!("{}/{}", self.settings.project, self.settings.issue_type),
-            },
+            None => self.static_routing_label(),
             Some(Routed::Suppressed { rule }) => RoutingLabel {
                 rule: rule.clone(),
                 target: "none".to_owned(),
@@ -168,15 +174,14 @@ impl Reconciler {
                 target: format!("{project}/{issue_type}"),
             },
         };
-        tracing::info!(rule = %label.rule, target = %label.target, "Routed by Access Monitoring Rules");
+        if routed.is_some() {
+            tracing::info!(rule = %label.rule, target = %label.target, "Routed by Access Monitoring Rules");
+        }
         self.metrics.routing_decisions.get_or_create(&label).inc();
     }
 
-    fn count_rule_error(&self, rule: &str, reason: &'static str) {
-        let label = RuleErrorLabel {
-            rule: rule.to_owned(),
-            reason,
-        };
+    fn count_rule_error(&self, reason: &'static str) {
+        let label = ReasonLabel { reason };
         self.metrics.rule_errors.get_or_create(&label).inc();
     }
 }
