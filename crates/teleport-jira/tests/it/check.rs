@@ -3,7 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use testkit::jira::{FakeJiraOptions, Permission, StatusCategory, StatusSpec};
+use teleport_proto::teleport::accessmonitoringrules::v1::{
+    AccessMonitoringRule, AccessMonitoringRuleSpec, Notification,
+};
+use teleport_proto::teleport::header::v1::Metadata as HeaderMetadata;
+use testkit::jira::{FakeJiraOptions, Permission, ProjectSpec, StatusCategory, StatusSpec};
 use testkit::teleport::{IdentityOptions, UserSpec};
 
 use crate::support::*;
@@ -309,4 +313,122 @@ async fn an_approver_group_jira_does_not_have_fails_one_check() {
             && line.contains("approver_groups"),
         "{line}"
     );
+}
+
+fn rule(name: &str, condition: &str, recipients: &[&str]) -> AccessMonitoringRule {
+    AccessMonitoringRule {
+        metadata: Some(HeaderMetadata {
+            name: name.into(),
+            ..HeaderMetadata::default()
+        }),
+        kind: "access_monitoring_rule".into(),
+        version: "v1".into(),
+        spec: Some(AccessMonitoringRuleSpec {
+            subjects: vec!["access_request".into()],
+            condition: condition.into(),
+            notification: Some(Notification {
+                name: "jira".into(),
+                recipients: recipients.iter().map(|r| (*r).into()).collect(),
+            }),
+            ..AccessMonitoringRuleSpec::default()
+        }),
+        ..AccessMonitoringRule::default()
+    }
+}
+
+async fn routing_sandbox(may_read_rules: bool) -> Sandbox {
+    let sandbox = Sandbox::with(SandboxOptions {
+        jira: FakeJiraOptions {
+            tls: true,
+            projects: vec![
+                ProjectSpec::new("PROJ", "The Project"),
+                ProjectSpec::new("OPS", "Operations"),
+            ],
+            ..FakeJiraOptions::default()
+        },
+        extra_config: "\n[access_monitoring_rules]\nenabled = true\n".into(),
+        ..SandboxOptions::default()
+    })
+    .await;
+    if may_read_rules {
+        sandbox
+            .teleport
+            .add_user(PLUGIN_USER, UserSpec::plugin().with_rules_access());
+    }
+    sandbox
+}
+
+#[tokio::test]
+async fn routing_check_lists_the_rules_and_checks_every_project_they_route_to() {
+    let sandbox = routing_sandbox(true).await;
+    for (name, recipients) in [
+        ("db", &["OPS/Bug", "label:db-access"][..]),
+        ("ghost", &["GHOST"][..]),
+        ("quiet", &["none"][..]),
+    ] {
+        sandbox
+            .teleport
+            .upsert_access_monitoring_rule(rule(name, "true", recipients))
+            .unwrap();
+    }
+    let (code, ok, failures) = check(&sandbox).await;
+    assert_eq!(code, Some(1), "{failures:#?}");
+    for expected in [
+        "OK   access monitoring rules: may read them; 3 apply (notification name \"jira\")",
+        "OK   access monitoring rules: may read requesters' traits",
+        "OK   access monitoring rule: db -> OPS/Bug, label:db-access",
+        "OK   access monitoring rule: quiet -> none",
+        "OK   jira project (rule db): OPS (Operations)",
+        "OK   jira issue type (rule db): Bug",
+        "OK   jira project: PROJ (The Project)",
+    ] {
+        assert!(
+            ok.iter().any(|line| line == expected),
+            "no {expected:?} in {ok:#?}"
+        );
+    }
+    assert!(
+        ok.iter()
+            .any(|l| l.starts_with("OK   jira permission (rule db): ")),
+        "{ok:#?}"
+    );
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert!(
+        failures[0].starts_with("FAIL jira project (rule ghost): ")
+            && failures[0].contains("correct the project key in the rule's recipients"),
+        "{}",
+        failures[0]
+    );
+}
+
+#[tokio::test]
+async fn routing_check_fails_when_the_plugin_may_not_read_rules_and_warns_about_broken_ones() {
+    let sandbox = routing_sandbox(false).await;
+    let failure = the_only_failure(&sandbox).await;
+    assert!(
+        failure.starts_with("FAIL access monitoring rules: may not read them")
+            && failure.contains("access_monitoring_rule: [read, list]"),
+        "{failure}"
+    );
+
+    sandbox
+        .teleport
+        .add_user(PLUGIN_USER, UserSpec::plugin().with_rules_access());
+    sandbox
+        .teleport
+        .upsert_access_monitoring_rule(rule(
+            "broken",
+            "access_request.spec.roles.(",
+            &["OPS", "#chan"],
+        ))
+        .unwrap();
+    let (code, warnings) = check_warnings(&sandbox).await;
+    assert_eq!(code, Some(0), "{warnings:#?}");
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("broken never matches"),
+        "{}",
+        warnings[0]
+    );
+    assert!(warnings[1].contains("\"#chan\""), "{}", warnings[1]);
 }
