@@ -55,7 +55,7 @@ pub struct RoutingLabel {
 }
 
 /// Why an Access Monitoring Rule was skipped or a recipient ignored, for [`Metrics::rule_errors`].
-pub const RULE_ERROR_REASONS: [&str; 4] = ["parse", "evaluate", "schedule", "recipient"];
+pub const RULE_ERROR_REASONS: [&str; 5] = ["parse", "evaluate", "schedule", "recipient", "target"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabel {
@@ -155,7 +155,7 @@ const SERIES: &[(&str, &str)] = &[
     ),
     (
         "rule_errors",
-        "Access Monitoring Rules skipped for a request or recipients ignored, by reason (parse, evaluate, schedule, recipient); the log names the rule",
+        "Access Monitoring Rules skipped for a request or recipients ignored, by reason (parse, evaluate, schedule, recipient, target: a project or issue type Jira refused); the log names the rule",
     ),
     (
         "access_monitoring_rules",

@@ -411,3 +411,60 @@ async fn conditions_read_traits_and_rules_are_filtered_here_on_servers_without_t
     assert_eq!(other.project_key, "PROJ");
     assert!(sandbox.teleport.calls("ListAccessMonitoringRules") > 0);
 }
+
+#[tokio::test]
+async fn a_target_jira_refuses_sends_the_request_to_the_configured_project_instead() {
+    let mut sandbox = sandbox(ROUTING_ON, true).await;
+    sandbox
+        .teleport
+        .upsert_access_monitoring_rule(rule("ghost", "true", &["GHOST", "label:from-ghost"]))
+        .unwrap();
+    sandbox.start_plugin().await;
+    let id = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&id).await;
+    assert_eq!(issue.project_key, "PROJ");
+    assert!(
+        issue.labels.contains(&"from-ghost".to_owned()),
+        "{:?}",
+        issue.labels
+    );
+    assert!(sandbox.plugin_data(&id)["route"].contains("\"project\":\"PROJ\""));
+    sandbox
+        .wait_for_log("Jira refuses issues where an Access Monitoring Rule sends them")
+        .await;
+    let served = metrics(&sandbox).await;
+    assert!(
+        served.contains(r#"teleport_jira_rule_errors_total{reason="target"} 1"#),
+        "{served}"
+    );
+    assert_eq!(sandbox.jira.created_issue_count(), 1);
+}
+
+#[tokio::test]
+async fn a_request_the_go_plugin_recorded_stays_in_the_configured_project_with_routing_on() {
+    let mut sandbox = sandbox(ROUTING_ON, true).await;
+    sandbox
+        .teleport
+        .upsert_access_monitoring_rule(rule("all", "true", &["OPS"]))
+        .unwrap();
+    // The Go plugin's record without an issue (its creation failed): the plugin looks for the
+    // issue and makes it where the Go plugin would have, not where the rule now says.
+    let id = sandbox.create_request(REASON);
+    let request = sandbox.teleport.access_request(&id).unwrap();
+    let created = request.spec.unwrap().created.unwrap().seconds.to_string();
+    let go_data: HashMap<String, String> = [
+        ("user", REQUESTER),
+        ("roles", "editor"),
+        ("created", created.as_str()),
+        ("request_reason", REASON),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    sandbox.teleport.set_plugin_data(&id, "jira", go_data);
+    sandbox.start_plugin().await;
+    let issue = sandbox.issue_of(&id).await;
+    assert_eq!(issue.project_key, "PROJ");
+    let fresh = sandbox.issue_of(&sandbox.create_request(REASON)).await;
+    assert_eq!(fresh.project_key, "OPS", "new requests follow the rule");
+}

@@ -113,6 +113,7 @@ impl Reconciler {
         request: &AccessRequestV3,
         leased: PluginData,
     ) -> Result<PluginData, StepError> {
+        let record = leased.clone();
         let result = tokio::select! {
             result = self.create_issue(id, request, Lookup::Skip, Some(leased)) => result,
             never = self.data.keep_renewed(id) => match never {},
@@ -120,6 +121,14 @@ impl Reconciler {
         match &result {
             Ok(_) => {}
             Err(StepError::Jira(err)) if err.surely_refused() => {
+                if let JiraError::Status {
+                    status: 400 | 403 | 404,
+                    details,
+                    ..
+                } = err
+                {
+                    self.note_refused_creation(&record, details);
+                }
                 if let Err(forget) = self.data.forget(id).await {
                     tracing::warn!(error = %forget, "Failed to clear the record of a refused creation; the next step looks for an issue first");
                     self.data.expire(id).await;

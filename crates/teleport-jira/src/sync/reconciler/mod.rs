@@ -89,6 +89,8 @@ pub struct Reconciler {
     rules: LiveRules,
     /// Whether the warning that traits cannot be read was given.
     traits_warned: AtomicBool,
+    /// Rule targets Jira refused lately.
+    refused_targets: routing::RefusedTargets,
     metrics: Arc<Metrics>,
 }
 
@@ -114,6 +116,7 @@ impl Reconciler {
             memberships: Memberships::default(),
             rules: LiveRules::new(&settings.notification_name),
             traits_warned: AtomicBool::new(false),
+            refused_targets: routing::RefusedTargets::default(),
             settings,
             metrics,
         };

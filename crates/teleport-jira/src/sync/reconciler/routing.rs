@@ -2,8 +2,10 @@
 //! recorded in its plugin data before anything is written to Jira; and, for every later step,
 //! where its issue is, read back from that record.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use teleport_proto::teleport::accessmonitoringrules::v1::AccessMonitoringRule;
 use teleport_proto::types::AccessRequestV3;
@@ -20,6 +22,30 @@ pub(super) struct Placement {
     pub(super) project: String,
     pub(super) issue_type: String,
     pub(super) labels: Vec<String>,
+}
+
+/// How long a target Jira refused to create issues in is avoided before it is tried again (an
+/// administrator may create the project or the issue type meanwhile).
+const REFUSED_TARGET_AVOIDED_FOR: Duration = Duration::from_secs(600);
+
+/// Rule targets whose creations Jira refused for the target itself (no such project or issue
+/// type, or no permission there): new requests go to the configured target instead, for a while.
+#[derive(Default)]
+pub(super) struct RefusedTargets {
+    since: Mutex<HashMap<(String, String), Instant>>,
+}
+
+impl RefusedTargets {
+    fn refused(&self, project: &str, issue_type: &str) -> bool {
+        let mut since = crate::lock::lock(&self.since);
+        since.retain(|_, at| at.elapsed() < REFUSED_TARGET_AVOIDED_FOR);
+        since.contains_key(&(project.to_owned(), issue_type.to_owned()))
+    }
+
+    fn insert(&self, project: &str, issue_type: &str) {
+        let key = (project.to_owned(), issue_type.to_owned());
+        crate::lock::lock(&self.since).insert(key, Instant::now());
+    }
 }
 
 impl Reconciler {
@@ -43,19 +69,47 @@ impl Reconciler {
         let routed = match routing.route {
             Route::Static => None,
             Route::Suppressed { rule } => Some(Routed::Suppressed { rule }),
-            Route::To(target) => Some(Routed::Project {
-                rule: target.rule,
-                project: target
-                    .project
-                    .unwrap_or_else(|| self.settings.project.clone()),
-                issue_type: target
-                    .issue_type
-                    .unwrap_or_else(|| self.settings.issue_type.clone()),
-                labels: target.labels,
-            }),
+            Route::To(target) => Some(
+                self.avoiding_refused(
+                    target.rule,
+                    target
+                        .project
+                        .unwrap_or_else(|| self.settings.project.clone()),
+                    target
+                        .issue_type
+                        .unwrap_or_else(|| self.settings.issue_type.clone()),
+                    target.labels,
+                ),
+            ),
         };
         self.count_routing(routed.as_ref());
         Ok(routed)
+    }
+
+    /// A rule's target, or the configured one while Jira refuses that target.
+    fn avoiding_refused(
+        &self,
+        rule: String,
+        project: String,
+        issue_type: String,
+        labels: Vec<String>,
+    ) -> Routed {
+        if !self.refused_targets.refused(&project, &issue_type) {
+            return Routed::Project {
+                rule,
+                project,
+                issue_type,
+                labels,
+            };
+        }
+        tracing::warn!(rule = %rule, %project, %issue_type, "Jira refused issues for this rule's target lately; this one goes to the configured project");
+        self.count_rule_error("target");
+        Routed::Project {
+            rule,
+            project: self.settings.project.clone(),
+            issue_type: self.settings.issue_type.clone(),
+            labels,
+        }
     }
 
     /// The requester's traits; empty (with a warning, once) when Teleport will not tell, so a
@@ -71,6 +125,24 @@ impl Reconciler {
                 }
                 Ok(BTreeMap::new())
             }
+        }
+    }
+
+    /// Jira refused to create the request's issue where its record says: when that is a rule's
+    /// target and the refusal is about the target (project or issue type), new requests avoid it
+    /// for a while. The request itself starts over as new, so it is routed again.
+    pub(super) fn note_refused_creation(&self, data: &PluginData, details: &str) {
+        let Some(Routed::Project { rule, .. }) = &data.route else {
+            return;
+        };
+        let placement = self.placement(Some(data));
+        let configured = placement.project == self.settings.project
+            && placement.issue_type == self.settings.issue_type;
+        let about_target = details.contains("project") || details.contains("issuetype");
+        if !configured && about_target {
+            tracing::warn!(rule = %rule, project = %placement.project, issue_type = %placement.issue_type, %details, "Jira refuses issues where an Access Monitoring Rule sends them; using the configured project for a while");
+            self.refused_targets
+                .insert(&placement.project, &placement.issue_type);
         }
     }
 
