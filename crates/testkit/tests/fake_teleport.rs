@@ -21,12 +21,10 @@ use teleport_proto::proto::{
 };
 use teleport_proto::teleport::accessmonitoringrules::v1::access_monitoring_rules_service_client::AccessMonitoringRulesServiceClient;
 use teleport_proto::teleport::accessmonitoringrules::v1::{
-    AccessMonitoringRule, AccessMonitoringRuleSpec, CreateAccessMonitoringRuleRequest,
-    DeleteAccessMonitoringRuleRequest, ListAccessMonitoringRulesRequest,
-    ListAccessMonitoringRulesWithFilterRequest, Notification, UpdateAccessMonitoringRuleRequest,
-    UpsertAccessMonitoringRuleRequest,
+    AccessMonitoringRule, CreateAccessMonitoringRuleRequest, DeleteAccessMonitoringRuleRequest,
+    ListAccessMonitoringRulesRequest, ListAccessMonitoringRulesWithFilterRequest,
+    UpdateAccessMonitoringRuleRequest, UpsertAccessMonitoringRuleRequest,
 };
-use teleport_proto::teleport::header::v1::Metadata as HeaderMetadata;
 use teleport_proto::teleport::userloginstate::v1::GetUserLoginStateRequest;
 use teleport_proto::teleport::userloginstate::v1::user_login_state_service_client::UserLoginStateServiceClient;
 use teleport_proto::types::{
@@ -37,7 +35,7 @@ use teleport_proto::types::{
 use testkit::pki::{self, CertAuthority, KeyFlavour, KeyKind, Validity};
 use testkit::teleport::{
     API_DOMAIN, CreateRequest, FakeTeleport, FakeTeleportOptions, Identity, IdentityOptions,
-    KIND_ACCESS_MONITORING_RULE, UserSpec, auth_alpn_protocol,
+    KIND_ACCESS_MONITORING_RULE, UserSpec, access_monitoring_rule, auth_alpn_protocol,
 };
 
 const STEP: Duration = Duration::from_secs(5);
@@ -1049,24 +1047,7 @@ async fn restart_keeps_state_and_ports_but_ends_streams() {
 // === Access Monitoring Rules and user traits ===
 
 fn rule(name: &str, notification: &str) -> AccessMonitoringRule {
-    AccessMonitoringRule {
-        metadata: Some(HeaderMetadata {
-            name: name.into(),
-            ..HeaderMetadata::default()
-        }),
-        kind: KIND_ACCESS_MONITORING_RULE.into(),
-        version: "v1".into(),
-        spec: Some(AccessMonitoringRuleSpec {
-            subjects: vec!["access_request".into()],
-            condition: "true".into(),
-            notification: Some(Notification {
-                name: notification.into(),
-                recipients: vec!["OPS".into()],
-            }),
-            ..AccessMonitoringRuleSpec::default()
-        }),
-        ..AccessMonitoringRule::default()
-    }
+    access_monitoring_rule(name, notification, "true", &["OPS"])
 }
 
 fn names(rules: &[AccessMonitoringRule]) -> Vec<String> {

@@ -5,32 +5,14 @@
 use std::collections::HashMap;
 
 use teleport_proto::teleport::accessmonitoringrules::v1::{
-    AccessMonitoringRule, AccessMonitoringRuleSpec, Notification, Schedule, TimeSchedule,
-    time_schedule::Shift,
+    AccessMonitoringRule, Schedule, TimeSchedule, time_schedule::Shift,
 };
-use teleport_proto::teleport::header::v1::Metadata;
+use testkit::teleport::access_monitoring_rule;
 
 use super::*;
 
 fn rule(name: &str, condition: &str, recipients: &[&str]) -> AccessMonitoringRule {
-    AccessMonitoringRule {
-        metadata: Some(Metadata {
-            name: name.into(),
-            ..Metadata::default()
-        }),
-        kind: "access_monitoring_rule".into(),
-        version: "v1".into(),
-        spec: Some(AccessMonitoringRuleSpec {
-            subjects: vec!["access_request".into()],
-            condition: condition.into(),
-            notification: Some(Notification {
-                name: "jira".into(),
-                recipients: recipients.iter().map(|r| (*r).into()).collect(),
-            }),
-            ..AccessMonitoringRuleSpec::default()
-        }),
-        ..AccessMonitoringRule::default()
-    }
+    access_monitoring_rule(name, "jira", condition, recipients)
 }
 
 fn set_of(rules: &[AccessMonitoringRule]) -> RuleSet {
@@ -120,15 +102,7 @@ fn none_wins_over_every_other_recipient() {
 
 #[test]
 fn rules_for_other_plugins_or_subjects_do_not_apply() {
-    let mut slack = rule("slack", "true", &["OPS"]);
-    slack
-        .spec
-        .as_mut()
-        .unwrap()
-        .notification
-        .as_mut()
-        .unwrap()
-        .name = "slack".into();
+    let slack = access_monitoring_rule("slack", "slack", "true", &["OPS"]);
     let mut other_subject = rule("other", "true", &["OPS"]);
     other_subject.spec.as_mut().unwrap().subjects = vec!["something_else".into()];
     let set = set_of(&[slack, other_subject]);
@@ -138,15 +112,7 @@ fn rules_for_other_plugins_or_subjects_do_not_apply() {
 #[test]
 fn a_put_that_no_longer_applies_removes_the_rule_and_delete_forgets_it() {
     let mut set = set_of(&[rule("db", DB, &["OPS"]), rule("sec", "true", &["SEC"])]);
-    let mut moved = rule("db", DB, &["OPS"]);
-    moved
-        .spec
-        .as_mut()
-        .unwrap()
-        .notification
-        .as_mut()
-        .unwrap()
-        .name = "slack".into();
+    let moved = access_monitoring_rule("db", "slack", DB, &["OPS"]);
     set.put(&moved);
     set.delete("sec");
     assert!(set.is_empty());

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use teleport_proto::proto::GetUserRequest;
 use teleport_proto::teleport::accessmonitoringrules::v1::{
-    AccessMonitoringRule, ListAccessMonitoringRulesRequest,
+    AccessMonitoringRule, ListAccessMonitoringRulesRequest, ListAccessMonitoringRulesResponse,
     ListAccessMonitoringRulesWithFilterRequest,
 };
 use teleport_proto::teleport::userloginstate::v1::GetUserLoginStateRequest;
@@ -43,54 +43,37 @@ impl TeleportClient {
         &self,
         notification_name: &str,
     ) -> Result<Vec<AccessMonitoringRule>, TeleportError> {
-        let mut rules = Vec::new();
-        let mut page_token = String::new();
-        for _ in 0..MAX_PAGES {
+        every_page(|page_token| {
             let request = ListAccessMonitoringRulesWithFilterRequest {
                 page_size: RULES_PAGE_SIZE,
-                page_token: std::mem::take(&mut page_token),
+                page_token,
                 subjects: vec![SUBJECT_ACCESS_REQUEST.to_owned()],
                 notification_name: notification_name.to_owned(),
                 ..Default::default()
             };
             let mut rpc = self.services().rules;
-            let page = self
-                .unary(
-                    "list_access_monitoring_rules_with_filter",
-                    rpc.list_access_monitoring_rules_with_filter(request),
-                )
-                .await?;
-            rules.extend(page.rules);
-            if page.next_page_token.is_empty() {
-                break;
+            async move {
+                let call = rpc.list_access_monitoring_rules_with_filter(request);
+                self.unary("list_access_monitoring_rules_with_filter", call)
+                    .await
             }
-            page_token = page.next_page_token;
-        }
-        Ok(rules)
+        })
+        .await
     }
 
     async fn all_rules(&self) -> Result<Vec<AccessMonitoringRule>, TeleportError> {
-        let mut rules = Vec::new();
-        let mut page_token = String::new();
-        for _ in 0..MAX_PAGES {
+        every_page(|page_token| {
             let request = ListAccessMonitoringRulesRequest {
                 page_size: RULES_PAGE_SIZE,
-                page_token: std::mem::take(&mut page_token),
+                page_token,
             };
             let mut rpc = self.services().rules;
-            let page = self
-                .unary(
-                    "list_access_monitoring_rules",
-                    rpc.list_access_monitoring_rules(request),
-                )
-                .await?;
-            rules.extend(page.rules);
-            if page.next_page_token.is_empty() {
-                break;
+            async move {
+                let call = rpc.list_access_monitoring_rules(request);
+                self.unary("list_access_monitoring_rules", call).await
             }
-            page_token = page.next_page_token;
-        }
-        Ok(rules)
+        })
+        .await
     }
 
     /// The user's traits: from their login state (what they got at their last login, as the
@@ -128,6 +111,25 @@ impl TeleportClient {
             .map(|(key, values)| (key, values.values))
             .collect())
     }
+}
+
+/// Every rule of a listing, following its page tokens (`page` asks for the page at a token).
+async fn every_page<F, Fut>(mut page: F) -> Result<Vec<AccessMonitoringRule>, TeleportError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<ListAccessMonitoringRulesResponse, TeleportError>>,
+{
+    let mut rules = Vec::new();
+    let mut page_token = String::new();
+    for _ in 0..MAX_PAGES {
+        let answer = page(std::mem::take(&mut page_token)).await?;
+        rules.extend(answer.rules);
+        if answer.next_page_token.is_empty() {
+            break;
+        }
+        page_token = answer.next_page_token;
+    }
+    Ok(rules)
 }
 
 fn for_notification(rule: &AccessMonitoringRule, notification_name: &str) -> bool {

@@ -3,12 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use teleport_proto::teleport::accessmonitoringrules::v1::{
-    AccessMonitoringRule, AccessMonitoringRuleSpec, Notification,
-};
-use teleport_proto::teleport::header::v1::Metadata as HeaderMetadata;
 use testkit::jira::{FakeJiraOptions, Permission, ProjectSpec, StatusCategory, StatusSpec};
-use testkit::teleport::{IdentityOptions, UserSpec};
+use testkit::teleport::{IdentityOptions, UserSpec, access_monitoring_rule};
 
 use crate::support::*;
 
@@ -315,27 +311,6 @@ async fn an_approver_group_jira_does_not_have_fails_one_check() {
     );
 }
 
-fn rule(name: &str, condition: &str, recipients: &[&str]) -> AccessMonitoringRule {
-    AccessMonitoringRule {
-        metadata: Some(HeaderMetadata {
-            name: name.into(),
-            ..HeaderMetadata::default()
-        }),
-        kind: "access_monitoring_rule".into(),
-        version: "v1".into(),
-        spec: Some(AccessMonitoringRuleSpec {
-            subjects: vec!["access_request".into()],
-            condition: condition.into(),
-            notification: Some(Notification {
-                name: "jira".into(),
-                recipients: recipients.iter().map(|r| (*r).into()).collect(),
-            }),
-            ..AccessMonitoringRuleSpec::default()
-        }),
-        ..AccessMonitoringRule::default()
-    }
-}
-
 async fn routing_sandbox(may_read_rules: bool) -> Sandbox {
     let sandbox = Sandbox::with(SandboxOptions {
         jira: FakeJiraOptions {
@@ -368,7 +343,7 @@ async fn routing_check_lists_the_rules_and_checks_every_project_they_route_to() 
     ] {
         sandbox
             .teleport
-            .upsert_access_monitoring_rule(rule(name, "true", recipients))
+            .upsert_access_monitoring_rule(access_monitoring_rule(name, "jira", "true", recipients))
             .unwrap();
     }
     let (code, ok, failures) = check(&sandbox).await;
@@ -416,8 +391,9 @@ async fn routing_check_fails_when_the_plugin_may_not_read_rules_and_warns_about_
         .add_user(PLUGIN_USER, UserSpec::plugin().with_rules_access());
     sandbox
         .teleport
-        .upsert_access_monitoring_rule(rule(
+        .upsert_access_monitoring_rule(access_monitoring_rule(
             "broken",
+            "jira",
             "access_request.spec.roles.(",
             &["OPS", "#chan"],
         ))

@@ -7,39 +7,21 @@
 use std::collections::HashMap;
 
 use teleport_proto::teleport::accessmonitoringrules::v1::{
-    AccessMonitoringRule, AccessMonitoringRuleSpec, Notification, Schedule, TimeSchedule,
-    time_schedule::Shift,
+    AccessMonitoringRule, Schedule, TimeSchedule, time_schedule::Shift,
 };
-use teleport_proto::teleport::header::v1::Metadata;
 use teleport_proto::types::RequestState;
 use testkit::jira::{FakeJiraOptions, IssueSnapshot, ProjectSpec};
-use testkit::teleport::{KIND_ACCESS_MONITORING_RULE, UserSpec};
+use testkit::teleport::{UserSpec, access_monitoring_rule};
 
 use crate::support::*;
 
+/// A rule for this plugin (notification `jira`).
+fn rule(name: &str, condition: &str, recipients: &[&str]) -> AccessMonitoringRule {
+    access_monitoring_rule(name, "jira", condition, recipients)
+}
+
 const DBA: &str = "dba@example.com";
 const ROUTING_ON: &str = "\n[access_monitoring_rules]\nenabled = true\n";
-
-fn rule(name: &str, condition: &str, recipients: &[&str]) -> AccessMonitoringRule {
-    AccessMonitoringRule {
-        metadata: Some(Metadata {
-            name: name.into(),
-            ..Metadata::default()
-        }),
-        kind: KIND_ACCESS_MONITORING_RULE.into(),
-        version: "v1".into(),
-        spec: Some(AccessMonitoringRuleSpec {
-            subjects: vec!["access_request".into()],
-            condition: condition.into(),
-            notification: Some(Notification {
-                name: "jira".into(),
-                recipients: recipients.iter().map(|r| (*r).into()).collect(),
-            }),
-            ..AccessMonitoringRuleSpec::default()
-        }),
-        ..AccessMonitoringRule::default()
-    }
-}
 
 /// A sandbox with projects PROJ (configured), OPS and SEC, a requester who may ask for
 /// `db-admin`, and routing as `extra_config` says; `may_read_rules` grants the plugin's role
@@ -339,15 +321,7 @@ async fn rules_put_and_deleted_while_running_route_only_new_requests() {
     assert_eq!(during.project_key, "OPS");
 
     // A rule changed to another plugin's notification no longer applies.
-    let mut moved = rule("ops", "true", &["OPS"]);
-    moved
-        .spec
-        .as_mut()
-        .unwrap()
-        .notification
-        .as_mut()
-        .unwrap()
-        .name = "slack".into();
+    let moved = access_monitoring_rule("ops", "slack", "true", &["OPS"]);
     sandbox
         .teleport
         .upsert_access_monitoring_rule(moved)
@@ -383,15 +357,7 @@ async fn conditions_read_traits_and_rules_are_filtered_here_on_servers_without_t
         UserSpec::requester(&["editor", "db-admin"]).with_login_state_traits(&[("team", &["dba"])]),
     );
     // Another plugin's rule, first by name, must not apply here.
-    let mut slack = rule("a-slack", "true", &["SEC"]);
-    slack
-        .spec
-        .as_mut()
-        .unwrap()
-        .notification
-        .as_mut()
-        .unwrap()
-        .name = "slack".into();
+    let slack = access_monitoring_rule("a-slack", "slack", "true", &["SEC"]);
     sandbox
         .teleport
         .upsert_access_monitoring_rule(slack)
@@ -450,17 +416,7 @@ async fn a_request_the_go_plugin_recorded_stays_in_the_configured_project_with_r
     // The Go plugin's record without an issue (its creation failed): the plugin looks for the
     // issue and makes it where the Go plugin would have, not where the rule now says.
     let id = sandbox.create_request(REASON);
-    let request = sandbox.teleport.access_request(&id).unwrap();
-    let created = request.spec.unwrap().created.unwrap().seconds.to_string();
-    let go_data: HashMap<String, String> = [
-        ("user", REQUESTER),
-        ("roles", "editor"),
-        ("created", created.as_str()),
-        ("request_reason", REASON),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
+    let go_data = sandbox.go_plugin_data(&id, None);
     sandbox.teleport.set_plugin_data(&id, "jira", go_data);
     sandbox.start_plugin().await;
     let issue = sandbox.issue_of(&id).await;

@@ -294,6 +294,31 @@ severity = "debug"
             .expect("the recorded issue exists in Jira")
     }
 
+    /// The plugin data the Go plugin writes for the request, naming `issue` (id, key) if any.
+    pub fn go_plugin_data(
+        &self,
+        request_id: &str,
+        issue: Option<(&str, &str)>,
+    ) -> std::collections::HashMap<String, String> {
+        let request = self.teleport.access_request(request_id).unwrap();
+        let spec = request.spec.unwrap();
+        let created = spec.created.unwrap().seconds.to_string();
+        let mut data: std::collections::HashMap<String, String> = [
+            ("user", spec.user.as_str()),
+            ("roles", &spec.roles.join(",")),
+            ("created", created.as_str()),
+            ("request_reason", spec.request_reason.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        if let Some((id, key)) = issue {
+            data.insert("issue_id".into(), id.into());
+            data.insert("issue_key".into(), key.into());
+        }
+        data
+    }
+
     pub fn recorded_issue_id(&self, request_id: &str) -> Option<String> {
         self.teleport
             .plugin_data(request_id, "jira")

@@ -3,8 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-
 use teleport_proto::types::RequestState;
 
 use crate::support::*;
@@ -49,19 +47,7 @@ async fn cluster_served_by_the_go_plugin_is_taken_over_without_a_duplicate_issue
     let mut sandbox = Sandbox::new().await;
     let id = sandbox.create_request(REASON);
     let (issue_id, issue_key) = create_issue_like_the_go_plugin(&sandbox, &id).await;
-    let request = sandbox.teleport.access_request(&id).unwrap();
-    let created = request.spec.unwrap().created.unwrap().seconds.to_string();
-    let go_data: HashMap<String, String> = [
-        ("user", REQUESTER),
-        ("roles", "editor"),
-        ("created", created.as_str()),
-        ("request_reason", REASON),
-        ("issue_id", issue_id.as_str()),
-        ("issue_key", issue_key.as_str()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
+    let go_data = sandbox.go_plugin_data(&id, Some((&issue_id, &issue_key)));
     sandbox.teleport.set_plugin_data(&id, "jira", go_data);
 
     sandbox.start_plugin().await;

@@ -8,9 +8,10 @@
 use tonic::Status;
 
 use teleport_proto::teleport::accessmonitoringrules::v1::{
-    AccessMonitoringRule, ListAccessMonitoringRulesResponse,
-    ListAccessMonitoringRulesWithFilterRequest,
+    AccessMonitoringRule, AccessMonitoringRuleSpec, ListAccessMonitoringRulesResponse,
+    ListAccessMonitoringRulesWithFilterRequest, Notification,
 };
+use teleport_proto::teleport::header::v1::Metadata;
 
 use super::kinds::{KIND_ACCESS_MONITORING_RULE, rule_name};
 use super::state::State;
@@ -18,6 +19,34 @@ use super::users::{Caller, action_denied};
 
 /// The page size used when a caller asks for none (or more than the server serves).
 const MAX_PAGE_SIZE: usize = 1000;
+
+/// A rule as an administrator writes one for `tctl create`: about access requests, with this
+/// condition, notifying the plugin named `notification` with `recipients`.
+pub fn access_monitoring_rule(
+    name: &str,
+    notification: &str,
+    condition: &str,
+    recipients: &[&str],
+) -> AccessMonitoringRule {
+    AccessMonitoringRule {
+        metadata: Some(Metadata {
+            name: name.into(),
+            ..Metadata::default()
+        }),
+        kind: KIND_ACCESS_MONITORING_RULE.into(),
+        version: "v1".into(),
+        spec: Some(AccessMonitoringRuleSpec {
+            subjects: vec!["access_request".into()],
+            condition: condition.into(),
+            notification: Some(Notification {
+                name: notification.into(),
+                recipients: recipients.iter().map(|r| (*r).into()).collect(),
+            }),
+            ..AccessMonitoringRuleSpec::default()
+        }),
+        ..AccessMonitoringRule::default()
+    }
+}
 
 /// How a write treats an existing rule of the same name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
