@@ -465,6 +465,10 @@ mod tests {
                 .get_or_create(&StateLabel { state: "pending" }),
         );
         metrics.issue_moved("Approved");
+        drop(metrics.routing_decisions.get_or_create(&RoutingLabel {
+            rule: String::new(),
+            target: "PROJ/Task".into(),
+        }));
         let failed = CallOutcome::Failed {
             code: "503".into(),
             answered: false,
