@@ -112,6 +112,11 @@ impl Rule {
         condition.holds(facts).map_err(RuleError::Evaluate)
     }
 
+    /// Whether evaluating the rule needs the requester's traits.
+    pub fn reads_traits(&self) -> bool {
+        self.condition.as_ref().is_ok_and(Condition::reads_traits)
+    }
+
     /// Whether the rule can never match (its condition or a schedule does not read).
     pub fn broken(&self) -> Option<RuleError> {
         if let Err(e) = &self.condition {

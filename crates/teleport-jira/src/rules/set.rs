@@ -95,6 +95,11 @@ impl RuleSet {
         self.rules.values()
     }
 
+    /// Whether any rule needs the requester's traits.
+    pub fn reads_traits(&self) -> bool {
+        self.rules().any(Rule::reads_traits)
+    }
+
     /// Every project a rule may send issues to.
     pub fn projects(&self) -> BTreeSet<String> {
         self.rules()

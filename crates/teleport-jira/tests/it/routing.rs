@@ -376,6 +376,7 @@ async fn conditions_read_traits_and_rules_are_filtered_here_on_servers_without_t
     let other = sandbox.issue_of(&sandbox.create_request(REASON)).await;
     assert_eq!(other.project_key, "PROJ");
     assert!(sandbox.teleport.calls("ListAccessMonitoringRules") > 0);
+    assert!(sandbox.teleport.calls("GetUserLoginState") > 0);
 }
 
 #[tokio::test]

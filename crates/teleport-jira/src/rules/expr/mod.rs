@@ -56,6 +56,11 @@ impl Condition {
         })
     }
 
+    /// Whether the condition reads `user.traits` (which cost Teleport calls to learn).
+    pub fn reads_traits(&self) -> bool {
+        self.root.reads(parser::Variable::Traits)
+    }
+
     /// Whether the condition holds: only a boolean `true` does.
     pub fn holds(&self, facts: &Facts) -> Result<bool, EvalError> {
         Ok(matches!(

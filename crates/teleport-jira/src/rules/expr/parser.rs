@@ -128,6 +128,26 @@ pub(super) enum Expr {
     NotEqual(Box<Expr>, Box<Expr>),
 }
 
+impl Expr {
+    /// Whether `variable` is read anywhere in the expression.
+    pub(super) fn reads(&self, variable: Variable) -> bool {
+        match self {
+            Self::Str(_) | Self::Bool(_) => false,
+            Self::Var(v) => *v == variable,
+            Self::Call(_, args) => args.iter().any(|a| a.reads(variable)),
+            Self::Method(receiver, _, args) => {
+                receiver.reads(variable) || args.iter().any(|a| a.reads(variable))
+            }
+            Self::Not(inner) => inner.reads(variable),
+            Self::Index(a, b)
+            | Self::And(a, b)
+            | Self::Or(a, b)
+            | Self::Equal(a, b)
+            | Self::NotEqual(a, b) => a.reads(variable) || b.reads(variable),
+        }
+    }
+}
+
 /// Nesting deeper than this is refused, so a hostile rule cannot exhaust the stack.
 const MAX_DEPTH: usize = 64;
 

@@ -214,3 +214,12 @@ fn false_left_of_and_skips_the_right_side() {
     let condition = Condition::parse(r#"false && access_request.spec.roles == "x""#).unwrap();
     assert_eq!(condition.holds(&facts()), Ok(false));
 }
+
+#[test]
+fn only_conditions_naming_user_traits_read_them() {
+    let reads = |source: &str| Condition::parse(source).unwrap().reads_traits();
+    assert!(reads(r#"contains_any(user.traits["team"], set("dba"))"#));
+    assert!(reads(r#"true && !is_empty(user.traits["groups"])"#));
+    assert!(!reads(r#"access_request.spec.user == "alice""#));
+    assert!(!reads("true"));
+}

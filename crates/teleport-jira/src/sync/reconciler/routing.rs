@@ -60,7 +60,12 @@ impl Reconciler {
             return Ok(None);
         }
         let user = request.spec.as_ref().map_or("", |s| s.user.as_str());
-        let traits = self.traits_of(user).await?;
+        // Traits cost one or two Teleport calls: asked for only when a rule reads them.
+        let traits = if rules.reads_traits() {
+            self.traits_of(user).await?
+        } else {
+            BTreeMap::new()
+        };
         let routing = rules.route(&Facts::of_request(request, traits));
         for (rule, err) in &routing.skipped {
             tracing::warn!(rule = %rule, error = %err, "Skipping an Access Monitoring Rule for this request");
