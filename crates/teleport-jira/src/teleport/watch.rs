@@ -135,24 +135,9 @@ impl Stream<'_> {
             Ok(stream) => stream,
             Err(err) => return StreamEnd::Failed(err),
         };
-        let init = match tokio::time::timeout(INIT_TIMEOUT, stream.message()).await {
-            Err(_) => {
-                return StreamEnd::Failed(TeleportError::Unavailable(
-                    "watcher initialization timed out".into(),
-                ));
-            }
-            Ok(Err(status)) => return StreamEnd::Failed(status.into()),
-            Ok(Ok(None)) => return StreamEnd::Closed,
-            Ok(Ok(Some(event))) if event.r#type != Operation::Init as i32 => {
-                return StreamEnd::Failed(TeleportError::Unavailable(format!(
-                    "unexpected event type {:?}",
-                    Operation::try_from(event.r#type).map_or_else(
-                        |_| event.r#type.to_string(),
-                        |op| op.as_str_name().to_owned()
-                    )
-                )));
-            }
-            Ok(Ok(Some(init))) => init,
+        let init = match first_event_is_init(&mut stream).await {
+            Ok(init) => init,
+            Err(end) => return end,
         };
         if let Some(rules) = self.rules.as_deref_mut() {
             // Rules first: the listing that INIT sets off must be routed by them.
@@ -185,6 +170,27 @@ impl Stream<'_> {
                 return StreamEnd::ConsumerGone;
             }
         }
+    }
+}
+
+/// The stream's first event, which must be INIT (within [`INIT_TIMEOUT`]).
+async fn first_event_is_init(stream: &mut tonic::Streaming<Event>) -> Result<Event, StreamEnd> {
+    match tokio::time::timeout(INIT_TIMEOUT, stream.message()).await {
+        Err(_) => Err(StreamEnd::Failed(TeleportError::Unavailable(
+            "watcher initialization timed out".into(),
+        ))),
+        Ok(Err(status)) => Err(StreamEnd::Failed(status.into())),
+        Ok(Ok(None)) => Err(StreamEnd::Closed),
+        Ok(Ok(Some(event))) if event.r#type != Operation::Init as i32 => {
+            Err(StreamEnd::Failed(TeleportError::Unavailable(format!(
+                "unexpected event type {:?}",
+                Operation::try_from(event.r#type).map_or_else(
+                    |_| event.r#type.to_string(),
+                    |op| op.as_str_name().to_owned()
+                )
+            ))))
+        }
+        Ok(Ok(Some(init))) => Ok(init),
     }
 }
 
