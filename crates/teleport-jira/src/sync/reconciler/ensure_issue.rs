@@ -14,6 +14,7 @@ use crate::jira::types::{
     EntityProperty, IssueFieldsInput, IssueInput, KeyRef, NamedRef, REQUEST_ID_PROPERTY,
 };
 use crate::plugin_data::{IssueRef, PluginData};
+use crate::sync::cas::Change;
 use crate::sync::error::StepError;
 use crate::sync::recovery::{self, request_label};
 
@@ -37,27 +38,7 @@ impl Reconciler {
             Some(data) if data.issue.is_some() || data.is_suppressed() => return Ok(data),
             other => other,
         };
-        // The Go plugin writes the request data alone first; here it goes in with the lease, and
-        // with where the rules sent the issue (decided once, before any Jira write).
-        let mut fresh = request_data(request);
-        if data.is_none() {
-            fresh.route = self.route_new_request(request).await?;
-        }
-        let suppressed = fresh.is_suppressed();
-        let project = self.placement(Some(&fresh)).project;
-        if !suppressed && self.latest_issue(&project).is_none() {
-            self.learn_latest_issue(&project).await;
-        }
-        let created = self
-            .data
-            .modify_from(id, Some(data.clone()), |current| match current {
-                None => Some(PluginData {
-                    lease: (!suppressed).then(|| self.data.new_lease(self.latest_issue(&project))),
-                    ..fresh.clone()
-                }),
-                Some(_) => None,
-            })
-            .await?;
+        let created = self.record_new(id, request, data.as_ref()).await?;
         let seen = created.after.clone();
         let leased = match created.after {
             Some(data) if data.issue.is_some() || data.is_suppressed() => {
@@ -102,6 +83,36 @@ impl Reconciler {
             },
             Err(err) => Err(err),
         }
+    }
+
+    /// Writes the record of a request seen for the first time (nothing when `data` shows one
+    /// exists): the Go plugin writes the request data alone first; here it goes in with the
+    /// lease, and with where the rules sent the issue (decided once, before any Jira write). A
+    /// request the rules keep off the board gets no lease: nothing will be written to Jira.
+    async fn record_new(
+        &self,
+        id: &str,
+        request: &AccessRequestV3,
+        data: Option<&PluginData>,
+    ) -> Result<Change, StepError> {
+        let mut fresh = request_data(request);
+        if data.is_none() {
+            fresh.route = self.route_new_request(request).await?;
+        }
+        let suppressed = fresh.is_suppressed();
+        let project = self.placement(Some(&fresh)).project;
+        if !suppressed && self.latest_issue(&project).is_none() {
+            self.learn_latest_issue(&project).await;
+        }
+        self.data
+            .modify_from(id, Some(data.cloned()), |current| match current {
+                None => Some(PluginData {
+                    lease: (!suppressed).then(|| self.data.new_lease(self.latest_issue(&project))),
+                    ..fresh.clone()
+                }),
+                Some(_) => None,
+            })
+            .await
     }
 
     /// Creates the issue of a record this step just made (no issue can exist), under its lease.
