@@ -25,6 +25,6 @@ mod tests;
 pub use expr::Facts;
 pub use live::LiveRules;
 pub use recipient::{Recipient, RecipientError};
-pub use rule::{Rule, RuleError};
+pub use rule::{Rule, RuleError, SUBJECT_ACCESS_REQUEST, applies};
 pub use schedule::ScheduleError;
 pub use set::{Route, Routing, RuleSet, Target};

@@ -9,7 +9,7 @@ use super::recipient::{Recipient, RecipientError};
 use super::schedule::{Schedule, ScheduleError};
 
 /// The subject of rules about access requests.
-const SUBJECT_ACCESS_REQUEST: &str = "access_request";
+pub const SUBJECT_ACCESS_REQUEST: &str = "access_request";
 
 /// Why a rule was skipped for a request.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +33,18 @@ impl RuleError {
     }
 }
 
+/// Whether a rule applies to this plugin: it is about access requests and notifies
+/// `notification_name` (read without parsing the rule).
+pub fn applies(rule: &AccessMonitoringRule, notification_name: &str) -> bool {
+    rule.spec.as_ref().is_some_and(|spec| {
+        spec.subjects.iter().any(|s| s == SUBJECT_ACCESS_REQUEST)
+            && spec
+                .notification
+                .as_ref()
+                .is_some_and(|n| n.name == notification_name)
+    })
+}
+
 /// A rule that applies to this plugin.
 #[derive(Clone, Debug)]
 pub struct Rule {
@@ -46,13 +58,11 @@ pub struct Rule {
 impl Rule {
     /// The rule, if it applies to access requests and names `notification_name`.
     pub fn applying(rule: &AccessMonitoringRule, notification_name: &str) -> Option<Self> {
-        let spec = rule.spec.as_ref()?;
-        let notification = spec.notification.as_ref()?;
-        let ours = notification.name == notification_name
-            && spec.subjects.iter().any(|s| s == SUBJECT_ACCESS_REQUEST);
-        if !ours {
+        if !applies(rule, notification_name) {
             return None;
         }
+        let spec = rule.spec.as_ref()?;
+        let notification = spec.notification.as_ref()?;
         let (recipients, unreadable) = notification
             .recipients
             .iter()

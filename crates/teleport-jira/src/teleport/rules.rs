@@ -12,11 +12,10 @@ use teleport_proto::teleport::userloginstate::v1::GetUserLoginStateRequest;
 
 use super::client::TeleportClient;
 use super::error::TeleportError;
+use crate::rules::{self, SUBJECT_ACCESS_REQUEST};
 
 /// Rules per page, as Teleport's own plugins ask.
 const RULES_PAGE_SIZE: i64 = 1000;
-/// The subject of rules about access requests.
-const SUBJECT_ACCESS_REQUEST: &str = "access_request";
 /// More pages than any cluster has rules for; a server repeating its token cannot loop us.
 const MAX_PAGES: usize = 1000;
 
@@ -32,7 +31,7 @@ impl TeleportClient {
             Err(TeleportError::NotImplemented(_)) => {
                 tracing::debug!("Teleport cannot filter rules; listing them all");
                 let mut rules = self.all_rules().await?;
-                rules.retain(|rule| for_notification(rule, notification_name));
+                rules.retain(|rule| rules::applies(rule, notification_name));
                 Ok(rules)
             }
             other => other,
@@ -130,14 +129,4 @@ where
         page_token = answer.next_page_token;
     }
     Ok(rules)
-}
-
-fn for_notification(rule: &AccessMonitoringRule, notification_name: &str) -> bool {
-    rule.spec.as_ref().is_some_and(|spec| {
-        spec.subjects.iter().any(|s| s == SUBJECT_ACCESS_REQUEST)
-            && spec
-                .notification
-                .as_ref()
-                .is_some_and(|n| n.name == notification_name)
-    })
 }
