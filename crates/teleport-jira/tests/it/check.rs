@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use testkit::jira::{FakeJiraOptions, Permission, ProjectSpec, StatusCategory, StatusSpec};
+use testkit::jira::{FakeJiraOptions, Permission, StatusCategory, StatusSpec};
 use testkit::teleport::{IdentityOptions, UserSpec, access_monitoring_rule};
 
 use crate::support::*;
@@ -312,25 +312,8 @@ async fn an_approver_group_jira_does_not_have_fails_one_check() {
 }
 
 async fn routing_sandbox(may_read_rules: bool) -> Sandbox {
-    let sandbox = Sandbox::with(SandboxOptions {
-        jira: FakeJiraOptions {
-            tls: true,
-            projects: vec![
-                ProjectSpec::new("PROJ", "The Project"),
-                ProjectSpec::new("OPS", "Operations"),
-            ],
-            ..FakeJiraOptions::default()
-        },
-        extra_config: "\n[access_monitoring_rules]\nenabled = true\n".into(),
-        ..SandboxOptions::default()
-    })
-    .await;
-    if may_read_rules {
-        sandbox
-            .teleport
-            .add_user(PLUGIN_USER, UserSpec::plugin().with_rules_access());
-    }
-    sandbox
+    let routing_on = "\n[access_monitoring_rules]\nenabled = true\n";
+    Sandbox::with_rule_targets(routing_on, may_read_rules).await
 }
 
 #[tokio::test]

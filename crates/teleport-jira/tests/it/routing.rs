@@ -10,7 +10,7 @@ use teleport_proto::teleport::accessmonitoringrules::v1::{
     AccessMonitoringRule, Schedule, TimeSchedule, time_schedule::Shift,
 };
 use teleport_proto::types::RequestState;
-use testkit::jira::{FakeJiraOptions, IssueSnapshot, ProjectSpec};
+use testkit::jira::IssueSnapshot;
 use testkit::teleport::{UserSpec, access_monitoring_rule};
 
 use crate::support::*;
@@ -20,37 +20,7 @@ fn rule(name: &str, condition: &str, recipients: &[&str]) -> AccessMonitoringRul
     access_monitoring_rule(name, "jira", condition, recipients)
 }
 
-const DBA: &str = "dba@example.com";
 const ROUTING_ON: &str = "\n[access_monitoring_rules]\nenabled = true\n";
-
-/// A sandbox with projects PROJ (configured), OPS and SEC, a requester who may ask for
-/// `db-admin`, and routing as `extra_config` says; `may_read_rules` grants the plugin's role
-/// `access_monitoring_rule: [read, list]` and `user: [read]`.
-async fn sandbox(extra_config: &str, may_read_rules: bool) -> Sandbox {
-    let sandbox = Sandbox::with(SandboxOptions {
-        jira: FakeJiraOptions {
-            tls: true,
-            projects: vec![
-                ProjectSpec::new("PROJ", "The Project"),
-                ProjectSpec::new("OPS", "Operations"),
-                ProjectSpec::new("SEC", "Security"),
-            ],
-            ..FakeJiraOptions::default()
-        },
-        extra_config: extra_config.to_owned(),
-        ..SandboxOptions::default()
-    })
-    .await;
-    if may_read_rules {
-        sandbox
-            .teleport
-            .add_user(PLUGIN_USER, UserSpec::plugin().with_rules_access());
-    }
-    sandbox
-        .teleport
-        .add_user(DBA, UserSpec::requester(&["editor", "db-admin"]));
-    sandbox
-}
 
 fn request_db_admin(sandbox: &Sandbox) -> String {
     sandbox
@@ -71,7 +41,7 @@ const DB_ADMIN: &str = r#"contains_any(access_request.spec.roles, set("db-admin"
 
 #[tokio::test]
 async fn routing_off_sends_every_request_to_the_configured_project_and_never_lists_rules() {
-    let mut sandbox = sandbox("", true).await;
+    let mut sandbox = Sandbox::with_rule_targets("", true).await;
     sandbox
         .teleport
         .upsert_access_monitoring_rule(rule("db", DB_ADMIN, &["OPS"]))
@@ -91,7 +61,7 @@ async fn routing_off_sends_every_request_to_the_configured_project_and_never_lis
 
 #[tokio::test]
 async fn a_plugin_that_may_not_read_rules_routes_statically_and_says_so() {
-    let mut sandbox = sandbox(ROUTING_ON, false).await;
+    let mut sandbox = Sandbox::with_rule_targets(ROUTING_ON, false).await;
     sandbox
         .teleport
         .upsert_access_monitoring_rule(rule("db", DB_ADMIN, &["OPS"]))
@@ -106,7 +76,7 @@ async fn a_plugin_that_may_not_read_rules_routes_statically_and_says_so() {
 
 #[tokio::test]
 async fn a_matching_rule_sends_the_issue_to_its_project_type_and_labels_and_decisions_come_back() {
-    let mut sandbox = sandbox(ROUTING_ON, true).await;
+    let mut sandbox = Sandbox::with_rule_targets(ROUTING_ON, true).await;
     sandbox
         .teleport
         .upsert_access_monitoring_rule(rule("db", DB_ADMIN, &["OPS/Bug", "label:db-access"]))
@@ -155,7 +125,7 @@ async fn a_matching_rule_sends_the_issue_to_its_project_type_and_labels_and_deci
 
 #[tokio::test]
 async fn matching_rules_are_united_none_wins_and_a_suppressed_request_never_gets_an_issue() {
-    let mut sandbox = sandbox(ROUTING_ON, true).await;
+    let mut sandbox = Sandbox::with_rule_targets(ROUTING_ON, true).await;
     let teleport = &sandbox.teleport;
     teleport
         .upsert_access_monitoring_rule(rule("a-sec", "true", &["SEC", "label:audited"]))
@@ -249,7 +219,7 @@ async fn a_rule_whose_schedule_is_off_shift_does_not_match() {
         "Saturday",
         "Sunday",
     ];
-    let mut sandbox = sandbox(ROUTING_ON, true).await;
+    let mut sandbox = Sandbox::with_rule_targets(ROUTING_ON, true).await;
     // Today in Los Angeles, and the days three and four days off: whatever the clock says while
     // the test runs, the off-shift rule cannot match and the always-on one must.
     let today = jiff::Timestamp::now()
@@ -279,7 +249,7 @@ async fn a_rule_whose_schedule_is_off_shift_does_not_match() {
 
 #[tokio::test]
 async fn a_rule_with_a_bad_condition_is_skipped_logged_and_counted() {
-    let mut sandbox = sandbox(ROUTING_ON, true).await;
+    let mut sandbox = Sandbox::with_rule_targets(ROUTING_ON, true).await;
     sandbox
         .teleport
         .upsert_access_monitoring_rule(rule(
@@ -307,7 +277,7 @@ async fn a_rule_with_a_bad_condition_is_skipped_logged_and_counted() {
 
 #[tokio::test]
 async fn rules_put_and_deleted_while_running_route_only_new_requests() {
-    let mut sandbox = sandbox(ROUTING_ON, true).await;
+    let mut sandbox = Sandbox::with_rule_targets(ROUTING_ON, true).await;
     sandbox.start_plugin().await;
     let before = sandbox.issue_of(&sandbox.create_request(REASON)).await;
     assert_eq!(before.project_key, "PROJ");
@@ -350,7 +320,7 @@ async fn rules_put_and_deleted_while_running_route_only_new_requests() {
 
 #[tokio::test]
 async fn conditions_read_traits_and_rules_are_filtered_here_on_servers_without_the_filter() {
-    let mut sandbox = sandbox(ROUTING_ON, true).await;
+    let mut sandbox = Sandbox::with_rule_targets(ROUTING_ON, true).await;
     sandbox.teleport.set_rules_filter_unimplemented(true);
     sandbox.teleport.add_user(
         DBA,
@@ -381,7 +351,7 @@ async fn conditions_read_traits_and_rules_are_filtered_here_on_servers_without_t
 
 #[tokio::test]
 async fn a_target_jira_refuses_sends_the_request_to_the_configured_project_instead() {
-    let mut sandbox = sandbox(ROUTING_ON, true).await;
+    let mut sandbox = Sandbox::with_rule_targets(ROUTING_ON, true).await;
     sandbox
         .teleport
         .upsert_access_monitoring_rule(rule("ghost", "true", &["GHOST", "label:from-ghost"]))
@@ -409,7 +379,7 @@ async fn a_target_jira_refuses_sends_the_request_to_the_configured_project_inste
 
 #[tokio::test]
 async fn a_request_the_go_plugin_recorded_stays_in_the_configured_project_with_routing_on() {
-    let mut sandbox = sandbox(ROUTING_ON, true).await;
+    let mut sandbox = Sandbox::with_rule_targets(ROUTING_ON, true).await;
     sandbox
         .teleport
         .upsert_access_monitoring_rule(rule("all", "true", &["OPS"]))

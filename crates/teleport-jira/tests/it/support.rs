@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use teleport_proto::types::RequestState;
 use testkit::jira::{
-    FakeJira, FakeJiraOptions, IssueSnapshot, JiraUser, Permission, WebhookTarget,
+    FakeJira, FakeJiraOptions, IssueSnapshot, JiraUser, Permission, ProjectSpec, WebhookTarget,
 };
 use testkit::teleport::{AuditEvent, FakeTeleport, FakeTeleportOptions, IdentityOptions, UserSpec};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -28,6 +28,8 @@ pub const JIRA_REVIEWER: &str = "JIRA-REVIEWER";
 pub const JIRA_REVIEWER_EMAIL: &str = "jira-reviewer@example.com";
 pub const RANDOM_USER: &str = "RANDOM-USER";
 pub const REASON: &str = "because of";
+/// A requester who may ask for `db-admin` (in [`Sandbox::with_rule_targets`]).
+pub const DBA: &str = "dba@example.com";
 /// Generous: CI machines are shared and slow; a passing test never waits this long.
 pub const WAIT: Duration = Duration::from_secs(90);
 
@@ -184,6 +186,36 @@ severity = "debug"
             webhook_tls: options.webhook_tls,
             plugin: None,
         }
+    }
+
+    /// A sandbox for routing by Access Monitoring Rules: Jira projects PROJ (configured), OPS and
+    /// SEC, a requester [`DBA`] who may ask for `db-admin`, and `extra_config`;
+    /// `may_read_rules` grants the plugin's role `access_monitoring_rule: [read, list]` and
+    /// `user: [read]`.
+    pub async fn with_rule_targets(extra_config: &str, may_read_rules: bool) -> Self {
+        let sandbox = Self::with(SandboxOptions {
+            jira: FakeJiraOptions {
+                tls: true,
+                projects: vec![
+                    ProjectSpec::new("PROJ", "The Project"),
+                    ProjectSpec::new("OPS", "Operations"),
+                    ProjectSpec::new("SEC", "Security"),
+                ],
+                ..FakeJiraOptions::default()
+            },
+            extra_config: extra_config.to_owned(),
+            ..SandboxOptions::default()
+        })
+        .await;
+        if may_read_rules {
+            sandbox
+                .teleport
+                .add_user(PLUGIN_USER, UserSpec::plugin().with_rules_access());
+        }
+        sandbox
+            .teleport
+            .add_user(DBA, UserSpec::requester(&["editor", "db-admin"]));
+        sandbox
     }
 
     /// Makes Jira sign its webhook deliveries with `secret` (as an admin setting the webhook's
