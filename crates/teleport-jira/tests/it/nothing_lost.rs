@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use teleport_proto::types::RequestState;
 
+use testkit::jira::RecordedCall;
+
 use crate::support::*;
 
 fn fast_scan() -> SandboxOptions {
@@ -116,7 +118,15 @@ async fn rate_limited_jira_calls_wait_for_retry_after() {
     sandbox.jira.faults().rate_limit_next(3, 1);
     let id = sandbox.create_request(REASON);
     sandbox.issue_of(&id).await;
+    // The issue can exist before a refused call that came after its creation is sent again:
+    // wait for every retry rather than judge the log as it stands.
+    let jira = &sandbox.jira;
+    let all_retried = eventually(|| async { every_refusal_retried(&jira.all_calls()) }).await;
     let calls = sandbox.jira.all_calls();
+    assert!(
+        all_retried,
+        "a refused call was never sent again: {calls:?}"
+    );
     let limited = calls.iter().filter(|c| c.status == 429).count();
     assert_eq!(limited, 3, "{calls:?}");
     assert_eq!(sandbox.jira.created_issue_count(), 1);
@@ -124,10 +134,9 @@ async fn rate_limited_jira_calls_wait_for_retry_after() {
     // already in flight when the refusal came may still arrive). A lower bound, which a loaded
     // machine only makes easier to meet.
     for (index, refused) in calls.iter().enumerate().filter(|(_, c)| c.status == 429) {
-        let again = calls[index + 1..]
-            .iter()
-            .find(|c| c.method == refused.method && c.path == refused.path)
-            .expect("the refused call was sent again");
+        let Some(again) = retry_of(&calls, index) else {
+            panic!("{} {} was never sent again", refused.method, refused.path);
+        };
         let waited = again.received_at.duration_since(refused.received_at);
         assert!(
             waited >= Duration::from_millis(950),
@@ -136,6 +145,20 @@ async fn rate_limited_jira_calls_wait_for_retry_after() {
             refused.path
         );
     }
+}
+
+/// The first call after `calls[index]` with the same method and path.
+fn retry_of(calls: &[RecordedCall], index: usize) -> Option<&RecordedCall> {
+    let refused = &calls[index];
+    calls[index + 1..]
+        .iter()
+        .find(|c| c.method == refused.method && c.path == refused.path)
+}
+
+fn every_refusal_retried(calls: &[RecordedCall]) -> bool {
+    (0..calls.len())
+        .filter(|&index| calls[index].status == 429)
+        .all(|index| retry_of(calls, index).is_some())
 }
 
 #[tokio::test]
