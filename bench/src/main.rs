@@ -118,11 +118,11 @@ struct Cli {
     #[arg(long, value_delimiter = ',', value_enum)]
     scenarios: Vec<ScenarioArg>,
 
-    /// Written as `[jira] max_concurrent_calls` (the plugin's default, 16, otherwise).
+    /// Written as `[jira] max_concurrent_calls` (the plugin's default, 256, otherwise).
     #[arg(long)]
     jira_concurrency: Option<usize>,
 
-    /// Written as `[reconcile] workers` (the plugin's default, 64, otherwise).
+    /// Written as `[reconcile] workers` (the plugin's default, 256, otherwise).
     #[arg(long)]
     workers: Option<usize>,
 

@@ -24,7 +24,7 @@ const ROLE: &str = "editor";
 pub const REVIEWER_ACCOUNT: &str = "5b10ac8d82e05b22cc7d4ef5";
 const REVIEWER_EMAIL: &str = "reviewer@example.com";
 /// The plugin's documented default for `[jira] max_concurrent_calls`.
-pub const DEFAULT_JIRA_CONCURRENCY: usize = 16;
+pub const DEFAULT_JIRA_CONCURRENCY: usize = 256;
 
 /// Optional tuning keys; `None` leaves the plugin's default (and the key out of the file).
 #[derive(Clone, Debug, Default)]

@@ -31,8 +31,12 @@ const DEFAULT_LISTEN_ADDR: &str = ":8081";
 const DEFAULT_SCAN_INTERVAL: Duration = Duration::from_secs(300);
 /// Without a webhook the scan is the only way decisions in Jira are seen, so it runs more often.
 const DEFAULT_POLLING_SCAN_INTERVAL: Duration = Duration::from_secs(30);
-const DEFAULT_WORKERS: usize = 64;
-const DEFAULT_JIRA_CONCURRENCY: usize = 16;
+/// Enough steps at once for a burst of new requests to reach Jira together: a step in flight waits
+/// on the network, not on a core.
+const DEFAULT_WORKERS: usize = 256;
+/// A healthy Jira takes a burst at once (over HTTP/2 the calls share one connection); push-back,
+/// climbing latency and Jira's `X-RateLimit-Remaining` keep the calls in flight under this.
+const DEFAULT_JIRA_CONCURRENCY: usize = 256;
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 /// How long another process's lease on a request is respected after it was taken.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);

@@ -403,8 +403,8 @@ fn tuning_keys_have_defaults_and_are_validated() {
     let (config, warnings) = parse(MINIMAL).unwrap();
     assert!(warnings.is_empty());
     assert_eq!(config.reconcile.scan_interval, Duration::from_secs(300));
-    assert_eq!(config.reconcile.workers, 64);
-    assert_eq!(config.jira.max_concurrent_calls, 16);
+    assert_eq!(config.reconcile.workers, 256);
+    assert_eq!(config.jira.max_concurrent_calls, 256);
     assert_eq!(config.jira.max_calls_per_second, None);
 
     let text = format!("{MINIMAL}\n[reconcile]\nscan_interval = \"20s\"\nworkers = 8\n").replace(

@@ -37,6 +37,7 @@ const MAX_BODY: usize = 32 * 1024 * 1024;
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Jira Cloud's header saying the rate-limit budget is nearly spent.
 const NEAR_LIMIT_HEADER: &str = "x-ratelimit-nearlimit";
+const REMAINING_HEADER: &str = "x-ratelimit-remaining";
 
 /// Which failures a call may be repeated after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -366,14 +367,15 @@ impl JiraClient {
         .await
     }
 
-    /// The issue with its status, changelog, available transitions and the request-id property.
-    /// Reads the issue itself, not the search index, so it sees a fresh write at once.
+    /// The issue with its status, changelog, comments, available transitions and the request-id
+    /// property: everything a decision needs, in one round trip. Reads the issue itself, not the
+    /// search index, so it sees a fresh write at once.
     pub async fn issue(&self, id: &str) -> Result<Issue, JiraError> {
         let path = format!("issue/{}", escape_path(id));
         self.json("get_issue", Retry::Always, || {
             self.request(Method::GET, &path).query(&[
                 ("expand", "changelog,transitions"),
-                ("fields", "status,labels"),
+                ("fields", "status,labels,comment"),
                 ("properties", REQUEST_ID_PROPERTY),
             ])
         })
@@ -490,6 +492,26 @@ impl JiraClient {
                 return Ok(());
             }
             start_at += seen;
+        }
+    }
+
+    /// Visits the comments of `issue` newest first, from those it embeds when they are all there,
+    /// else page by page, until `visit` returns `false` or none are left.
+    pub async fn visit_issue_comments_newest_first(
+        &self,
+        issue: &Issue,
+        mut visit: impl FnMut(&Comment) -> bool,
+    ) -> Result<(), JiraError> {
+        match issue.all_comments() {
+            Some(comments) => {
+                for comment in comments.iter().rev() {
+                    if !visit(comment) {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            None => self.visit_comments_newest_first(&issue.id, visit).await,
         }
     }
 
@@ -627,18 +649,28 @@ fn send_error(err: &reqwest::Error) -> JiraError {
 /// What an attempt says about Jira's pace: 429, and 503 with `Retry-After`, are push-back.
 fn answer_of(result: &Result<reqwest::Response, JiraError>) -> Answer {
     match result {
-        Ok(response) => Answer::Answered {
-            near_limit: response
-                .headers()
-                .get(NEAR_LIMIT_HEADER)
-                .and_then(|value| value.to_str().ok())
-                .is_some_and(|value| value.trim().eq_ignore_ascii_case("true")),
-        },
+        Ok(response) => {
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::trim)
+            };
+            Answer::Answered {
+                near_limit: header(NEAR_LIMIT_HEADER)
+                    .is_some_and(|value| value.eq_ignore_ascii_case("true")),
+                remaining: header(REMAINING_HEADER).and_then(|value| value.parse().ok()),
+            }
+        }
         Err(err) => match (err.status(), err.retry_after()) {
             (Some(429), retry_after) | (Some(503), retry_after @ Some(_)) => {
                 Answer::PushedBack { retry_after }
             }
-            (Some(status), _) if status < 500 => Answer::Answered { near_limit: false },
+            (Some(status), _) if status < 500 => Answer::Answered {
+                near_limit: false,
+                remaining: None,
+            },
             _ => Answer::Failed,
         },
     }

@@ -68,8 +68,12 @@ impl Priority {
 /// How Jira answered a call, as far as its pace is concerned.
 #[derive(Clone, Copy, Debug)]
 pub enum Answer {
-    /// Any answer that is not push-back; `near_limit` when Jira said the budget is nearly spent.
-    Answered { near_limit: bool },
+    /// Any answer that is not push-back; `near_limit` when Jira said the budget is nearly spent,
+    /// `remaining` the calls it said are left (`X-RateLimit-Remaining`), when it said.
+    Answered {
+        near_limit: bool,
+        remaining: Option<usize>,
+    },
     /// 429, or 503 with `Retry-After`: Jira asks everyone to slow down.
     PushedBack { retry_after: Option<Duration> },
     /// No answer (a transport error or a 5xx without `Retry-After`): says nothing of the pace.
@@ -103,6 +107,8 @@ struct State {
     pause_backoff: Backoff,
     /// Call starts per second; `None` until Jira first pushes back (or unless configured).
     rate: Option<f64>,
+    /// The calls Jira last said are left in its budget, if it says.
+    remaining: Option<usize>,
     /// The configured `max_calls_per_second`, a cap the learned rate never passes.
     rate_cap: Option<f64>,
     next_start: Instant,
@@ -136,6 +142,7 @@ impl Governor {
                 paused_until: None,
                 pause_backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(30)),
                 rate: rate_cap,
+                remaining: None,
                 rate_cap,
                 next_start: Instant::now(),
                 last_decrease: None,
@@ -268,7 +275,15 @@ impl Permit<'_> {
         let latency = now.duration_since(self.started);
         let mut state = lock(&self.governor.state);
         match answer {
-            Answer::Answered { near_limit } => state.on_answer(now, latency, near_limit),
+            Answer::Answered {
+                near_limit,
+                remaining,
+            } => {
+                if remaining.is_some() {
+                    state.remaining = remaining;
+                }
+                state.on_answer(now, latency, near_limit);
+            }
             Answer::PushedBack { retry_after } => state.on_push_back(now, retry_after),
             Answer::Failed => {}
         }
@@ -286,7 +301,14 @@ impl Drop for Permit<'_> {
 
 impl State {
     fn allowed_in_flight(&self) -> usize {
-        (self.limit.floor() as usize).clamp(1, self.ceiling)
+        let allowed = (self.limit.floor() as usize).clamp(1, self.ceiling);
+        // Until Jira's pace is known, a burst never sends more calls at once than Jira said it
+        // would admit: a healthy Jira that says nothing gets the whole ceiling, a limited one no
+        // wave of refusals before the pace is learned.
+        match (self.rate, self.remaining) {
+            (None, Some(remaining)) => allowed.min(remaining.max(1)),
+            _ => allowed,
+        }
     }
 
     /// `Ok(when)` takes a slot starting at `when`; `Err(Some(t))` asks to look again at `t` (a
@@ -417,7 +439,10 @@ mod tests {
             governor
                 .acquire(Priority::Decision)
                 .await
-                .answered(Answer::Answered { near_limit: false });
+                .answered(Answer::Answered {
+                    near_limit: false,
+                    remaining: None,
+                });
         }
         assert_eq!(begin.elapsed(), Duration::from_millis(400));
     }
@@ -443,7 +468,10 @@ mod tests {
             governor
                 .acquire(Priority::Decision)
                 .await
-                .answered(Answer::Answered { near_limit: false });
+                .answered(Answer::Answered {
+                    near_limit: false,
+                    remaining: None,
+                });
         }
         assert_eq!(governor.rate(), None, "no pace before Jira pushes back");
         let permit = governor.acquire(Priority::Decision).await;
@@ -468,7 +496,10 @@ mod tests {
             governor
                 .acquire(Priority::Decision)
                 .await
-                .answered(Answer::Answered { near_limit: false });
+                .answered(Answer::Answered {
+                    near_limit: false,
+                    remaining: None,
+                });
         }
     }
 
@@ -610,8 +641,37 @@ mod tests {
             governor
                 .acquire(Priority::Decision)
                 .await
-                .answered(Answer::Answered { near_limit: false });
+                .answered(Answer::Answered {
+                    near_limit: false,
+                    remaining: None,
+                });
         }
         assert_eq!(governor.limit(), 16);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unpaced_burst_sends_no_more_than_jira_said_it_admits() {
+        let governor = Governor::new(256, None);
+        assert_eq!(
+            governor.limit(),
+            256,
+            "a Jira that says nothing gets the ceiling"
+        );
+        governor
+            .acquire(Priority::Create)
+            .await
+            .answered(Answer::Answered {
+                near_limit: false,
+                remaining: Some(40),
+            });
+        assert_eq!(governor.limit(), 40);
+        governor
+            .acquire(Priority::Create)
+            .await
+            .answered(Answer::Answered {
+                near_limit: false,
+                remaining: Some(0),
+            });
+        assert_eq!(governor.limit(), 1, "one call at a time still goes");
     }
 }

@@ -137,9 +137,20 @@ pub struct IssueFields {
     pub status: Option<Status>,
     #[serde(default)]
     pub labels: Vec<String>,
+    /// The embedded comments, oldest first; one page, which may leave some out.
+    #[serde(default)]
+    pub comment: Option<CommentPage>,
 }
 
 impl Issue {
+    /// Every comment of the issue, oldest first, when the embedded page holds them all (Jira
+    /// embeds a limited number; past it, they are read from the comment endpoint).
+    pub fn all_comments(&self) -> Option<&[Comment]> {
+        let page = self.fields.comment.as_ref()?;
+        (page.start_at == 0 && page.total <= page.comments.len())
+            .then_some(page.comments.as_slice())
+    }
+
     pub fn status_name(&self) -> &str {
         self.fields
             .status

@@ -211,6 +211,11 @@ impl Engine {
         Ok(Some(self.enqueue(&request_id)))
     }
 
+    /// Why the step a webhook for issue `issue_id` started refused that issue, if it did.
+    pub fn take_refusal(&self, issue_id: &str) -> Option<String> {
+        self.reconciler.take_refusal(issue_id)
+    }
+
     async fn run_step(self: Arc<Self>, id: String, shutdown: CancellationToken) {
         let span = tracing::info_span!(
             "reconcile",

@@ -148,20 +148,19 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
 async fn signal(state: &WebhookState, issue_id: &str, delivery: Option<&str>) -> Response {
     match state.engine.signal_issue(issue_id).await {
         Ok(Some(done)) => {
-            state.metrics.webhook_delivery("accepted");
             let _ = tokio::time::timeout(REPLY_WAIT, done).await;
+            // The step found the issue tied to another request than its record says.
+            if let Some(message) = state.engine.take_refusal(issue_id) {
+                return refuse(state, issue_id, delivery, &message);
+            }
+            state.metrics.webhook_delivery("accepted");
             StatusCode::OK.into_response()
         }
         Ok(None) => {
             state.metrics.webhook_delivery("ignored");
             StatusCode::OK.into_response()
         }
-        Err(OwnerError::Refused(message)) => {
-            state.metrics.webhook_delivery("refused");
-            forget(state, delivery);
-            tracing::warn!(jira_issue_id = %issue_id, reason = %message, "Refused webhook");
-            reply(StatusCode::BAD_REQUEST, &message)
-        }
+        Err(OwnerError::Refused(message)) => refuse(state, issue_id, delivery, &message),
         Err(OwnerError::Unavailable(message)) => {
             // Let Jira deliver it again; the periodic scan would also catch the change.
             state.metrics.webhook_delivery("unavailable");
@@ -173,6 +172,13 @@ async fn signal(state: &WebhookState, issue_id: &str, delivery: Option<&str>) ->
             )
         }
     }
+}
+
+fn refuse(state: &WebhookState, issue_id: &str, delivery: Option<&str>, message: &str) -> Response {
+    state.metrics.webhook_delivery("refused");
+    forget(state, delivery);
+    tracing::warn!(jira_issue_id = %issue_id, reason = %message, "Refused webhook");
+    reply(StatusCode::BAD_REQUEST, message)
 }
 
 fn forget(state: &WebhookState, delivery: Option<&str>) {

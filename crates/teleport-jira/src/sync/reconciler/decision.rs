@@ -12,10 +12,31 @@ use crate::jira::decision;
 use crate::jira::mover::{self, Mover};
 use crate::jira::same_name;
 use crate::jira::types::{Issue, REQUEST_ID_PROPERTY, User};
-use crate::plugin_data::PluginData;
+use crate::plugin_data::{PluginData, Resolution};
 use crate::sync::error::StepError;
 use crate::sync::policy::Verdict;
 use crate::teleport::TeleportError;
+
+/// What applying a decision did to the request.
+enum Outcome {
+    /// Teleport took the decision: the request as it now stands.
+    Resolved(Box<AccessRequestV3>),
+    /// The request as Teleport has it now (`None`: gone), for the step's next round.
+    Now(Option<Box<AccessRequestV3>>),
+    /// The card went back to pending; the request did not change.
+    SentBack,
+    /// Teleport refused in a way that says the request changed elsewhere: read it again.
+    Unknown,
+}
+
+/// An allowed decision, and on whose behalf.
+#[derive(Clone, Copy)]
+struct Decided<'a> {
+    id: &'a str,
+    decision: Decision,
+    reason: &'a str,
+    delegator: &'a str,
+}
 
 /// A decision read from the card.
 #[derive(Clone, Copy, Debug)]
@@ -24,16 +45,11 @@ struct Decision {
     tag: &'static str,
 }
 
-/// Anti-forgery: plugin data (which only the plugin writes) named this issue; the issue must also
-/// name this request, or someone copied it around.
-fn names_request(issue: &Issue, id: &str) -> bool {
-    match issue.properties.get(REQUEST_ID_PROPERTY) {
-        Some(serde_json::Value::String(named)) if named == id => true,
-        other => {
-            tracing::warn!(jira_issue_id = %issue.id, property = ?other, "Issue property does not name this request; ignoring its status");
-            false
-        }
-    }
+fn is_pending(request: &AccessRequestV3) -> bool {
+    request
+        .spec
+        .as_ref()
+        .is_some_and(|s| s.state == RequestState::Pending as i32)
 }
 
 impl Reconciler {
@@ -49,33 +65,118 @@ impl Reconciler {
         let Some(issue_ref) = &data.issue else {
             return Ok(false);
         };
+        // The one read of the issue before Teleport is told: status, history, comments, property.
         let issue = self.jira.issue(&issue_ref.id).await?;
+        if !self.names_request(&issue, id) {
+            return Ok(false);
+        }
         let Some(decision) = self.decision_on(&issue) else {
             return Ok(false);
         };
-        if !names_request(&issue, id) {
-            return Ok(false);
-        }
         let (verdict, reason) = self.judge_mover(&issue, request).await?;
-        let applied = self
-            .with_lease(
+        let outcome = self
+            .with_lease_tracked(
                 id,
                 Some(data),
                 LeaseEnd::Release,
                 |current| Some(current.clone()),
-                |_, _| self.decide_if_pending(id, &issue, decision, verdict, &reason),
+                |leased, _| async {
+                    let outcome = self
+                        .decide_if_pending(id, &issue, decision, verdict, &reason)
+                        .await?;
+                    let written = match &outcome {
+                        Outcome::Resolved(after) => {
+                            self.mirror_decision(id, leased, &issue, after).await?
+                        }
+                        _ => leased,
+                    };
+                    Ok((outcome, written))
+                },
             )
             .await?;
-        if applied.is_none() {
-            return Ok(false);
-        }
-        match self.teleport.access_request(id).await? {
-            Some(fresh) => {
-                self.store.put(fresh);
+        match outcome {
+            None | Some(Outcome::SentBack) => Ok(false),
+            Some(Outcome::Resolved(after)) => {
+                self.store.put(*after);
+                self.settle(id);
+                Ok(false)
             }
-            None => self.store.remove(id),
+            Some(Outcome::Now(Some(now))) => {
+                self.store.put(*now);
+                Ok(true)
+            }
+            Some(Outcome::Now(None)) => {
+                self.store.remove(id);
+                Ok(true)
+            }
+            Some(Outcome::Unknown) => {
+                match self.teleport.access_request(id).await? {
+                    Some(fresh) => {
+                        self.store.put(fresh);
+                    }
+                    None => self.store.remove(id),
+                }
+                Ok(true)
+            }
         }
-        Ok(true)
+    }
+
+    /// Under the lease, right after Teleport took the decision: records the resolution, then
+    /// mirrors it on the card from the issue this step read (nothing was written to it since), so
+    /// a decision costs no second read. Returns the data as last written.
+    async fn mirror_decision(
+        &self,
+        id: &str,
+        leased: PluginData,
+        issue: &Issue,
+        after: &AccessRequestV3,
+    ) -> Result<PluginData, StepError> {
+        let spec = after.spec.as_ref();
+        let resolution = match spec.map(|s| RequestState::try_from(s.state)) {
+            Some(Ok(RequestState::Approved)) => Resolution::Approved,
+            Some(Ok(RequestState::Denied)) => Resolution::Denied,
+            _ => return Ok(leased),
+        };
+        let reason = spec.map(|s| s.resolve_reason.as_str()).unwrap_or_default();
+        let recorded = self
+            .data
+            .modify_from(id, Some(Some(leased.clone())), |current| {
+                let current = current.filter(|c| self.data.holds_lease(Some(c)))?;
+                current.resolution.is_none().then(|| PluginData {
+                    resolution: Some(resolution.clone()),
+                    resolve_reason: reason.to_owned(),
+                    ..current.clone()
+                })
+            })
+            .await?;
+        let Some(current) = recorded
+            .after
+            .filter(|current| self.data.holds_lease(Some(current)))
+        else {
+            return Ok(leased);
+        };
+        self.mirror_resolution(current.clone(), Some(issue)).await?;
+        Ok(current)
+    }
+
+    /// Anti-forgery: plugin data (which only the plugin writes) named this issue; the issue must
+    /// also name this request, or someone copied it around. A mismatch refuses the webhook.
+    fn names_request(&self, issue: &Issue, id: &str) -> bool {
+        let named = issue.properties.get(REQUEST_ID_PROPERTY);
+        if matches!(named, Some(serde_json::Value::String(named)) if named == id) {
+            return true;
+        }
+        tracing::warn!(jira_issue_id = %issue.id, property = ?named, "Issue property does not name this request; ignoring its status");
+        let why = format!(
+            "issue {} is not the issue recorded for request {}",
+            issue.id,
+            match named {
+                Some(serde_json::Value::String(named)) => named.as_str(),
+                _ => "(none)",
+            }
+        );
+        self.owners.refuse(&issue.id, why);
+        false
     }
 
     /// The decision the card's status stands for, if any.
@@ -125,7 +226,7 @@ impl Reconciler {
         };
         let verdict = self.settings.policy.judge(&author, requester, in_a_group);
         let reason = match &verdict {
-            Verdict::Allow { .. } => self.reason_of(&issue.id, &author).await.unwrap_or_else(|err| {
+            Verdict::Allow { .. } => self.reason_of(issue, &author).await.unwrap_or_else(|err| {
                 tracing::error!(error = %err, "Failed to load resolution info from the issue history");
                 None
             }),
@@ -143,30 +244,29 @@ impl Reconciler {
         decision: Decision,
         verdict: Verdict,
         reason: &str,
-    ) -> Result<(), StepError> {
+    ) -> Result<Outcome, StepError> {
         let fresh = self.teleport.access_request(id).await?;
-        let still_pending = fresh
-            .as_ref()
-            .and_then(|r| r.spec.as_ref())
-            .is_some_and(|s| s.state == RequestState::Pending as i32);
-        if !still_pending {
-            return Ok(());
-        }
+        let fresh = match fresh {
+            Some(request) if is_pending(&request) => request,
+            other => return Ok(Outcome::Now(other.map(Box::new))),
+        };
         match verdict {
-            Verdict::Refuse(why) => self.send_back(issue, decision.tag, &why).await,
+            Verdict::Refuse(why) => {
+                self.send_back(issue, decision.tag, &why).await?;
+                Ok(Outcome::SentBack)
+            }
             Verdict::Allow {
                 delegator,
                 teleport_user,
             } => {
-                self.decide(
+                let decided = Decided {
                     id,
-                    issue,
                     decision,
                     reason,
-                    &delegator,
-                    teleport_user.as_deref(),
-                )
-                .await
+                    delegator: &delegator,
+                };
+                self.decide(fresh, issue, decided, teleport_user.as_deref())
+                    .await
             }
         }
     }
@@ -175,19 +275,24 @@ impl Reconciler {
     /// review by the mapped Teleport user, so that Teleport's thresholds and rules apply.
     async fn decide(
         &self,
-        id: &str,
+        request: AccessRequestV3,
         issue: &Issue,
-        decision: Decision,
-        reason: &str,
-        delegator: &str,
+        decided: Decided<'_>,
         teleport_user: Option<&str>,
-    ) -> Result<(), StepError> {
+    ) -> Result<Outcome, StepError> {
+        let Decided {
+            id,
+            decision,
+            reason,
+            delegator,
+        } = decided;
         if self.settings.resolve_with == ResolveWith::State {
-            return self.set_state(id, decision, reason, delegator).await;
+            return self.set_state(request, decided).await;
         }
         let Some(reviewer) = teleport_user else {
             let why = format!("no Teleport user is mapped to {delegator} (add it to [jira.users])");
-            return self.send_back(issue, decision.tag, &why).await;
+            self.send_back(issue, decision.tag, &why).await?;
+            return Ok(Outcome::SentBack);
         };
         let review = AccessReview {
             author: reviewer.to_owned(),
@@ -203,13 +308,9 @@ impl Reconciler {
                 | TeleportError::BadParameter(_)
                 | TeleportError::NotImplemented(_)),
             ) => {
-                return self
-                    .send_back(
-                        issue,
-                        decision.tag,
-                        &format!("Teleport refused the review by {reviewer}: {err}"),
-                    )
-                    .await;
+                let why = format!("Teleport refused the review by {reviewer}: {err}");
+                self.send_back(issue, decision.tag, &why).await?;
+                return Ok(Outcome::SentBack);
             }
             Err(err) => return Err(err.into()),
         };
@@ -219,28 +320,29 @@ impl Reconciler {
             reason,
             "Submitted a review on behalf of the Jira user"
         );
-        let still_pending = after
-            .as_ref()
-            .and_then(|r| r.spec.as_ref())
-            .is_some_and(|s| s.state == RequestState::Pending as i32);
-        if still_pending {
+        if after.as_ref().is_some_and(is_pending) {
             let note = format!(
                 "the review by {reviewer} was recorded, and the request needs more reviews before it is {}",
                 decision.tag
             );
             self.send_back(issue, decision.tag, &note).await?;
         }
-        Ok(())
+        // The review is on the request now: the next round comments it, then mirrors the state.
+        Ok(Outcome::Now(after.map(Box::new)))
     }
 
     /// The Go plugin's way: the request takes the decision at once, on the mover's behalf.
     async fn set_state(
         &self,
-        id: &str,
-        decision: Decision,
-        reason: &str,
-        delegator: &str,
-    ) -> Result<(), StepError> {
+        mut request: AccessRequestV3,
+        decided: Decided<'_>,
+    ) -> Result<Outcome, StepError> {
+        let Decided {
+            id,
+            decision,
+            reason,
+            delegator,
+        } = decided;
         match self
             .teleport
             .set_access_request_state(id, decision.state, reason, delegator)
@@ -253,14 +355,19 @@ impl Reconciler {
                     reason,
                     "Jira user processed the request"
                 );
-                Ok(())
+                // What Teleport now holds; its watch event confirms it later.
+                if let Some(spec) = request.spec.as_mut() {
+                    spec.state = decision.state as i32;
+                    spec.resolve_reason = reason.to_owned();
+                }
+                Ok(Outcome::Resolved(Box::new(request)))
             }
             // Teleport refuses to change a denied request; its state wins and is mirrored next.
             Err(TeleportError::BadParameter(message)) if message.contains("already denied") => {
                 tracing::info!(%message, "Teleport already denied the request; mirroring Teleport's state");
-                Ok(())
+                Ok(Outcome::Unknown)
             }
-            Err(TeleportError::NotFound(_)) => Ok(()),
+            Err(TeleportError::NotFound(_)) => Ok(Outcome::Unknown),
             Err(err) => Err(err.into()),
         }
     }
@@ -278,10 +385,10 @@ impl Reconciler {
     }
 
     /// The reason `author` gave in their newest comment that has one.
-    async fn reason_of(&self, issue_id: &str, author: &User) -> Result<Option<String>, StepError> {
+    async fn reason_of(&self, issue: &Issue, author: &User) -> Result<Option<String>, StepError> {
         let mut reason = None;
         self.jira
-            .visit_comments_newest_first(issue_id, |comment| {
+            .visit_issue_comments_newest_first(issue, |comment| {
                 if decision::written_by(comment, author) {
                     reason = decision::reason_in_comment(&comment.body);
                 }

@@ -213,6 +213,9 @@ impl Reconciler {
             })
             .await?;
         let stored = recorded.after.unwrap_or_default();
+        if let Some(recorded) = &stored.issue {
+            self.owners.note(id, &recorded.id);
+        }
         if let Some(kept) = stored.issue.as_ref().filter(|kept| kept.id != issue.id) {
             // Only possible if a lease expired under a very slow step; the board still converges.
             if let Some(duplicate) = self.jira.issue_if_exists(&issue.id).await? {

@@ -30,6 +30,27 @@ impl Reconciler {
     where
         Fut: Future<Output = Result<T, StepError>>,
     {
+        self.with_lease_tracked(id, seen, end, change, |leased, before| {
+            let written = leased.clone();
+            async move { work(leased, before).await.map(|done| (done, written)) }
+        })
+        .await
+    }
+
+    /// [`Self::with_lease`] for work that writes the data again while it holds the lease: it
+    /// returns what it wrote last, so the release compares against that instead of failing on a
+    /// stale guess and reading again.
+    pub(super) async fn with_lease_tracked<T, Fut>(
+        &self,
+        id: &str,
+        seen: Option<&PluginData>,
+        end: LeaseEnd,
+        change: impl Fn(&PluginData) -> Option<PluginData>,
+        work: impl FnOnce(PluginData, Option<PluginData>) -> Fut,
+    ) -> Result<Option<T>, StepError>
+    where
+        Fut: Future<Output = Result<(T, PluginData), StepError>>,
+    {
         let taken = self
             .data
             .modify_from(id, seen.cloned().map(Some), |current| {
@@ -61,16 +82,24 @@ impl Reconciler {
             return Ok(None);
         };
         // A slow step keeps its lease alive; only a dead (or cut-off) holder lets it lapse.
-        let written = leased.clone();
+        let taken_as = leased.clone();
         let result = tokio::select! {
             result = work(leased, taken.before) => result,
             never = self.data.keep_renewed(id) => match never {},
         };
-        if result.is_err() && end == LeaseEnd::ExpireOnFailure {
-            self.data.expire(id).await;
-        } else {
-            self.data.release(id, Some(written)).await;
+        match result {
+            Err(err) if end == LeaseEnd::ExpireOnFailure => {
+                self.data.expire(id).await;
+                Err(err)
+            }
+            Err(err) => {
+                self.data.release(id, Some(taken_as)).await;
+                Err(err)
+            }
+            Ok((done, written)) => {
+                self.data.release(id, Some(written)).await;
+                Ok(Some(done))
+            }
         }
-        result.map(Some)
     }
 }

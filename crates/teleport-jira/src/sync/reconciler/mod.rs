@@ -17,6 +17,7 @@ mod awaited;
 mod decision;
 mod ensure_issue;
 mod issue_numbers;
+mod issue_owners;
 mod lease;
 mod owner;
 mod resolution;
@@ -46,6 +47,7 @@ use crate::teleport::{TeleportClient, TeleportError};
 use approver_groups::Memberships;
 use awaited::Awaited;
 use issue_numbers::IssueNumbers;
+use issue_owners::IssueOwners;
 pub use owner::OwnerError;
 use settled::Settled;
 
@@ -77,6 +79,8 @@ pub struct Reconciler {
     settings: IssueSettings,
     data: PluginDataStore,
     numbers: IssueNumbers,
+    /// Which request each issue seen in plugin data belongs to, for webhooks.
+    owners: IssueOwners,
     /// Issues read while looking for lost creations, shared by every look-up.
     known_issues: KnownIssues,
     /// Whether new issues carry the request label (off once Jira refused the field).
@@ -109,6 +113,7 @@ impl Reconciler {
             jira,
             store,
             numbers: IssueNumbers::default(),
+            owners: IssueOwners::default(),
             known_issues: KnownIssues::default(),
             label_issues: AtomicBool::new(true),
             settled: Settled::default(),
@@ -156,6 +161,7 @@ impl Reconciler {
                 // Every later line of this step is about that issue too.
                 tracing::Span::current().record("jira_issue_key", issue.key.as_str());
                 self.note_issue_key(&issue.key);
+                self.owners.note(id, &issue.id);
             }
             let Some(request) = self.request(id).await? else {
                 return match data.filter(|d| d.issue.is_some()) {

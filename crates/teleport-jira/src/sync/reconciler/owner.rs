@@ -21,6 +21,11 @@ impl Reconciler {
     /// The request that issue `issue_id` was made for; `None` for an issue whose property is
     /// blank (one the plugin gave up on).
     pub async fn owner_of_issue(&self, issue_id: &str) -> Result<Option<String>, OwnerError> {
+        // Tied already by plugin data this process read: the step reads the issue, and only a
+        // card that names its request is ever taken as a decision.
+        if let Some(request_id) = self.owners.owner(issue_id) {
+            return Ok(Some(request_id));
+        }
         let issue = match self.jira.issue(issue_id).await {
             Ok(issue) => issue,
             Err(JiraError::Status { status: 404, .. }) => {
@@ -45,10 +50,18 @@ impl Reconciler {
             .map_err(|err| OwnerError::Unavailable(err.to_string()))?
             .map(|data| PluginData::decode(&data));
         match data.and_then(|d| d.issue) {
-            Some(recorded) if recorded.id == issue.id => Ok(Some(request_id)),
+            Some(recorded) if recorded.id == issue.id => {
+                self.owners.note(&request_id, &issue.id);
+                Ok(Some(request_id))
+            }
             _ => Err(OwnerError::Refused(format!(
                 "issue {issue_id} is not the issue recorded for request {request_id}"
             ))),
         }
+    }
+
+    /// Why the step a webhook for issue `issue_id` started refused the issue, if it did.
+    pub fn take_refusal(&self, issue_id: &str) -> Option<String> {
+        self.owners.take_refusal(issue_id)
     }
 }

@@ -6,11 +6,12 @@ use super::lease::LeaseEnd;
 use crate::config::StatusNames;
 use crate::jira::render;
 use crate::jira::same_name;
+use crate::jira::types::Issue;
 use crate::plugin_data::{PluginData, Resolution};
 use crate::sync::error::StepError;
 
 /// The status an issue takes for a resolution.
-fn status_for(statuses: &StatusNames, resolution: &Resolution) -> String {
+pub(super) fn status_for(statuses: &StatusNames, resolution: &Resolution) -> String {
     match resolution {
         Resolution::Approved => statuses.approved.clone(),
         Resolution::Denied => statuses.denied.clone(),
@@ -36,7 +37,7 @@ impl Reconciler {
             let comment = render::resolution_comment(recorded.tag(), &data.resolve_reason);
             let target = status_for(&self.settings.statuses, recorded);
             if same_name(issue.status_name(), &target)
-                && self.comment_bodies(&issue.id).await?.contains(&comment)
+                && self.comment_bodies_on(&issue).await?.contains(&comment)
             {
                 self.settle(id);
                 return Ok(());
@@ -56,7 +57,7 @@ impl Reconciler {
                     }
                     Some(next)
                 },
-                |leased, _| self.mirror_resolution(leased),
+                |leased, _| self.mirror_resolution(leased, None),
             )
             .await?;
         if finished.is_some() {
@@ -66,15 +67,23 @@ impl Reconciler {
     }
 
     /// Under the lease: the resolution comment unless present, then the transition unless done.
-    async fn mirror_resolution(&self, leased: PluginData) -> Result<(), StepError> {
+    /// `read` is the issue as this step read it since its last write to it, if it did.
+    pub(super) async fn mirror_resolution(
+        &self,
+        leased: PluginData,
+        read: Option<&Issue>,
+    ) -> Result<(), StepError> {
         let (Some(issue_ref), Some(recorded)) = (leased.issue.clone(), leased.resolution.clone())
         else {
             return Ok(());
         };
         let target = status_for(&self.settings.statuses, &recorded);
-        let issue = self.jira.issue(&issue_ref.id).await?;
+        let issue = match read.filter(|issue| issue.id == issue_ref.id) {
+            Some(issue) => issue.clone(),
+            None => self.jira.issue(&issue_ref.id).await?,
+        };
         let comment = render::resolution_comment(recorded.tag(), &leased.resolve_reason);
-        if !self.comment_bodies(&issue.id).await?.contains(&comment) {
+        if !self.comment_bodies_on(&issue).await?.contains(&comment) {
             self.jira.add_comment(&issue.id, &comment).await?;
         }
         if !same_name(issue.status_name(), &target) {

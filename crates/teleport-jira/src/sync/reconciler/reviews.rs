@@ -7,6 +7,7 @@ use teleport_proto::types::AccessRequestV3;
 use super::Reconciler;
 use super::lease::LeaseEnd;
 use crate::jira::render;
+use crate::jira::types::Issue;
 use crate::plugin_data::PluginData;
 use crate::sync::error::StepError;
 
@@ -75,6 +76,21 @@ impl Reconciler {
         let mut bodies = HashSet::new();
         self.jira
             .visit_comments_newest_first(issue_id, |comment| {
+                bodies.insert(comment.body.clone());
+                true
+            })
+            .await?;
+        Ok(bodies)
+    }
+
+    /// The comment bodies of an issue just read: those it embeds, unless it has more.
+    pub(super) async fn comment_bodies_on(
+        &self,
+        issue: &Issue,
+    ) -> Result<HashSet<String>, StepError> {
+        let mut bodies = HashSet::new();
+        self.jira
+            .visit_issue_comments_newest_first(issue, |comment| {
                 bodies.insert(comment.body.clone());
                 true
             })
