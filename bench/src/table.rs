@@ -88,7 +88,7 @@ fn header(out: &mut String, report: &Report) {
         },
         tuning
             .workers
-            .map_or_else(|| "64 (default)".to_owned(), |w| w.to_string()),
+            .map_or_else(|| "256 (default)".to_owned(), |w| w.to_string()),
         report.ticks_per_second,
     );
     let _ = writeln!(out);
