@@ -37,7 +37,7 @@ const MAX_BODY: usize = 32 * 1024 * 1024;
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Jira Cloud's header saying the rate-limit budget is nearly spent.
 const NEAR_LIMIT_HEADER: &str = "x-ratelimit-nearlimit";
-const REMAINING_HEADER: &str = "x-ratelimit-remaining";
+const LIMIT_HEADER: &str = "x-ratelimit-limit";
 
 /// Which failures a call may be repeated after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -650,17 +650,13 @@ fn send_error(err: &reqwest::Error) -> JiraError {
 fn answer_of(result: &Result<reqwest::Response, JiraError>) -> Answer {
     match result {
         Ok(response) => {
-            let header = |name: &str| {
-                response
-                    .headers()
-                    .get(name)
-                    .and_then(|value| value.to_str().ok())
-                    .map(str::trim)
-            };
+            let headers = response.headers();
             Answer::Answered {
-                near_limit: header(NEAR_LIMIT_HEADER)
-                    .is_some_and(|value| value.eq_ignore_ascii_case("true")),
-                remaining: header(REMAINING_HEADER).and_then(|value| value.parse().ok()),
+                near_limit: headers
+                    .get(NEAR_LIMIT_HEADER)
+                    .and_then(|value| value.to_str().ok())
+                    .is_some_and(|value| value.trim().eq_ignore_ascii_case("true")),
+                limited: headers.contains_key(LIMIT_HEADER),
             }
         }
         Err(err) => match (err.status(), err.retry_after()) {
@@ -669,7 +665,7 @@ fn answer_of(result: &Result<reqwest::Response, JiraError>) -> Answer {
             }
             (Some(status), _) if status < 500 => Answer::Answered {
                 near_limit: false,
-                remaining: None,
+                limited: false,
             },
             _ => Answer::Failed,
         },

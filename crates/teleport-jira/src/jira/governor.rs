@@ -21,6 +21,10 @@ use tokio::time::Instant;
 use crate::backoff::Backoff;
 use crate::lock::lock;
 
+/// Calls in flight at first. While Jira announces no rate limit and never pushed back, the limit
+/// doubles every round trip (TCP's slow start) up to the ceiling, so a burst into a healthy Jira
+/// reaches full speed within a few round trips; a limited one never sees a larger first wave.
+const INITIAL_LIMIT: f64 = 16.0;
 /// The pace grows by at least this share of itself per second while Jira answers.
 const GROWTH_SHARE: f64 = 0.05;
 /// The slowest the learned pace goes: Jira always gets a call now and then to say it recovered.
@@ -69,11 +73,8 @@ impl Priority {
 #[derive(Clone, Copy, Debug)]
 pub enum Answer {
     /// Any answer that is not push-back; `near_limit` when Jira said the budget is nearly spent,
-    /// `remaining` the calls it said are left (`X-RateLimit-Remaining`), when it said.
-    Answered {
-        near_limit: bool,
-        remaining: Option<usize>,
-    },
+    /// `limited` when it announced a rate limit at all (`X-RateLimit-Limit`).
+    Answered { near_limit: bool, limited: bool },
     /// 429, or 503 with `Retry-After`: Jira asks everyone to slow down.
     PushedBack { retry_after: Option<Duration> },
     /// No answer (a transport error or a 5xx without `Retry-After`): says nothing of the pace.
@@ -100,6 +101,10 @@ struct State {
     ceiling: usize,
     /// Calls allowed in flight now (fractional so that additive increase is smooth).
     limit: f64,
+    /// Until Jira announces a rate limit, pushes back or says it is near its limit, or the ceiling
+    /// is reached: the limit grows by one per answer, doubling every round trip; after, by one per
+    /// round trip.
+    slow_start: bool,
     in_flight: usize,
     /// Waiting calls per priority.
     waiting: [usize; 3],
@@ -107,8 +112,6 @@ struct State {
     pause_backoff: Backoff,
     /// Call starts per second; `None` until Jira first pushes back (or unless configured).
     rate: Option<f64>,
-    /// The calls Jira last said are left in its budget, if it says.
-    remaining: Option<usize>,
     /// The configured `max_calls_per_second`, a cap the learned rate never passes.
     rate_cap: Option<f64>,
     next_start: Instant,
@@ -136,13 +139,13 @@ impl Governor {
         Self {
             state: Mutex::new(State {
                 ceiling,
-                limit: ceiling as f64,
+                limit: INITIAL_LIMIT.min(ceiling as f64),
+                slow_start: true,
                 in_flight: 0,
                 waiting: [0; 3],
                 paused_until: None,
                 pause_backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(30)),
                 rate: rate_cap,
-                remaining: None,
                 rate_cap,
                 next_start: Instant::now(),
                 last_decrease: None,
@@ -277,10 +280,12 @@ impl Permit<'_> {
         match answer {
             Answer::Answered {
                 near_limit,
-                remaining,
+                limited,
             } => {
-                if remaining.is_some() {
-                    state.remaining = remaining;
+                if limited {
+                    // A Jira that announces a rate limit gets no doubling: its pace is learned
+                    // from a first wave no larger than the initial limit.
+                    state.end_slow_start();
                 }
                 state.on_answer(now, latency, near_limit);
             }
@@ -301,14 +306,7 @@ impl Drop for Permit<'_> {
 
 impl State {
     fn allowed_in_flight(&self) -> usize {
-        let allowed = (self.limit.floor() as usize).clamp(1, self.ceiling);
-        // Until Jira's pace is known, a burst never sends more calls at once than Jira said it
-        // would admit: a healthy Jira that says nothing gets the whole ceiling, a limited one no
-        // wave of refusals before the pace is learned.
-        match (self.rate, self.remaining) {
-            (None, Some(remaining)) => allowed.min(remaining.max(1)),
-            _ => allowed,
-        }
+        (self.limit.floor() as usize).clamp(1, self.ceiling)
     }
 
     /// `Ok(when)` takes a slot starting at `when`; `Err(Some(t))` asks to look again at `t` (a
@@ -344,11 +342,18 @@ impl State {
         }
         self.pause_backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
         self.answered_since_decrease += 1;
+        if near_limit {
+            // The first warning ends the doubling, back where it began.
+            self.end_slow_start();
+        }
         if near_limit && self.may_decrease(now) {
             self.decrease(now, self.answered_rate());
             return;
         }
-        if self.latency_climbed(latency) && self.may_decrease(now) {
+        // In slow start a climb says little: the first calls set what is usual, and a burst's
+        // own latency (a Jira farther away than at start) is not queueing; push-back ends it.
+        let climbed = self.latency_climbed(latency) && !self.slow_start;
+        if climbed && self.may_decrease(now) {
             self.limit = (self.limit * DECREASE).max(1.0);
             tracing::debug!(
                 latency_ms = latency.as_millis() as u64,
@@ -362,7 +367,15 @@ impl State {
         // Additive increase: about one more call in flight per round trip's worth of answers,
         // and, at full pace, one more call per second each second (a twentieth more when that
         // is more, so a pace cut far down comes back within a minute).
-        self.limit = (self.limit + 1.0 / self.limit).min(self.ceiling as f64);
+        let growth = if self.slow_start {
+            1.0
+        } else {
+            1.0 / self.limit
+        };
+        self.limit = (self.limit + growth).min(self.ceiling as f64);
+        if self.limit >= self.ceiling as f64 {
+            self.slow_start = false;
+        }
         if let Some(rate) = self.rate {
             let grown = rate + (1.0 / rate).max(GROWTH_SHARE);
             self.rate = Some(self.rate_cap.map_or(grown, |cap| grown.min(cap)));
@@ -376,6 +389,7 @@ impl State {
         let until = now + pause;
         self.paused_until = Some(self.paused_until.map_or(until, |t| t.max(until)));
         self.next_start = self.next_start.max(until);
+        self.end_slow_start();
         // Calls already on the wire when the pace was cut, and a call refused right after a
         // pause, say nothing new about the pace; nor does a refusal while no call waited for
         // its turn (the plugin asked little, someone else spent the budget): the pause is enough.
@@ -391,6 +405,15 @@ impl State {
             pause_ms = pause.as_millis() as u64,
             "Jira is pushing back; slowing every Jira call down"
         );
+    }
+
+    /// A Jira that limits its rate is not helped by more calls in flight than at the start: the
+    /// pace does the rest.
+    fn end_slow_start(&mut self) {
+        if self.slow_start {
+            self.slow_start = false;
+            self.limit = self.limit.min(INITIAL_LIMIT);
+        }
     }
 
     fn may_decrease(&self, now: Instant) -> bool {
@@ -441,7 +464,7 @@ mod tests {
                 .await
                 .answered(Answer::Answered {
                     near_limit: false,
-                    remaining: None,
+                    limited: false,
                 });
         }
         assert_eq!(begin.elapsed(), Duration::from_millis(400));
@@ -470,7 +493,7 @@ mod tests {
                 .await
                 .answered(Answer::Answered {
                     near_limit: false,
-                    remaining: None,
+                    limited: false,
                 });
         }
         assert_eq!(governor.rate(), None, "no pace before Jira pushes back");
@@ -498,7 +521,7 @@ mod tests {
                 .await
                 .answered(Answer::Answered {
                     near_limit: false,
-                    remaining: None,
+                    limited: false,
                 });
         }
     }
@@ -643,35 +666,52 @@ mod tests {
                 .await
                 .answered(Answer::Answered {
                     near_limit: false,
-                    remaining: None,
+                    limited: false,
                 });
         }
         assert_eq!(governor.limit(), 16);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_unpaced_burst_sends_no_more_than_jira_said_it_admits() {
+    async fn the_limit_starts_small_and_doubles_while_jira_keeps_up() {
         let governor = Governor::new(256, None);
+        assert_eq!(governor.limit(), 16);
+        answer_some(&governor, 16).await;
+        assert_eq!(governor.limit(), 32, "one round trip's answers double it");
+        answer_some(&governor, 500).await;
+        assert_eq!(governor.limit(), 256, "up to the ceiling");
+        let permit = governor.acquire(Priority::Decision).await;
+        answer_while_a_call_waits(
+            &governor,
+            permit,
+            Answer::PushedBack {
+                retry_after: Some(Duration::ZERO),
+            },
+        );
+        let cut = governor.limit();
+        answer_some(&governor, 10).await;
+        assert!(
+            governor.limit() <= cut + 1,
+            "after push-back it grows by one per round trip"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_jira_that_announces_a_rate_limit_gets_no_doubling() {
+        let governor = Governor::new(256, None);
+        for _ in 0..16 {
+            governor
+                .acquire(Priority::Create)
+                .await
+                .answered(Answer::Answered {
+                    near_limit: false,
+                    limited: true,
+                });
+        }
         assert_eq!(
             governor.limit(),
-            256,
-            "a Jira that says nothing gets the ceiling"
+            16,
+            "one per round trip at most: {governor:?}"
         );
-        governor
-            .acquire(Priority::Create)
-            .await
-            .answered(Answer::Answered {
-                near_limit: false,
-                remaining: Some(40),
-            });
-        assert_eq!(governor.limit(), 40);
-        governor
-            .acquire(Priority::Create)
-            .await
-            .answered(Answer::Answered {
-                near_limit: false,
-                remaining: Some(0),
-            });
-        assert_eq!(governor.limit(), 1, "one call at a time still goes");
     }
 }
