@@ -78,16 +78,20 @@ impl Reconciler {
             return Ok(());
         };
         let target = status_for(&self.settings.statuses, &recorded);
+        let fetched;
         let issue = match read.filter(|issue| issue.id == issue_ref.id) {
-            Some(issue) => issue.clone(),
-            None => self.jira.issue(&issue_ref.id).await?,
+            Some(issue) => issue,
+            None => {
+                fetched = self.jira.issue(&issue_ref.id).await?;
+                &fetched
+            }
         };
         let comment = render::resolution_comment(recorded.tag(), &leased.resolve_reason);
-        if !self.comment_bodies_on(&issue).await?.contains(&comment) {
+        if !self.comment_bodies_on(issue).await?.contains(&comment) {
             self.jira.add_comment(&issue.id, &comment).await?;
         }
         if !same_name(issue.status_name(), &target) {
-            match self.move_issue(&issue, &target).await {
+            match self.move_issue(issue, &target).await {
                 Ok(()) => {
                     tracing::debug!(target_status = %target, "Successfully moved the issue to the target status");
                 }

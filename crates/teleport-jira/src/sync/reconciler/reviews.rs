@@ -88,13 +88,9 @@ impl Reconciler {
         &self,
         issue: &Issue,
     ) -> Result<HashSet<String>, StepError> {
-        let mut bodies = HashSet::new();
-        self.jira
-            .visit_issue_comments_newest_first(issue, |comment| {
-                bodies.insert(comment.body.clone());
-                true
-            })
-            .await?;
-        Ok(bodies)
+        match issue.all_comments() {
+            Some(comments) => Ok(comments.iter().map(|c| c.body.clone()).collect()),
+            None => self.comment_bodies(&issue.id).await,
+        }
     }
 }
