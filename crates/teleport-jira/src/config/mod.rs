@@ -7,6 +7,7 @@
 
 mod http;
 mod jira;
+mod jsm_oncall;
 mod raw;
 
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::secret::Secret;
+pub use jsm_oncall::JsmOnCallConfig;
 use raw::{RawAccessMonitoringRules, RawConfig};
 
 /// The commented example config printed by `teleport-jira configure`.
@@ -58,6 +60,7 @@ pub struct Config {
     pub reconcile: ReconcileConfig,
     pub metrics: MetricsConfig,
     pub access_monitoring_rules: RulesConfig,
+    pub jsm_oncall: JsmOnCallConfig,
 }
 
 /// Routing new requests by Teleport's Access Monitoring Rules (keys of this plugin only; off by
@@ -335,6 +338,7 @@ impl Config {
             ));
         }
         let access_monitoring_rules = rules_section(raw.access_monitoring_rules)?;
+        let jsm_oncall = jsm_oncall::jsm_oncall_section(raw.jsm_oncall, &jira)?;
         Ok(Self {
             teleport,
             jira,
@@ -343,6 +347,7 @@ impl Config {
             reconcile,
             metrics,
             access_monitoring_rules,
+            jsm_oncall,
         })
     }
 }

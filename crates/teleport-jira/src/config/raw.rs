@@ -17,6 +17,23 @@ pub(crate) struct RawConfig {
     pub reconcile: RawReconcile,
     pub metrics: RawMetrics,
     pub access_monitoring_rules: RawAccessMonitoringRules,
+    pub jsm_oncall: RawJsmOnCall,
+}
+
+/// Approval of requesters on call in Jira Service Management (keys of this plugin only).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawJsmOnCall {
+    pub enabled: bool,
+    pub api_url: Option<String>,
+    pub cloud_id: Option<String>,
+    pub email: Option<String>,
+    pub api_token: Option<String>,
+    pub schedules_annotation: Option<String>,
+    pub default_schedules: Vec<String>,
+    pub account_id_trait: Option<String>,
+    pub email_lookup: bool,
+    pub integration: Option<String>,
 }
 
 /// Routing by Teleport's Access Monitoring Rules (keys of this plugin only).

@@ -543,3 +543,68 @@ fn the_basic_auth_password_can_come_from_a_file_but_not_from_both() {
     let err = error_of(&both);
     assert!(err.contains("password_file"), "{err}");
 }
+
+#[test]
+fn jsm_oncall_is_off_by_default_and_borrows_the_jira_credentials() {
+    let (config, _) = parse(MINIMAL).unwrap();
+    let oncall = &config.jsm_oncall;
+    assert!(!oncall.enabled);
+    assert_eq!(oncall.api_url, "https://api.atlassian.com");
+    assert_eq!(oncall.cloud_id, None);
+    assert_eq!(oncall.email, "bot@example.com");
+    assert_eq!(oncall.api_token.expose(), "tok");
+    assert_eq!(oncall.schedules_annotation, "teleport.dev/schedules");
+    assert!(oncall.default_schedules.is_empty());
+    assert_eq!(oncall.account_id_trait, "jira_account_id");
+    assert!(!oncall.email_lookup);
+    assert_eq!(oncall.integration, "jsm-oncall");
+}
+
+#[test]
+fn jsm_oncall_keys_are_read_as_written() {
+    let text = format!(
+        "{MINIMAL}\n[jsm_oncall]\nenabled = true\napi_url = \"https://ops.example.com/\"\ncloud_id = \"c-1\"\nemail = \"ops@example.com\"\napi_token = \"ops-token\"\nschedules_annotation = \"example.com/oncall\"\ndefault_schedules = [\"s-1\", \" \", \"s-2\"]\naccount_id_trait = \"atlassian_id\"\nemail_lookup = true\nintegration = \"oncall\"\n"
+    );
+    let (config, warnings) = parse(&text).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let oncall = &config.jsm_oncall;
+    assert!(oncall.enabled);
+    assert_eq!(oncall.api_url, "https://ops.example.com");
+    assert_eq!(oncall.cloud_id.as_deref(), Some("c-1"));
+    assert_eq!(oncall.email, "ops@example.com");
+    assert_eq!(oncall.api_token.expose(), "ops-token");
+    assert_eq!(oncall.schedules_annotation, "example.com/oncall");
+    assert_eq!(oncall.default_schedules, ["s-1", "s-2"]);
+    assert_eq!(oncall.account_id_trait, "atlassian_id");
+    assert!(oncall.email_lookup);
+    assert_eq!(oncall.integration, "oncall");
+}
+
+#[test]
+fn jsm_oncall_bad_values_name_the_key() {
+    let err = error_of(&format!(
+        "{MINIMAL}\n[jsm_oncall]\napi_url = \"http://api.atlassian.com\"\n"
+    ));
+    assert!(
+        err.starts_with("jsm_oncall.api_url must start with"),
+        "{err}"
+    );
+    let err = error_of(&format!(
+        "{MINIMAL}\n[jsm_oncall]\naccount_id_trait = \"\"\n"
+    ));
+    assert!(
+        err.starts_with("jsm_oncall.account_id_trait must not be empty"),
+        "{err}"
+    );
+    let err = error_of(&format!(
+        "{MINIMAL}\n[jsm_oncall]\nenabled = true\napi_token = \"/nonexistent/jsm-token\"\n"
+    ));
+    assert!(err.starts_with("jsm_oncall.api_token: "), "{err}");
+    let err = error_of(&format!(
+        "{MINIMAL}\n[jsm_oncall]\ndefault_schedules = \"s-1\"\n"
+    ));
+    assert!(
+        err.contains("jsm_oncall.default_schedules: invalid type"),
+        "{err}"
+    );
+}
