@@ -115,6 +115,8 @@ pub struct FakeJiraOptions {
     /// Jira Cloud's burst limit over every REST call; none when `None` (see
     /// [`FakeJira::set_rate_limit`]).
     pub rate_limit: Option<RateLimit>,
+    /// The site's cloud id, served at `/_edge/tenant_info` (Cloud only).
+    pub cloud_id: String,
 }
 
 impl Default for FakeJiraOptions {
@@ -141,6 +143,7 @@ impl Default for FakeJiraOptions {
             webhook_retry_backoff: Duration::from_millis(50),
             webhook_timeout: Duration::from_secs(10),
             rate_limit: None,
+            cloud_id: "0f8e5b1c-6b7a-4c0e-9d3b-2a1f4e5d6c7b".into(),
         }
     }
 }
@@ -227,6 +230,7 @@ fn shared_state(
         limiter,
         base_path,
         deployment: options.deployment,
+        cloud_id: options.cloud_id,
     })
 }
 

@@ -33,6 +33,7 @@ pub(crate) struct Shared {
     pub limiter: Limiter,
     pub base_path: String,
     pub deployment: Deployment,
+    pub cloud_id: String,
 }
 
 impl Shared {
@@ -83,6 +84,9 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let received_at = Instant::now();
+    if let Some(tenant) = tenant_info(&shared, &method, &uri) {
+        return tenant;
+    }
     let path = match rest_path(&uri, &shared.base_path) {
         Ok(path) => path,
         Err(not_rest) => return not_rest.into_response(),
@@ -129,6 +133,19 @@ async fn handle(
         received_at,
     });
     answer.response
+}
+
+/// Jira Cloud's `GET /_edge/tenant_info`: the site's cloud id, without authentication.
+fn tenant_info(shared: &Shared, method: &Method, uri: &Uri) -> Option<Response> {
+    let path = strip_base(uri.path(), &shared.base_path)?;
+    if path != "/_edge/tenant_info" || method != Method::GET {
+        return None;
+    }
+    if shared.deployment != Deployment::Cloud {
+        return Some(NotRest::SitePage.into_response());
+    }
+    let body = serde_json::json!({ "cloudId": shared.cloud_id });
+    Some(axum::Json(body).into_response())
 }
 
 /// A path the REST API does not serve: outside the base path, or a page of the site.
