@@ -15,12 +15,27 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "shared leaves",
-        &["backoff", "errors", "lock", "secret", "version", "metrics"],
+        &[
+            "backoff",
+            "errors",
+            "http_common",
+            "lock",
+            "secret",
+            "version",
+            "metrics",
+        ],
     ),
     ("config and rules", &["config", "rules"]),
     (
         "clients and listeners",
-        &["teleport", "jira", "plugin_data", "logging", "listener"],
+        &[
+            "teleport",
+            "jira",
+            "jsm",
+            "plugin_data",
+            "logging",
+            "listener",
+        ],
     ),
     ("reconciliation and start-up checks", &["sync", "startup"]),
     ("health", &["health"]),

@@ -17,6 +17,7 @@ use super::types::{
     IssueTypeStatuses, Permissions, Project, REQUEST_ID_PROPERTY, SearchHit, SearchPage, User,
     UserWithGroups,
 };
+use crate::http_common::{BodyError, escape_path};
 use crate::metrics::{CallOutcome, Metrics};
 use crate::secret::Secret;
 use rand::Rng;
@@ -244,7 +245,7 @@ impl JiraClient {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
-            .and_then(parse_retry_after);
+            .and_then(crate::http_common::parse_retry_after);
         // An error body is only ever shown in a log line: what fits is enough.
         let body = read_capped(response, MAX_ERROR_BODY)
             .await
@@ -599,32 +600,16 @@ impl JiraClient {
     }
 }
 
-/// The body of `response`, refused past `limit` bytes (whatever `Content-Length` claims), so a
-/// broken or hostile server cannot make the process hold an unbounded answer.
-async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, JiraError> {
-    let too_large = || {
-        JiraError::Other(format!(
-            "Jira's answer is larger than {limit} bytes; refusing to read it"
-        ))
-    };
-    if response
-        .content_length()
-        .is_some_and(|length| length > limit as u64)
-    {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+/// The body of `response`, refused past `limit` bytes.
+async fn read_capped(response: reqwest::Response, limit: usize) -> Result<Vec<u8>, JiraError> {
+    crate::http_common::read_capped(response, limit)
         .await
-        .map_err(|err| JiraError::Transport(crate::errors::error_chain(&err)))?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        .map_err(|err| match err {
+            BodyError::TooLarge { limit } => JiraError::Other(format!(
+                "Jira's answer is larger than {limit} bytes; refusing to read it"
+            )),
+            BodyError::Transport(err) => JiraError::Transport(crate::errors::error_chain(&err)),
+        })
 }
 
 /// A request that got no answer: a refused certificate, a connection never made (Jira cannot
@@ -672,35 +657,10 @@ fn answer_of(result: &Result<reqwest::Response, JiraError>) -> Answer {
     }
 }
 
-/// `Retry-After` is either seconds or an HTTP date.
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    if let Ok(seconds) = value.trim().parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let when =
-        time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc2822)
-            .ok()?;
-    let wait = when - time::OffsetDateTime::now_utc();
-    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
-}
-
 /// Full jitter on top of the exponential step, so retries from many requests spread out.
 fn jittered(step: Duration) -> Duration {
     let millis = step.as_millis().max(1) as u64;
     Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
-}
-
-/// Path segments are percent-encoded, as the Go client does for path parameters.
-fn escape_path(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -761,21 +721,5 @@ mod tests {
         let client = client_of(oversized_server(head, 40).await);
         let err = client.project("PROJ").await.unwrap_err();
         assert!(err.to_string().contains("larger than"), "{err}");
-    }
-
-    #[test]
-    fn retry_after_accepts_seconds_and_dates() {
-        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon"), None);
-    }
-
-    #[test]
-    fn path_segments_are_escaped() {
-        assert_eq!(escape_path("PROJ-1"), "PROJ-1");
-        assert_eq!(escape_path("a/b c"), "a%2Fb%20c");
     }
 }
