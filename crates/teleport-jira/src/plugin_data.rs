@@ -26,6 +26,7 @@ const ISSUE_ID: &str = "issue_id";
 const ISSUE_KEY: &str = "issue_key";
 pub const LEASE_KEY: &str = "lease";
 pub const ROUTE_KEY: &str = "route";
+pub const ONCALL_KEY: &str = "oncall";
 
 /// The keys the Go plugin writes, in a fixed order.
 pub const KEYS: [&str; 9] = [
@@ -58,6 +59,31 @@ pub struct PluginData {
     pub lease: Option<Lease>,
     /// Where a rule sent the issue; `None`: the configured project and issue type.
     pub route: Option<Routed>,
+    /// What the on-call check of the request found, once it ran to an end.
+    pub oncall: Option<OnCallCheck>,
+}
+
+/// The end of a request's on-call check (JSM Operations), recorded so that it runs once per
+/// request across restarts and replicas.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum OnCallCheck {
+    /// The requester was on call: the plugin's approving review is in Teleport.
+    Reviewed { schedules: Vec<String> },
+    /// The requester was on call in none of the schedules.
+    NotOnCall,
+    /// No approval, for this reason (a short label).
+    Skipped { cause: String },
+}
+
+impl OnCallCheck {
+    fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
 }
 
 /// What an Access Monitoring Rule decided for a request, recorded before its issue is made.
@@ -204,6 +230,9 @@ impl PluginData {
         if let Some(route) = &self.route {
             encoded.insert(ROUTE_KEY.to_owned(), route.encode());
         }
+        if let Some(oncall) = &self.oncall {
+            encoded.insert(ONCALL_KEY.to_owned(), oncall.encode());
+        }
         encoded
     }
 
@@ -235,6 +264,7 @@ impl PluginData {
             issue,
             lease: Lease::decode(get(LEASE_KEY)),
             route: Routed::decode(get(ROUTE_KEY)),
+            oncall: OnCallCheck::decode(get(ONCALL_KEY)),
         }
     }
 
@@ -268,7 +298,36 @@ mod tests {
             }),
             lease: None,
             route: None,
+            oncall: None,
         }
+    }
+
+    #[test]
+    fn an_on_call_check_is_its_own_key_and_reads_back() {
+        for (check, text) in [
+            (
+                OnCallCheck::Reviewed {
+                    schedules: vec!["s-1".into()],
+                },
+                r#"{"outcome":"reviewed","schedules":["s-1"]}"#,
+            ),
+            (OnCallCheck::NotOnCall, r#"{"outcome":"not_on_call"}"#),
+            (
+                OnCallCheck::Skipped {
+                    cause: "forbidden".into(),
+                },
+                r#"{"outcome":"skipped","cause":"forbidden"}"#,
+            ),
+        ] {
+            let data = PluginData {
+                oncall: Some(check),
+                ..sample()
+            };
+            let encoded = data.encode();
+            assert_eq!(encoded[ONCALL_KEY], text);
+            assert_eq!(PluginData::decode(&encoded), data);
+        }
+        assert!(!sample().encode().contains_key(ONCALL_KEY));
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub use identity::{Identity, IdentityOptions, TlsFiles};
 pub use kinds::{KIND_ACCESS_MONITORING_RULE, KIND_ACCESS_REQUEST};
 pub use net::{API_DOMAIN, auth_alpn_protocol};
 pub use requests::{CreateRequest, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT};
-pub use rules::access_monitoring_rule;
+pub use rules::{access_monitoring_rule, automatic_review_rule};
 pub use users::UserSpec;
 
 use net::{Net, NetConfig};

@@ -13,6 +13,7 @@ use super::reconcile::Running;
 use super::{RunOptions, StartError};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::rules::RuleFilter;
 use crate::teleport::watch::{self as teleport_watch, WatchEvent, WatchOptions};
 use crate::teleport::{TeleportClient, TeleportError};
 
@@ -31,12 +32,11 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// Starts the watch; with `rules`, it also watches Access Monitoring Rules for that
-    /// notification name.
+    /// Starts the watch; with `rules`, it also watches the Access Monitoring Rules they keep.
     pub fn start(
         client: Arc<TeleportClient>,
         options: RunOptions,
-        rules: Option<String>,
+        rules: Option<RuleFilter>,
         tasks: &TaskTracker,
         shutdown: &CancellationToken,
     ) -> (Self, Signals) {

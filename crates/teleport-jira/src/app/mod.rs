@@ -73,8 +73,10 @@ pub async fn run(
     )
     .await?;
     reloads.start(sighup, &tasks, &shutdown);
-    let rules = &config.access_monitoring_rules;
-    let rules = rules.enabled.then(|| rules.notification_name.clone());
+    let rules = config
+        .access_monitoring_rules
+        .enabled
+        .then(|| crate::startup::rule_filter(&config));
     let (watch, signals) = event_loop::Watch::start(teleport, options, rules, &tasks, &shutdown);
     tasks.close();
 

@@ -60,7 +60,7 @@ fn issue_settings(config: &Config, ping: &PingResponse) -> IssueSettings {
             users: jira.users.clone(),
         },
         resolve_with: jira.resolve_with,
-        notification_name: config.access_monitoring_rules.notification_name.clone(),
+        rules: crate::startup::rule_filter(config),
     }
 }
 

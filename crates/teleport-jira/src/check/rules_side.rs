@@ -22,7 +22,8 @@ pub(super) async fn check(
         return Vec::new();
     }
     let name = &settings.notification_name;
-    let listed = match client.access_monitoring_rules(name).await {
+    let filter = crate::startup::rule_filter(config);
+    let listed = match client.access_monitoring_rules(&filter).await {
         Ok(listed) => listed,
         Err(err @ TeleportError::AccessDenied(_)) => {
             report.fail(
@@ -38,6 +39,9 @@ pub(super) async fn check(
         }
     };
     let mut rules = RuleSet::new(name);
+    if let Some(integration) = &filter.review_integration {
+        rules = rules.with_review_integration(integration);
+    }
     rules.replace_all(&listed);
     report.ok(
         CHECK,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use super::RuleFilter;
 use super::set::RuleSet;
 
 /// The rules as of the latest watch event.
@@ -14,9 +15,13 @@ pub struct LiveRules {
 }
 
 impl LiveRules {
-    pub fn new(notification_name: &str) -> Self {
+    pub fn new(filter: &RuleFilter) -> Self {
+        let mut set = RuleSet::new(&filter.notification_name);
+        if let Some(integration) = &filter.review_integration {
+            set = set.with_review_integration(integration);
+        }
         Self {
-            current: ArcSwap::from_pointee(RuleSet::new(notification_name)),
+            current: ArcSwap::from_pointee(set),
         }
     }
 

@@ -25,6 +25,28 @@ mod tests;
 pub use expr::Facts;
 pub use live::LiveRules;
 pub use recipient::{Recipient, RecipientError};
-pub use rule::{Rule, RuleError, SUBJECT_ACCESS_REQUEST, applies};
+pub use rule::{Rule, RuleError, SUBJECT_ACCESS_REQUEST, applies, approves_through};
 pub use schedule::ScheduleError;
-pub use set::{Route, Routing, RuleSet, Target};
+pub use set::{Eligibility, Route, Routing, RuleSet, Target};
+
+/// Which rules this plugin reads: those notifying it, and (with the on-call check on) those
+/// asking its review integration to approve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleFilter {
+    pub notification_name: String,
+    pub review_integration: Option<String>,
+}
+
+impl RuleFilter {
+    /// Whether `rule` is one of them.
+    pub fn keeps(
+        &self,
+        rule: &teleport_proto::teleport::accessmonitoringrules::v1::AccessMonitoringRule,
+    ) -> bool {
+        applies(rule, &self.notification_name)
+            || self
+                .review_integration
+                .as_deref()
+                .is_some_and(|integration| approves_through(rule, integration))
+    }
+}

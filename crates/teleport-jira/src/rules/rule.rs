@@ -2,7 +2,9 @@
 //! matches a request (its schedules, then its condition). Everything that can be read once is
 //! read when the rule arrives; what cannot be read makes the rule fail closed.
 
-use teleport_proto::teleport::accessmonitoringrules::v1::AccessMonitoringRule;
+use teleport_proto::teleport::accessmonitoringrules::v1::{
+    AccessMonitoringRule, AccessMonitoringRuleSpec,
+};
 
 use super::expr::{Condition, EvalError, Facts, ParseError};
 use super::recipient::{Recipient, RecipientError};
@@ -45,6 +47,23 @@ pub fn applies(rule: &AccessMonitoringRule, notification_name: &str) -> bool {
     })
 }
 
+/// The `desired_state` of rules that ask an integration for an automatic review.
+pub const DESIRED_STATE_REVIEWED: &str = "reviewed";
+
+/// Whether a rule asks `integration` to approve the requests it matches: it is about access
+/// requests, wants them reviewed, names `integration`, and decides `APPROVED` (rules that deny
+/// are not the on-call check's to carry out).
+pub fn approves_through(rule: &AccessMonitoringRule, integration: &str) -> bool {
+    rule.spec.as_ref().is_some_and(|spec| {
+        spec.subjects.iter().any(|s| s == SUBJECT_ACCESS_REQUEST)
+            && spec.desired_state == DESIRED_STATE_REVIEWED
+            && spec.automatic_review.as_ref().is_some_and(|review| {
+                review.integration == integration
+                    && review.decision.eq_ignore_ascii_case("APPROVED")
+            })
+    })
+}
+
 /// A rule that applies to this plugin.
 #[derive(Clone, Debug)]
 pub struct Rule {
@@ -68,21 +87,27 @@ impl Rule {
             .iter()
             .map(|text| Recipient::parse(text))
             .partition::<Vec<_>, _>(Result::is_ok);
-        let mut schedules: Vec<_> = spec
-            .schedules
-            .iter()
-            .map(|(name, schedule)| {
-                let time = schedule.time.clone().unwrap_or_default();
-                (name.clone(), Schedule::from_proto(&time))
-            })
-            .collect();
-        schedules.sort_by(|a, b| a.0.cmp(&b.0));
         Some(Self {
             name: rule.metadata.as_ref().map(|m| m.name.clone())?,
             condition: Condition::parse(&spec.condition),
-            schedules,
+            schedules: schedules_of(spec),
             recipients: recipients.into_iter().filter_map(Result::ok).collect(),
             unreadable: unreadable.into_iter().filter_map(Result::err).collect(),
+        })
+    }
+
+    /// The rule, if it asks `integration` to approve what it matches; it names no recipients.
+    pub fn approving_through(rule: &AccessMonitoringRule, integration: &str) -> Option<Self> {
+        if !approves_through(rule, integration) {
+            return None;
+        }
+        let spec = rule.spec.as_ref()?;
+        Some(Self {
+            name: rule.metadata.as_ref().map(|m| m.name.clone())?,
+            condition: Condition::parse(&spec.condition),
+            schedules: schedules_of(spec),
+            recipients: Vec::new(),
+            unreadable: Vec::new(),
         })
     }
 
@@ -139,4 +164,18 @@ impl Rule {
             })
         })
     }
+}
+
+/// A rule's schedules, by name, each read once.
+fn schedules_of(spec: &AccessMonitoringRuleSpec) -> Vec<(String, Result<Schedule, ScheduleError>)> {
+    let mut schedules: Vec<_> = spec
+        .schedules
+        .iter()
+        .map(|(name, schedule)| {
+            let time = schedule.time.clone().unwrap_or_default();
+            (name.clone(), Schedule::from_proto(&time))
+        })
+        .collect();
+    schedules.sort_by(|a, b| a.0.cmp(&b.0));
+    schedules
 }

@@ -15,6 +15,21 @@ use super::rule::{Rule, RuleError};
 pub struct RuleSet {
     notification_name: String,
     rules: BTreeMap<String, Rule>,
+    /// The integration whose approving rules are kept, when the on-call check is on.
+    review_integration: Option<String>,
+    /// Rules asking that integration to approve what they match, by name.
+    approving: BTreeMap<String, Rule>,
+}
+
+/// Whether the approving rules let a request be approved by the on-call check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Eligibility {
+    /// No approving rule is in force: every request with schedules may be.
+    NoRules,
+    /// This approving rule matches the request.
+    Matched(String),
+    /// Approving rules are in force and none matches.
+    NoMatch,
 }
 
 /// Where a new request's issue goes.
@@ -50,12 +65,21 @@ impl RuleSet {
         Self {
             notification_name: notification_name.to_owned(),
             rules: BTreeMap::new(),
+            review_integration: None,
+            approving: BTreeMap::new(),
         }
+    }
+
+    /// Also keeps the rules that ask `integration` to approve what they match.
+    pub fn with_review_integration(mut self, integration: &str) -> Self {
+        self.review_integration = Some(integration.to_owned());
+        self
     }
 
     /// Replaces every rule with those of a fresh listing.
     pub fn replace_all<'a>(&mut self, rules: impl IntoIterator<Item = &'a AccessMonitoringRule>) {
         self.rules.clear();
+        self.approving.clear();
         for rule in rules {
             self.put(rule);
         }
@@ -70,16 +94,51 @@ impl RuleSet {
             .unwrap_or_default();
         match Rule::applying(rule, &self.notification_name) {
             Some(rule) => {
-                self.rules.insert(name, rule);
+                self.rules.insert(name.clone(), rule);
             }
             None => {
                 self.rules.remove(&name);
+            }
+        }
+        let approving = self
+            .review_integration
+            .as_deref()
+            .and_then(|integration| Rule::approving_through(rule, integration));
+        match approving {
+            Some(rule) => {
+                self.approving.insert(name, rule);
+            }
+            None => {
+                self.approving.remove(&name);
             }
         }
     }
 
     pub fn delete(&mut self, name: &str) {
         self.rules.remove(name);
+        self.approving.remove(name);
+    }
+
+    /// The rules asking the review integration to approve, by name.
+    pub fn approving_rules(&self) -> impl Iterator<Item = &Rule> {
+        self.approving.values()
+    }
+
+    /// Whether the approving rules let a request with these facts be approved; a rule that
+    /// cannot be evaluated is skipped (and returned, for the log).
+    pub fn eligibility(&self, facts: &Facts) -> (Eligibility, Vec<(String, RuleError)>) {
+        if self.approving.is_empty() {
+            return (Eligibility::NoRules, Vec::new());
+        }
+        let mut skipped = Vec::new();
+        for rule in self.approving.values() {
+            match rule.matches(facts) {
+                Ok(true) => return (Eligibility::Matched(rule.name().to_owned()), skipped),
+                Ok(false) => {}
+                Err(err) => skipped.push((rule.name().to_owned(), err)),
+            }
+        }
+        (Eligibility::NoMatch, skipped)
     }
 
     pub fn len(&self) -> usize {

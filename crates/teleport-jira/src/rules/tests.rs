@@ -175,3 +175,62 @@ fn a_schedule_outside_its_shift_does_not_match() {
     );
     assert_eq!(set.route(&outside).route, Route::Static);
 }
+
+fn approving_set(rules: &[AccessMonitoringRule]) -> RuleSet {
+    let mut set = RuleSet::new("jira").with_review_integration("jsm-oncall");
+    set.replace_all(rules);
+    set
+}
+
+#[test]
+fn without_approving_rules_every_request_is_eligible_for_the_on_call_check() {
+    let set = approving_set(&[rule("db", DB, &["OPS"])]);
+    assert_eq!(
+        set.eligibility(&facts(&["db-admin"])).0,
+        Eligibility::NoRules
+    );
+}
+
+#[test]
+fn approving_rules_for_the_integration_choose_the_eligible_requests() {
+    use testkit::teleport::automatic_review_rule;
+    let set = approving_set(&[
+        automatic_review_rule("db-oncall", "jsm-oncall", "APPROVED", DB),
+        automatic_review_rule("deny-all", "jsm-oncall", "DENIED", "true"),
+        automatic_review_rule("other", "pagerduty", "APPROVED", "true"),
+    ]);
+    assert_eq!(set.approving_rules().count(), 1);
+    assert_eq!(
+        set.eligibility(&facts(&["db-admin"])).0,
+        Eligibility::Matched("db-oncall".into())
+    );
+    assert_eq!(set.eligibility(&facts(&["editor"])).0, Eligibility::NoMatch);
+    // Approving rules never route, and a set without the integration keeps none.
+    assert_eq!(set.route(&facts(&["db-admin"])).route, Route::Static);
+    let routing_only = set_of(&[automatic_review_rule(
+        "db-oncall",
+        "jsm-oncall",
+        "APPROVED",
+        DB,
+    )]);
+    assert_eq!(routing_only.approving_rules().count(), 0);
+}
+
+#[test]
+fn an_approving_rule_that_cannot_be_evaluated_is_skipped_and_named() {
+    use testkit::teleport::automatic_review_rule;
+    let mut set = approving_set(&[automatic_review_rule(
+        "broken",
+        "jsm-oncall",
+        "APPROVED",
+        "contains_any(",
+    )]);
+    let (eligibility, skipped) = set.eligibility(&facts(&["db-admin"]));
+    assert_eq!(eligibility, Eligibility::NoMatch);
+    assert_eq!(skipped[0].0, "broken");
+    set.delete("broken");
+    assert_eq!(
+        set.eligibility(&facts(&["db-admin"])).0,
+        Eligibility::NoRules
+    );
+}

@@ -5,6 +5,7 @@
 mod credentials;
 mod error;
 mod jira;
+mod rules;
 mod teleport;
 mod webhook;
 
@@ -13,5 +14,6 @@ pub use credentials::{
 };
 pub use error::StartError;
 pub use jira::{JIRA_PERMISSIONS, check_jira, connect_jira};
+pub use rules::rule_filter;
 pub use teleport::connect_teleport;
 pub use webhook::{check_webhook_tls, warn_if_unauthenticated, webhook_is_open, webhook_tls};

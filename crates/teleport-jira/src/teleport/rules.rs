@@ -12,7 +12,7 @@ use teleport_proto::teleport::userloginstate::v1::GetUserLoginStateRequest;
 
 use super::client::TeleportClient;
 use super::error::TeleportError;
-use crate::rules::{self, SUBJECT_ACCESS_REQUEST};
+use crate::rules::{RuleFilter, SUBJECT_ACCESS_REQUEST};
 
 /// Rules per page, as Teleport's own plugins ask.
 const RULES_PAGE_SIZE: i64 = 1000;
@@ -20,27 +20,41 @@ const RULES_PAGE_SIZE: i64 = 1000;
 const MAX_PAGES: usize = 1000;
 
 impl TeleportClient {
-    /// Every rule about access requests whose notification is `notification_name`, all pages.
-    /// Servers without the filtered listing answer Unimplemented; then every rule is listed and
-    /// filtered here.
+    /// Every rule about access requests `filter` keeps, all pages: those notifying this plugin,
+    /// and those asking its review integration to approve. Servers without the filtered listing
+    /// answer Unimplemented; then every rule is listed and filtered here.
     pub async fn access_monitoring_rules(
         &self,
-        notification_name: &str,
+        filter: &RuleFilter,
     ) -> Result<Vec<AccessMonitoringRule>, TeleportError> {
-        match self.filtered_rules(notification_name).await {
+        let mut rules = match self.filtered_rules(&filter.notification_name, "").await {
             Err(TeleportError::NotImplemented(_)) => {
                 tracing::debug!("Teleport cannot filter rules; listing them all");
                 let mut rules = self.all_rules().await?;
-                rules.retain(|rule| rules::applies(rule, notification_name));
-                Ok(rules)
+                rules.retain(|rule| filter.keeps(rule));
+                return Ok(rules);
             }
-            other => other,
+            other => other?,
+        };
+        if let Some(integration) = &filter.review_integration {
+            let approving = self.filtered_rules("", integration).await?;
+            let named =
+                |rule: &AccessMonitoringRule| rule.metadata.as_ref().map(|m| m.name.clone());
+            for rule in approving {
+                if !rules.iter().any(|known| named(known) == named(&rule)) {
+                    rules.push(rule);
+                }
+            }
         }
+        rules.retain(|rule| filter.keeps(rule));
+        Ok(rules)
     }
 
+    /// One filtered listing: by notification name, or by automatic review integration.
     async fn filtered_rules(
         &self,
         notification_name: &str,
+        automatic_review_name: &str,
     ) -> Result<Vec<AccessMonitoringRule>, TeleportError> {
         every_page(|page_token| {
             let request = ListAccessMonitoringRulesWithFilterRequest {
@@ -48,7 +62,7 @@ impl TeleportClient {
                 page_token,
                 subjects: vec![SUBJECT_ACCESS_REQUEST.to_owned()],
                 notification_name: notification_name.to_owned(),
-                ..Default::default()
+                automatic_review_name: automatic_review_name.to_owned(),
             };
             let mut rpc = self.services().rules;
             async move {

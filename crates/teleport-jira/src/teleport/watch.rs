@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::TeleportClient;
 use super::error::TeleportError;
 use crate::backoff::Backoff;
+use crate::rules::RuleFilter;
 
 /// How long Teleport may take to send INIT after a watch is opened, as in the Go plugin.
 const INIT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -43,8 +44,8 @@ pub enum WatchEvent {
 pub struct WatchOptions {
     /// `TELEPORT_PLUGIN_FAIL_FAST`: end with an error on the first disconnect instead of reconnecting.
     pub fail_fast: bool,
-    /// Also watch Access Monitoring Rules, for this notification name.
-    pub rules: Option<String>,
+    /// Also watch the Access Monitoring Rules this filter keeps.
+    pub rules: Option<RuleFilter>,
 }
 
 /// Keeps a watch open until `shutdown`, sending what it sees to `events` and whether it is
@@ -59,7 +60,7 @@ pub async fn run(
 ) -> Result<(), TeleportError> {
     let mut backoff = Backoff::reconnect();
     let mut connection_changes = client.connection_changes();
-    let mut rules = options.rules.as_deref().map(RuleWatch::new);
+    let mut rules = options.rules.clone().map(RuleWatch::new);
     loop {
         connection_changes.mark_unchanged();
         let mut stream = Stream {
@@ -227,14 +228,14 @@ fn decode(event: Event) -> Option<WatchEvent> {
 
 /// The rules side of the watch: what each INIT means for them, told to the operator once.
 struct RuleWatch {
-    notification_name: String,
+    filter: RuleFilter,
     told_not_streamed: bool,
 }
 
 impl RuleWatch {
-    fn new(notification_name: &str) -> Self {
+    fn new(filter: RuleFilter) -> Self {
         Self {
-            notification_name: notification_name.to_owned(),
+            filter,
             told_not_streamed: false,
         }
     }
@@ -260,13 +261,10 @@ impl RuleWatch {
             self.tell_not_streamed("Teleport does not stream Access Monitoring Rules to this plugin (grant its role access_monitoring_rule: [read, list])");
             return Ok(Vec::new());
         }
-        match client
-            .access_monitoring_rules(&self.notification_name)
-            .await
-        {
+        match client.access_monitoring_rules(&self.filter).await {
             Ok(rules) => {
                 self.told_not_streamed = false;
-                tracing::info!(rules = rules.len(), notification_name = %self.notification_name, "Access Monitoring Rules loaded");
+                tracing::info!(rules = rules.len(), notification_name = %self.filter.notification_name, "Access Monitoring Rules loaded");
                 Ok(rules)
             }
             Err(err @ (TeleportError::AccessDenied(_) | TeleportError::NotImplemented(_))) => {

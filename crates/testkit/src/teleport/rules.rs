@@ -8,8 +8,8 @@
 use tonic::Status;
 
 use teleport_proto::teleport::accessmonitoringrules::v1::{
-    AccessMonitoringRule, AccessMonitoringRuleSpec, ListAccessMonitoringRulesResponse,
-    ListAccessMonitoringRulesWithFilterRequest, Notification,
+    AccessMonitoringRule, AccessMonitoringRuleSpec, AutomaticReview,
+    ListAccessMonitoringRulesResponse, ListAccessMonitoringRulesWithFilterRequest, Notification,
 };
 use teleport_proto::teleport::header::v1::Metadata;
 
@@ -46,6 +46,27 @@ pub fn access_monitoring_rule(
         }),
         ..AccessMonitoringRule::default()
     }
+}
+
+/// A rule asking `integration` for an automatic review (`desired_state: reviewed`) with
+/// `decision` (`APPROVED` or `DENIED`) of the requests matching `condition`.
+pub fn automatic_review_rule(
+    name: &str,
+    integration: &str,
+    decision: &str,
+    condition: &str,
+) -> AccessMonitoringRule {
+    let mut rule = access_monitoring_rule(name, "", condition, &[]);
+    if let Some(spec) = rule.spec.as_mut() {
+        spec.notification = None;
+        spec.desired_state = "reviewed".into();
+        spec.automatic_review = Some(AutomaticReview {
+            integration: integration.into(),
+            decision: decision.into(),
+            reason: String::new(),
+        });
+    }
+    rule
 }
 
 /// How a write treats an existing rule of the same name.

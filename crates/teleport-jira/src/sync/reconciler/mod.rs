@@ -42,7 +42,7 @@ use crate::jira::types::Issue;
 use crate::jira::{JiraClient, same_name};
 use crate::metrics::Metrics;
 use crate::plugin_data::{PluginData, Resolution};
-use crate::rules::LiveRules;
+use crate::rules::{LiveRules, RuleFilter};
 use crate::teleport::{TeleportClient, TeleportError};
 use approver_groups::Memberships;
 use awaited::Awaited;
@@ -66,8 +66,9 @@ pub struct IssueSettings {
     /// Who may decide from Jira.
     pub policy: ApproverPolicy,
     pub resolve_with: ResolveWith,
-    /// Access Monitoring Rules apply when their notification names this.
-    pub notification_name: String,
+    /// Which Access Monitoring Rules apply: those notifying this plugin (and those asking its
+    /// review integration to approve).
+    pub rules: RuleFilter,
 }
 
 /// The context every phase works in: the two clients, the request cache, and what this process
@@ -119,7 +120,7 @@ impl Reconciler {
             settled: Settled::default(),
             awaited: Awaited::default(),
             memberships: Memberships::default(),
-            rules: LiveRules::new(&settings.notification_name),
+            rules: LiveRules::new(&settings.rules),
             traits_warned: AtomicBool::new(false),
             refused_targets: routing::RefusedTargets::default(),
             settings,
