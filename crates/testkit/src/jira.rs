@@ -22,6 +22,9 @@
 //! - `endpoints`: the REST resources (identity, projects, issues, comments, transitions, properties).
 //! - `catalog`: the site's fields, statuses and issue types.
 //! - `changelog`: the paged changelog of an issue (oldest first).
+//! - `groups`: a user's groups and a group's members.
+//! - `users`: user search (by display-name or visible e-mail prefix; empty without "Browse users
+//!   and groups").
 //! - `adf`: rich text as v3 documents.
 //! - `search`: `search/jql` and the classic `search`.
 //! - `jql`: the JQL subset.
@@ -49,6 +52,7 @@ mod routes;
 mod search;
 mod store;
 mod tls;
+mod users;
 mod validate_create;
 mod validate_edit;
 mod webhook;

@@ -1801,3 +1801,131 @@ fn receiver_pki() -> (String, String, String) {
         .unwrap();
     (ca_cert.pem(), cert.pem(), key.serialize_pem())
 }
+
+// ----- user search ---------------------------------------------------------------------------
+
+fn searchable_users() -> Vec<JiraUser> {
+    vec![
+        JiraUser::new("712020:john", "John Smith").with_email("john@example.com"),
+        JiraUser::new("712020:johnson", "Johnson").with_email("johnson@example.com"),
+        JiraUser::new("712020:hidden", "Hidden").with_hidden_email("hidden@example.com"),
+        JiraUser::new("712020:outsider", "Outsider")
+            .with_email("outsider@example.com")
+            .with_permissions([Permission::CreateIssues]),
+    ]
+}
+
+fn account_ids(answer: &Answer) -> Vec<String> {
+    answer
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| user["accountId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn user_search_matches_a_prefix_of_display_name_or_visible_email() {
+    let jira = start(FakeJiraOptions {
+        users: searchable_users(),
+        ..FakeJiraOptions::default()
+    })
+    .await;
+    let api = Api::new(&jira);
+    for version in ["2", "3"] {
+        let answer = api
+            .get(&format!("/rest/api/{version}/user/search?query=JOHN"))
+            .await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(account_ids(&answer), ["712020:john", "712020:johnson"]);
+    }
+    let exact = api
+        .get("/rest/api/2/user/search?query=john%40example.com")
+        .await;
+    assert_eq!(account_ids(&exact), ["712020:john"]);
+    assert_eq!(exact.body[0]["emailAddress"], "john@example.com");
+    let none = api.get("/rest/api/2/user/search?query=nobody").await;
+    assert_eq!(account_ids(&none), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn user_search_neither_matches_nor_shows_hidden_emails() {
+    let jira = start(FakeJiraOptions {
+        users: searchable_users(),
+        ..FakeJiraOptions::default()
+    })
+    .await;
+    let api = Api::new(&jira);
+    let by_email = api
+        .get("/rest/api/2/user/search?query=hidden%40example.com")
+        .await;
+    assert_eq!(account_ids(&by_email), Vec::<String>::new());
+    let by_name = api.get("/rest/api/2/user/search?query=hid").await;
+    assert_eq!(account_ids(&by_name), ["712020:hidden"]);
+    assert!(by_name.body[0].get("emailAddress").is_none());
+}
+
+#[tokio::test]
+async fn user_search_finds_nobody_without_browse_users_and_groups() {
+    let jira = start(FakeJiraOptions {
+        users: searchable_users(),
+        ..FakeJiraOptions::default()
+    })
+    .await;
+    let plugin = jira.plugin_user().account_id;
+    let without: Vec<Permission> = Permission::ALL
+        .into_iter()
+        .filter(|p| *p != Permission::BrowseUsers)
+        .collect();
+    jira.set_user_permissions(&plugin, without).unwrap();
+    let api = Api::new(&jira);
+    let answer = api.get("/rest/api/2/user/search?query=john").await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(account_ids(&answer), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn viewissue_search_keeps_users_who_can_browse_the_project() {
+    let jira = start(FakeJiraOptions {
+        users: searchable_users(),
+        ..FakeJiraOptions::default()
+    })
+    .await;
+    let api = Api::new(&jira);
+    let everyone = api.get("/rest/api/2/user/search?query=outsider").await;
+    assert_eq!(account_ids(&everyone), ["712020:outsider"]);
+    let browsers = api
+        .get("/rest/api/2/user/viewissue/search?query=outsider&projectKey=PROJ")
+        .await;
+    assert_eq!(account_ids(&browsers), Vec::<String>::new());
+    let john = api
+        .get("/rest/api/3/user/viewissue/search?query=john%40&projectKey=PROJ")
+        .await;
+    assert_eq!(account_ids(&john), ["712020:john"]);
+    let no_project = api
+        .get("/rest/api/2/user/viewissue/search?query=john&projectKey=NOPE")
+        .await;
+    assert_eq!(no_project.status, 404);
+}
+
+#[tokio::test]
+async fn data_center_user_search_takes_username_and_answers_names() {
+    let jira = start(FakeJiraOptions {
+        deployment: Deployment::DataCenter,
+        plugin_user: JiraUser::new("dc-plugin", "Plugin")
+            .with_email("plugin@example.com")
+            .with_name("plugin")
+            .with_token("pat-123"),
+        users: vec![JiraUser::new("dc-alice", "Alice").with_email("alice@example.com")],
+        ..FakeJiraOptions::default()
+    })
+    .await;
+    let api = Api::with_auth(&jira, Auth::Bearer("pat-123".into()));
+    let answer = api
+        .get("/rest/api/2/user/search?username=alice%40example.com")
+        .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body[0]["name"], "alice");
+    assert!(answer.body[0].get("accountId").is_none());
+}

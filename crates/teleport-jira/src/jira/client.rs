@@ -418,6 +418,35 @@ impl JiraClient {
             .collect())
     }
 
+    /// Users whose display name or visible e-mail starts with `query` (case-insensitive), as
+    /// Jira's user search finds them: every user the plugin may see (`GET user/search`), or with
+    /// `project` only those who can browse it (`GET user/viewissue/search`). Without the "Browse
+    /// users and groups" global permission Jira answers with no users rather than an error.
+    /// Data Center names the query `username` (Cloud refuses that name): a personal access
+    /// token (bearer) is only ever Data Center's, so bearer auth sends `username`.
+    pub async fn users_matching(
+        &self,
+        query: &str,
+        project: Option<&str>,
+    ) -> Result<Vec<User>, JiraError> {
+        let param = match &**self.auth.load() {
+            JiraAuth::Bearer { .. } => "username",
+            JiraAuth::Basic { .. } => "query",
+        };
+        let path = match project {
+            Some(_) => "user/viewissue/search",
+            None => "user/search",
+        };
+        self.json("user_search", Retry::Always, || {
+            let request = self.request(Method::GET, path).query(&[(param, query)]);
+            match project {
+                Some(key) => request.query(&[("projectKey", key)]),
+                None => request,
+            }
+        })
+        .await
+    }
+
     /// Whether the Jira group `name` exists and its members can be read (`GET group/member`).
     pub async fn group_exists(&self, name: &str) -> Result<bool, JiraError> {
         let answer = self

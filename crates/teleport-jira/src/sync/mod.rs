@@ -11,6 +11,7 @@ mod engine;
 pub mod error;
 mod faults;
 mod lease_clock;
+pub mod people;
 pub mod policy;
 pub mod queue;
 pub mod reconciler;
@@ -19,4 +20,5 @@ pub mod store;
 
 pub use engine::Engine;
 pub use error::StepError;
+pub use people::{Lookup, People, Resolved, Unresolved};
 pub use reconciler::{IssueSettings, OwnerError, Reconciler};

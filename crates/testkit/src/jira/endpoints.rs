@@ -156,7 +156,7 @@ pub(crate) fn my_permissions(store: &Store, user: usize, req: &Req<'_>) -> Resul
                     "id": p.id(),
                     "key": p.key(),
                     "name": p.display_name(),
-                    "type": "PROJECT",
+                    "type": if p == Permission::BrowseUsers { "GLOBAL" } else { "PROJECT" },
                     "description": p.description(),
                     "havePermission": u.has(p),
                 }),

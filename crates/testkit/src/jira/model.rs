@@ -28,16 +28,19 @@ pub enum Permission {
     AddComments,
     EditIssues,
     DeleteIssues,
+    /// The global "Browse users and groups": without it, user searches find nobody.
+    BrowseUsers,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 7] = [
         Permission::BrowseProjects,
         Permission::CreateIssues,
         Permission::TransitionIssues,
         Permission::AddComments,
         Permission::EditIssues,
         Permission::DeleteIssues,
+        Permission::BrowseUsers,
     ];
 
     /// The key used by `mypermissions` and the permission-scheme API.
@@ -49,6 +52,7 @@ impl Permission {
             Permission::AddComments => "ADD_COMMENTS",
             Permission::EditIssues => "EDIT_ISSUES",
             Permission::DeleteIssues => "DELETE_ISSUES",
+            Permission::BrowseUsers => "USER_PICKER",
         }
     }
 
@@ -64,6 +68,7 @@ impl Permission {
             Permission::EditIssues => "12",
             Permission::AddComments => "15",
             Permission::DeleteIssues => "16",
+            Permission::BrowseUsers => "27",
             Permission::TransitionIssues => "46",
         }
     }
@@ -76,6 +81,7 @@ impl Permission {
             Permission::AddComments => "Add Comments",
             Permission::EditIssues => "Edit Issues",
             Permission::DeleteIssues => "Delete Issues",
+            Permission::BrowseUsers => "Browse users and groups",
         }
     }
 
@@ -87,6 +93,9 @@ impl Permission {
             Permission::AddComments => "Ability to comment on issues.",
             Permission::EditIssues => "Ability to edit issues.",
             Permission::DeleteIssues => "Ability to delete issues.",
+            Permission::BrowseUsers => {
+                "Ability to select a user or group from a popup window and to search users."
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ use super::model::Deployment;
 use super::req::Req;
 use super::store::Store;
 use super::webhook::OutgoingEvent;
-use super::{catalog, changelog, endpoints, groups, search};
+use super::{catalog, changelog, endpoints, groups, search, users};
 
 /// What a resource gets to answer one call.
 pub(crate) struct Call<'s, 'r> {
@@ -105,6 +105,14 @@ const ROUTES: &[Route] = &[
         user(c.caller)?;
         endpoints::user(c.store, c.req)
     }),
+    route(Method::GET, &["user", "search"], |c| {
+        users::user_search(c.store, user(c.caller)?, c.req)
+    })
+    .v3(),
+    route(Method::GET, &["user", "viewissue", "search"], |c| {
+        users::viewissue_search(c.store, user(c.caller)?, c.req)
+    })
+    .v3(),
     route(Method::GET, &["user", "groups"], |c| {
         user(c.caller)?;
         groups::user_groups(c.store, c.req)
