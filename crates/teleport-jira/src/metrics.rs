@@ -161,6 +161,37 @@ const SERIES: &[(&str, &str)] = &[
         "access_monitoring_rules",
         "Access Monitoring Rules in force for this plugin",
     ),
+    (
+        "oncall_checks",
+        "On-call checks of new pending requests (JSM Operations), by outcome: approved, not_on_call, not_eligible (no approving rule matched), unresolved (no Atlassian account id for the requester), failed",
+    ),
+    (
+        "oncall_failures",
+        "Failures of on-call checks, by cause: unauthorized, forbidden, not_found, rate_limited, server_error, timeout, unreachable, bad_answer, unexpected, review_refused",
+    ),
+];
+
+/// The outcomes of an on-call check, for [`Metrics::oncall_checks`].
+pub const ONCALL_OUTCOMES: [&str; 5] = [
+    "approved",
+    "not_on_call",
+    "not_eligible",
+    "unresolved",
+    "failed",
+];
+
+/// Why an on-call check failed, for [`Metrics::oncall_failures`].
+pub const ONCALL_FAILURES: [&str; 10] = [
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "rate_limited",
+    "server_error",
+    "timeout",
+    "unreachable",
+    "bad_answer",
+    "unexpected",
+    "review_refused",
 ];
 
 /// Every metric the plugin keeps, and the registry that renders them.
@@ -203,6 +234,10 @@ pub struct Metrics {
     /// Rules skipped for a request, or recipients ignored, by reason (see [`RULE_ERROR_REASONS`]).
     pub rule_errors: Family<ReasonLabel, Counter>,
     pub access_monitoring_rules: Gauge,
+    /// On-call checks by outcome (see [`ONCALL_OUTCOMES`]).
+    pub oncall_checks: Family<OutcomeLabel, Counter>,
+    /// On-call check failures by cause (see [`ONCALL_FAILURES`]).
+    pub oncall_failures: Family<ReasonLabel, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -269,6 +304,8 @@ impl Metrics {
             routing_decisions: r.add("routing_decisions", Family::default()),
             rule_errors: r.add("rule_errors", Family::default()),
             access_monitoring_rules: r.add("access_monitoring_rules", Gauge::default()),
+            oncall_checks: r.add("oncall_checks", Family::default()),
+            oncall_failures: r.add("oncall_failures", Family::default()),
             registry: r.0,
         };
         // Series an alert rule would watch exist from the start, at zero, instead of appearing

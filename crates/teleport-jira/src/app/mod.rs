@@ -52,7 +52,17 @@ pub async fn run(
     let webhook_tls = startup::webhook_tls(&config)?;
 
     let tasks = TaskTracker::new();
-    let engine = reconcile::start(&config, &ping, &teleport, &jira, &metrics, &shutdown).await;
+    let plugin_user = &credentials.info.user;
+    let engine = reconcile::start(
+        &config,
+        &ping,
+        plugin_user,
+        &teleport,
+        &jira,
+        &metrics,
+        &shutdown,
+    )
+    .await;
     let mut reloads = reloads::Reloads::new(&config, &jira);
     let renewal = reloads.credential_renewal(&config, &teleport, credentials_in_use, &metrics);
     tasks.spawn(refresh::run(renewal, shutdown.clone()));

@@ -11,10 +11,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::jira::JiraClient;
+use crate::jsm::JsmClient;
 use crate::metrics::Metrics;
 use crate::sync::policy::ApproverPolicy;
 use crate::sync::store::RequestStore;
-use crate::sync::{Engine, IssueSettings, Reconciler};
+use crate::sync::{Engine, IssueSettings, OnCallSettings, Reconciler};
 use crate::teleport::TeleportClient;
 
 /// The engine and the task that drives its workers.
@@ -27,6 +28,7 @@ pub struct Running {
 pub async fn start(
     config: &Config,
     ping: &PingResponse,
+    plugin_user: &str,
     teleport: &Arc<TeleportClient>,
     jira: &JiraClient,
     metrics: &Arc<Metrics>,
@@ -40,6 +42,10 @@ pub async fn start(
         config.reconcile.lease_ttl,
         metrics.clone(),
     );
+    let reconciler = match on_call(config, plugin_user).await {
+        Some((settings, jsm)) => reconciler.with_on_call(settings, jsm),
+        None => reconciler,
+    };
     reconciler.learn_latest_issue(&config.jira.project).await;
     let (engine, driver) = Engine::start(reconciler, config.reconcile.workers, shutdown.clone());
     Running { engine, driver }
@@ -62,6 +68,44 @@ fn issue_settings(config: &Config, ping: &PingResponse) -> IssueSettings {
         resolve_with: jira.resolve_with,
         rules: crate::startup::rule_filter(config),
     }
+}
+
+/// The on-call check's settings and client, when `[jsm_oncall]` is on. The cloud id, when not
+/// configured, is read from the site now; a site that does not answer is asked again at the
+/// first check.
+async fn on_call(config: &Config, plugin_user: &str) -> Option<(OnCallSettings, JsmClient)> {
+    let oncall = &config.jsm_oncall;
+    if !oncall.enabled {
+        return None;
+    }
+    let jsm = match JsmClient::new(&oncall.api_url, &oncall.email, oncall.api_token.clone()) {
+        Ok(jsm) => jsm,
+        Err(err) => {
+            tracing::warn!(error = %err, "On-call approval is off: cannot build its HTTP client");
+            return None;
+        }
+    };
+    let cloud_id = match &oncall.cloud_id {
+        Some(id) => Some(id.clone()),
+        None => match jsm.cloud_id_of(&config.jira.url).await {
+            Ok(id) => Some(id),
+            Err(err) => {
+                tracing::warn!(error = %err, "Cannot read the Jira site's cloud id yet (set jsm_oncall.cloud_id to skip this); asking again at the first on-call check");
+                None
+            }
+        },
+    };
+    tracing::info!(cloud_id = cloud_id.as_deref().unwrap_or("unknown yet"), default_schedules = ?oncall.default_schedules, "On-call approval through JSM Operations is on");
+    let settings = OnCallSettings {
+        schedules_annotation: oncall.schedules_annotation.clone(),
+        default_schedules: oncall.default_schedules.clone(),
+        account_id_trait: oncall.account_id_trait.clone(),
+        email_lookup: oncall.email_lookup,
+        plugin_user: plugin_user.to_owned(),
+        jira_url: config.jira.url.clone(),
+        cloud_id,
+    };
+    Some((settings, jsm))
 }
 
 /// After intake stopped: the other parts end, and steps already running get `grace` to finish.

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::StepError;
 use super::queue::{self, WorkQueue};
-use super::reconciler::{OwnerError, Reconciler};
+use super::reconciler::{OwnerError, Reconciler, run_on_call_checks};
 use super::store::RequestStore;
 use crate::backoff::Backoff;
 use crate::lock::lock;
@@ -53,6 +53,10 @@ impl Engine {
             sweeping: std::sync::atomic::AtomicBool::new(false),
             signalled: Mutex::default(),
         });
+        if let Some(offered) = engine.reconciler.take_on_call_queue() {
+            let reconciler = engine.reconciler.clone();
+            tokio::spawn(run_on_call_checks(reconciler, offered, shutdown.clone()));
+        }
         let worker = engine.clone();
         let driver = tokio::spawn(queue::drive(
             queue,

@@ -21,4 +21,4 @@ pub mod store;
 pub use engine::Engine;
 pub use error::StepError;
 pub use people::{Lookup, People, Resolved, Unresolved};
-pub use reconciler::{IssueSettings, OwnerError, Reconciler};
+pub use reconciler::{IssueSettings, OnCallSettings, OwnerError, Reconciler, run_on_call_checks};

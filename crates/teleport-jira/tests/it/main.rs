@@ -28,6 +28,8 @@ mod who_decided;
 mod hostile_input;
 // Routing by Access Monitoring Rules: projects, issue types, labels, none, schedules, changes.
 mod routing;
+// On-call approval through JSM Operations: one review, never twice, nothing on failure.
+mod oncall;
 // Readiness, metrics, SIGHUP reloads, JSON logs and the demo sandbox.
 mod operable;
 // A few hundred requests under dropped webhooks, Jira errors, restarts and SIGKILLs.

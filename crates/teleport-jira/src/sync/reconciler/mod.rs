@@ -19,6 +19,7 @@ mod ensure_issue;
 mod issue_numbers;
 mod issue_owners;
 mod lease;
+mod oncall;
 mod owner;
 mod resolution;
 mod reviews;
@@ -34,6 +35,7 @@ use teleport_proto::types::{AccessRequestV3, RequestState};
 
 use super::cas::PluginDataStore;
 use super::error::StepError;
+use super::people::People;
 use super::policy::ApproverPolicy;
 use super::recovery::KnownIssues;
 use super::store::RequestStore;
@@ -48,6 +50,8 @@ use approver_groups::Memberships;
 use awaited::Awaited;
 use issue_numbers::IssueNumbers;
 use issue_owners::IssueOwners;
+use oncall::OnCall;
+pub use oncall::{OnCallSettings, run_on_call_checks};
 pub use owner::OwnerError;
 use settled::Settled;
 
@@ -96,6 +100,10 @@ pub struct Reconciler {
     traits_warned: AtomicBool,
     /// Rule targets Jira refused lately.
     refused_targets: routing::RefusedTargets,
+    /// Teleport users' Jira identities.
+    people: People,
+    /// The on-call check, when `[jsm_oncall]` is on.
+    on_call: Option<OnCall>,
     metrics: Arc<Metrics>,
 }
 
@@ -108,6 +116,7 @@ impl Reconciler {
         lease_ttl: Duration,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let people = People::new(teleport.clone(), jira.clone());
         let reconciler = Self {
             data: PluginDataStore::new(teleport.clone(), lease_ttl),
             teleport,
@@ -123,6 +132,8 @@ impl Reconciler {
             rules: LiveRules::new(&settings.rules),
             traits_warned: AtomicBool::new(false),
             refused_targets: routing::RefusedTargets::default(),
+            people,
+            on_call: None,
             settings,
             metrics,
         };
@@ -134,6 +145,13 @@ impl Reconciler {
                 .get_or_create(&static_target),
         );
         reconciler
+    }
+
+    /// Turns on the on-call check (see [`oncall`]).
+    pub fn with_on_call(mut self, settings: OnCallSettings, jsm: crate::jsm::JsmClient) -> Self {
+        self.on_call = Some(OnCall::new(settings, jsm));
+        self.show_on_call_series();
+        self
     }
 
     /// The requests last seen, shared with whoever feeds them in.
@@ -214,6 +232,7 @@ impl Reconciler {
             }
             other => other?,
         };
+        self.offer_on_call(id, request, &data);
         if data.issue.is_none() {
             // A rule kept the request off the board: nothing more to do, now or later.
             return Ok(false);

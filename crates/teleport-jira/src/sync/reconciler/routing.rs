@@ -121,7 +121,10 @@ impl Reconciler {
     /// The requester's traits; empty (with a warning, once) when Teleport will not tell, so a
     /// rule that needs them does not match. A passing failure fails the step, to route later on
     /// complete facts.
-    async fn traits_of(&self, user: &str) -> Result<BTreeMap<String, Vec<String>>, StepError> {
+    pub(super) async fn traits_of(
+        &self,
+        user: &str,
+    ) -> Result<BTreeMap<String, Vec<String>>, StepError> {
         match self.teleport.user_traits(user).await {
             Ok(traits) => Ok(traits),
             Err(err) if err.is_transient() => Err(err.into()),
