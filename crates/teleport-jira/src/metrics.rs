@@ -323,6 +323,20 @@ impl Metrics {
         for reason in RULE_ERROR_REASONS {
             drop(metrics.rule_errors.get_or_create(&ReasonLabel { reason }));
         }
+        for outcome in ONCALL_OUTCOMES {
+            drop(
+                metrics
+                    .oncall_checks
+                    .get_or_create(&OutcomeLabel { outcome }),
+            );
+        }
+        for reason in ONCALL_FAILURES {
+            drop(
+                metrics
+                    .oncall_failures
+                    .get_or_create(&ReasonLabel { reason }),
+            );
+        }
         for state in ["pending", "approved", "denied", "promoted", "deleted"] {
             drop(metrics.requests_seen.get_or_create(&StateLabel { state }));
         }

@@ -150,7 +150,6 @@ impl Reconciler {
     /// Turns on the on-call check (see [`oncall`]).
     pub fn with_on_call(mut self, settings: OnCallSettings, jsm: crate::jsm::JsmClient) -> Self {
         self.on_call = Some(OnCall::new(settings, jsm));
-        self.show_on_call_series();
         self
     }
 

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::Reconciler;
 use crate::jsm::{JsmClient, JsmError};
 use crate::lock::lock;
-use crate::metrics::{ONCALL_FAILURES, ONCALL_OUTCOMES, OutcomeLabel, ReasonLabel};
+use crate::metrics::{ONCALL_FAILURES, OutcomeLabel, ReasonLabel};
 use crate::plugin_data::{OnCallCheck, PluginData};
 use crate::rules::{Eligibility, Facts};
 use crate::sync::error::StepError;
@@ -314,24 +314,6 @@ impl Reconciler {
             .oncall_failures
             .get_or_create(&ReasonLabel { reason })
             .inc();
-    }
-
-    /// Makes the on-call series exist from the start, at zero.
-    pub(super) fn show_on_call_series(&self) {
-        for outcome in ONCALL_OUTCOMES {
-            drop(
-                self.metrics
-                    .oncall_checks
-                    .get_or_create(&OutcomeLabel { outcome }),
-            );
-        }
-        for reason in ONCALL_FAILURES {
-            drop(
-                self.metrics
-                    .oncall_failures
-                    .get_or_create(&ReasonLabel { reason }),
-            );
-        }
     }
 
     async fn record_on_call(&self, id: &str, check: &OnCallCheck) -> Result<(), StepError> {
