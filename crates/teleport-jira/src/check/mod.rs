@@ -8,8 +8,11 @@
 //! - `teleport_side`: credentials, the connection and the role's permissions.
 //! - `rules_side`: whether rules can be read, the rules that apply, the targets they name.
 //! - `jira_side`: the token, then each target's project, issue type, permissions and workflow.
+//! - `oncall_side`: with `[jsm_oncall]` on, the cloud id, the JSM token, each default schedule and
+//!   the right to submit reviews.
 
 mod jira_side;
+mod oncall_side;
 mod rules_side;
 mod teleport_side;
 
@@ -72,6 +75,7 @@ pub async fn run(path: &Path, insecure_no_tls: bool) -> bool {
         None => Vec::new(),
     };
     jira_side::check(&config, &routed, &mut report).await;
+    oncall_side::check(&config, teleport.as_ref(), &mut report).await;
     report.failed == 0
 }
 

@@ -32,6 +32,12 @@ struct TenantInfo {
 }
 
 #[derive(Deserialize)]
+struct Schedules {
+    #[serde(default)]
+    values: Vec<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct OnCalls {
     #[serde(default)]
@@ -85,6 +91,22 @@ impl JsmClient {
             .get_json(request, &format!("schedule {schedule:?}"))
             .await?;
         Ok(answer.on_call_users)
+    }
+
+    /// How many schedules the first page of the listing shows: proves the credentials and the
+    /// cloud id without naming a schedule.
+    pub async fn readable_schedules(&self, cloud_id: &str) -> Result<usize, JsmError> {
+        let url = format!(
+            "{}/jsm/ops/api/{}/v1/schedules",
+            self.api_url,
+            escape_path(cloud_id)
+        );
+        let request = self
+            .http
+            .get(url)
+            .basic_auth(&self.email, Some(self.token.expose()));
+        let listed: Schedules = self.get_json(request, "the schedule list").await?;
+        Ok(listed.values.len())
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(

@@ -349,3 +349,90 @@ async fn approving_rules_choose_which_requests_are_eligible() {
     );
     assert_eq!(plugin_reviews(&sandbox, &other), 0);
 }
+
+/// Runs `teleport-jira check` on the sandbox's config: (exit code, OK lines, FAIL lines).
+async fn check(sandbox: &Sandbox) -> (Option<i32>, Vec<String>, Vec<String>) {
+    let output = tokio::process::Command::new(BINARY)
+        .args(["check", "--insecure-no-tls", "--config"])
+        .arg(&sandbox.config_path)
+        .env("SSL_CERT_FILE", sandbox.path("jira-ca.pem"))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let lines = |prefix: &str| {
+        stdout
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    (output.status.code(), lines("OK "), lines("FAIL "))
+}
+
+#[tokio::test]
+async fn check_verifies_the_cloud_id_the_token_each_default_schedule_and_the_review_right() {
+    let jsm = jsm().await;
+    let defaults = format!("default_schedules = [\"{PRIMARY}\"]\n");
+    let sandbox = sandbox(&jsm, &defaults, true, 1).await;
+    let (code, ok, failed) = check(&sandbox).await;
+    assert_eq!(code, Some(0), "{failed:#?}");
+    let said = ok.join("\n");
+    for needle in [
+        "may submit reviews",
+        "cloud id cloud-acme (from",
+        "accepts the token of plugin@example.com",
+        "schedule sched-primary readable (1 on call now)",
+    ] {
+        assert!(said.contains(needle), "{needle}: {said}");
+    }
+    // The review right is probed with a request that cannot exist.
+    assert_eq!(sandbox.teleport.calls("SubmitAccessReview"), 1);
+}
+
+#[tokio::test]
+async fn check_fails_for_an_unreadable_schedule_a_refused_token_and_a_plugin_that_may_not_review() {
+    let jsm = FakeJsmOps::start(FakeJsmOptions {
+        cloud_id: "cloud-acme".into(),
+        accounts: vec![JsmAccount::new(
+            "557058:plugin-0001",
+            "plugin@example.com",
+            "xyz",
+        )],
+        schedules: vec![
+            JsmSchedule::new(PRIMARY, "Primary", &[]).readable_only_by(&["someone-else"]),
+        ],
+    })
+    .await
+    .unwrap();
+    let defaults = format!("default_schedules = [\"{PRIMARY}\", \"nope\"]\n");
+    let sandbox = sandbox(&jsm, &defaults, true, 1).await;
+    sandbox.teleport.add_user(PLUGIN_USER, UserSpec::plugin());
+    let (code, _, failed) = check(&sandbox).await;
+    assert_eq!(code, Some(1));
+    let said = failed.join("\n");
+    for needle in [
+        "may not submit reviews",
+        "schedule sched-primary: no read access",
+        "schedule nope: schedule \"nope\" not found (404)",
+    ] {
+        assert!(said.contains(needle), "{needle}: {said}");
+    }
+    std::fs::write(
+        &sandbox.config_path,
+        std::fs::read_to_string(&sandbox.config_path)
+            .unwrap()
+            .replace(
+                "enabled = true\n",
+                "enabled = true\napi_token = \"wrong\"\n",
+            ),
+    )
+    .unwrap();
+    let (_, _, failed) = check(&sandbox).await;
+    assert!(
+        failed
+            .iter()
+            .any(|l| l.contains("refused the credentials (401)")),
+        "{failed:#?}"
+    );
+}
