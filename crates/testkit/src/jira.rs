@@ -62,6 +62,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use axum_server::accept::NoDelayAcceptor;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
@@ -251,7 +252,9 @@ impl FakeJira {
         } else {
             None
         };
-        // `localhost` for TLS so the certificate name matches what clients verify.
+        // `localhost` for TLS so the certificate name matches what clients verify. Accepted
+        // connections get TCP_NODELAY, as Jira's front ends (and Go's servers) set it: without
+        // it, an HTTP/2 answer written after a small frame waits out the client's delayed ACK.
         let origin = match pki {
             Some(_) => format!("https://localhost:{}", addr.port()),
             None => format!("http://127.0.0.1:{}", addr.port()),
@@ -268,12 +271,17 @@ impl FakeJira {
                     pki.key_pem.into_bytes(),
                 )
                 .await?;
-                let server = axum_server::tls_rustls::from_tcp_rustls(listener, config)?
+                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
+                    .acceptor(NoDelayAcceptor::new());
+                let server = axum_server::from_tcp(listener)?
+                    .acceptor(acceptor)
                     .handle(handle.clone());
                 tokio::spawn(server.serve(app))
             }
             None => {
-                let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+                let server = axum_server::from_tcp(listener)?
+                    .acceptor(NoDelayAcceptor::new())
+                    .handle(handle.clone());
                 tokio::spawn(server.serve(app))
             }
         };

@@ -69,8 +69,12 @@ impl FakeJsmOps {
         )
         .await?;
         let handle = axum_server::Handle::new();
-        let server =
-            axum_server::tls_rustls::from_tcp_rustls(listener, config)?.handle(handle.clone());
+        // TCP_NODELAY, as real front ends set it (see the Jira fake).
+        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
+            .acceptor(axum_server::accept::NoDelayAcceptor::new());
+        let server = axum_server::from_tcp(listener)?
+            .acceptor(acceptor)
+            .handle(handle.clone());
         let server = tokio::spawn(server.serve(app));
         Ok(Self {
             state,

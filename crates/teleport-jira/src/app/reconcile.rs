@@ -42,12 +42,12 @@ pub async fn start(
         config.reconcile.lease_ttl,
         metrics.clone(),
     );
-    let reconciler = match on_call(config, plugin_user).await {
+    let reconciler = match on_call(config, plugin_user) {
         Some((settings, jsm)) => reconciler.with_on_call(settings, jsm),
         None => reconciler,
     };
-    reconciler.learn_latest_issue(&config.jira.project).await;
     let (engine, driver) = Engine::start(reconciler, config.reconcile.workers, shutdown.clone());
+    engine.learn_latest_issue_soon(&config.jira.project);
     Running { engine, driver }
 }
 
@@ -70,10 +70,8 @@ fn issue_settings(config: &Config, ping: &PingResponse) -> IssueSettings {
     }
 }
 
-/// The on-call check's settings and client, when `[jsm_oncall]` is on. The cloud id, when not
-/// configured, is read from the site now; a site that does not answer is asked again at the
-/// first check.
-async fn on_call(config: &Config, plugin_user: &str) -> Option<(OnCallSettings, JsmClient)> {
+/// The on-call check's settings and client, when `[jsm_oncall]` is on.
+fn on_call(config: &Config, plugin_user: &str) -> Option<(OnCallSettings, JsmClient)> {
     let oncall = &config.jsm_oncall;
     if !oncall.enabled {
         return None;
@@ -85,17 +83,6 @@ async fn on_call(config: &Config, plugin_user: &str) -> Option<(OnCallSettings, 
             return None;
         }
     };
-    let cloud_id = match &oncall.cloud_id {
-        Some(id) => Some(id.clone()),
-        None => match jsm.cloud_id_of(&config.jira.url).await {
-            Ok(id) => Some(id),
-            Err(err) => {
-                tracing::warn!(error = %err, "Cannot read the Jira site's cloud id yet (set jsm_oncall.cloud_id to skip this); asking again at the first on-call check");
-                None
-            }
-        },
-    };
-    tracing::info!(cloud_id = cloud_id.as_deref().unwrap_or("unknown yet"), default_schedules = ?oncall.default_schedules, "On-call approval through JSM Operations is on");
     let settings = OnCallSettings {
         schedules_annotation: oncall.schedules_annotation.clone(),
         default_schedules: oncall.default_schedules.clone(),
@@ -103,7 +90,7 @@ async fn on_call(config: &Config, plugin_user: &str) -> Option<(OnCallSettings, 
         email_lookup: oncall.email_lookup,
         plugin_user: plugin_user.to_owned(),
         jira_url: config.jira.url.clone(),
-        cloud_id,
+        cloud_id: oncall.cloud_id.clone(),
     };
     Some((settings, jsm))
 }

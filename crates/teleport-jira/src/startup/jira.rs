@@ -43,12 +43,17 @@ pub async fn connect_jira(
 /// The Go plugin's start-up check of Jira: the API answers, the project exists, permissions are there.
 pub async fn check_jira(jira: &JiraClient, project: &str) -> Result<(), JiraError> {
     tracing::debug!("Starting Jira API health check");
-    jira.myself().await?;
-    tracing::debug!("Checking out Jira project");
-    let found = jira.project(project).await?;
+    // The Go plugin's three calls, sent at once (none depends on another's answer) and judged in
+    // its order, so start-up waits one round trip instead of three and fails as it does.
+    let (myself, found, permissions) = tokio::join!(
+        jira.myself(),
+        jira.project(project),
+        jira.my_permissions(project, &JIRA_PERMISSIONS)
+    );
+    myself?;
+    let found = found?;
     tracing::debug!(project = %found.key, project_name = %found.name, "Found Jira project");
-    tracing::debug!("Checking out Jira project permissions");
-    let permissions = jira.my_permissions(project, &JIRA_PERMISSIONS).await?;
+    let permissions = permissions?;
     for key in JIRA_PERMISSIONS {
         if !permissions
             .permissions

@@ -72,6 +72,14 @@ impl Engine {
         (engine, driver)
     }
 
+    /// Learns the project's newest issue number in the background: a warm-up that start-up
+    /// does not wait for (a creation that comes first learns it itself).
+    pub fn learn_latest_issue_soon(&self, project: &str) {
+        let reconciler = self.reconciler.clone();
+        let project = project.to_owned();
+        tokio::spawn(async move { reconciler.learn_latest_issue(&project).await });
+    }
+
     /// Asks for a step for request `id`; resolves when a step that started after the call ended.
     pub fn enqueue(&self, id: &str) -> tokio::sync::oneshot::Receiver<()> {
         lock(&self.signalled)

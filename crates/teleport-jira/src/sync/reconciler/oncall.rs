@@ -130,6 +130,22 @@ impl Reconciler {
         }
     }
 
+    /// Says that the check is on, with the cloud id it asks JSM about.
+    async fn announce_on_call(&self) {
+        let Some(on_call) = &self.on_call else {
+            return;
+        };
+        let schedules = &on_call.settings.default_schedules;
+        match on_call.cloud_id().await {
+            Ok(cloud_id) => {
+                tracing::info!(%cloud_id, default_schedules = ?schedules, "On-call approval through JSM Operations is on")
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "On-call approval is on, but the Jira site's cloud id cannot be read yet (set jsm_oncall.cloud_id to skip this); asking again at the first check")
+            }
+        }
+    }
+
     /// The receiver of offered requests, for [`run_on_call_checks`]; `None` when the check is
     /// off or already running.
     pub fn take_on_call_queue(&self) -> Option<mpsc::UnboundedReceiver<String>> {
@@ -363,12 +379,15 @@ where
     }
 }
 
-/// Runs the checks of offered requests, a few at once, until `shutdown`.
+/// Runs the checks of offered requests, a few at once, until `shutdown`. The site's cloud id,
+/// when not configured, is read first (start-up does not wait for it); a site that does not
+/// answer is asked again by the first check.
 pub async fn run_on_call_checks(
     reconciler: Arc<Reconciler>,
     mut ids: mpsc::UnboundedReceiver<String>,
     shutdown: CancellationToken,
 ) {
+    reconciler.announce_on_call().await;
     let slots = Arc::new(Semaphore::new(CHECKS_AT_ONCE));
     loop {
         let id = tokio::select! {
