@@ -7,6 +7,7 @@
 
 mod http;
 mod jira;
+mod people;
 mod raw;
 
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::secret::Secret;
+pub use people::{AuditConfig, DEFAULT_ACCOUNT_ID_TRAIT, PeopleConfig, RequesterAs, ReviewersAs};
 use raw::{RawAccessMonitoringRules, RawConfig};
 
 /// The commented example config printed by `teleport-jira configure`.
@@ -58,6 +60,7 @@ pub struct Config {
     pub reconcile: ReconcileConfig,
     pub metrics: MetricsConfig,
     pub access_monitoring_rules: RulesConfig,
+    pub audit: AuditConfig,
 }
 
 /// Routing new requests by Teleport's Access Monitoring Rules (keys of this plugin only; off by
@@ -147,6 +150,8 @@ pub struct JiraConfig {
     /// for review mode.
     pub users: std::collections::BTreeMap<String, String>,
     pub resolve_with: ResolveWith,
+    /// `[jira.people]`: who goes on the ticket, and reminders.
+    pub people: PeopleConfig,
 }
 
 /// How a decision made in Jira reaches Teleport.
@@ -335,6 +340,7 @@ impl Config {
             ));
         }
         let access_monitoring_rules = rules_section(raw.access_monitoring_rules)?;
+        let audit = people::audit_section(raw.audit);
         Ok(Self {
             teleport,
             jira,
@@ -343,6 +349,7 @@ impl Config {
             reconcile,
             metrics,
             access_monitoring_rules,
+            audit,
         })
     }
 }
