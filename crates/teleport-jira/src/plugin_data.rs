@@ -6,6 +6,10 @@
 //! [`Lease`]). The Go plugin neither reads nor compares it, and it is removed when the work is done.
 //! Another, `route`, exists only when an Access Monitoring Rule chose where the issue goes (see
 //! [`Routed`]); it stays for the request's life, so every later step finds the issue there.
+//! Three more record what `[jira.people]` and `[audit]` did once, so that neither a restart nor
+//! another replica does it again: `people` (the requester and suggested reviewers were put on the
+//! ticket), `reminded` (the reminder was posted) and `audit` (the JSON line is being, or was,
+//! written). Each exists only once set; the Go plugin ignores them all.
 
 use std::collections::HashMap;
 
@@ -26,6 +30,11 @@ const ISSUE_ID: &str = "issue_id";
 const ISSUE_KEY: &str = "issue_key";
 pub const LEASE_KEY: &str = "lease";
 pub const ROUTE_KEY: &str = "route";
+const PEOPLE_KEY: &str = "people";
+const REMINDED_KEY: &str = "reminded";
+const AUDIT_KEY: &str = "audit";
+/// The value of a once-only key that is set.
+const DONE: &str = "done";
 
 /// The keys the Go plugin writes, in a fixed order.
 pub const KEYS: [&str; 9] = [
@@ -58,6 +67,38 @@ pub struct PluginData {
     pub lease: Option<Lease>,
     /// Where a rule sent the issue; `None`: the configured project and issue type.
     pub route: Option<Routed>,
+    /// Whether the people `[jira.people]` puts on the ticket were added (or given up on).
+    pub people_added: bool,
+    /// Whether the reminder of a long-pending request was posted.
+    pub reminded: bool,
+    /// Where the request's line in the audit file stands; `None`: not started.
+    pub audit: Option<AuditMark>,
+}
+
+/// The request's line in `[audit] jsonl_path`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditMark {
+    /// A process is about to append it, or stopped between appending and recording that it did:
+    /// whoever finds this checks the file before appending.
+    Writing,
+    Written,
+}
+
+impl AuditMark {
+    fn encode(self) -> &'static str {
+        match self {
+            Self::Writing => "writing",
+            Self::Written => "written",
+        }
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        match text {
+            "writing" => Some(Self::Writing),
+            "written" => Some(Self::Written),
+            _ => None,
+        }
+    }
 }
 
 /// What an Access Monitoring Rule decided for a request, recorded before its issue is made.
@@ -204,6 +245,17 @@ impl PluginData {
         if let Some(route) = &self.route {
             encoded.insert(ROUTE_KEY.to_owned(), route.encode());
         }
+        for (key, set) in [
+            (PEOPLE_KEY, self.people_added),
+            (REMINDED_KEY, self.reminded),
+        ] {
+            if set {
+                encoded.insert(key.to_owned(), DONE.to_owned());
+            }
+        }
+        if let Some(mark) = self.audit {
+            encoded.insert(AUDIT_KEY.to_owned(), mark.encode().to_owned());
+        }
         encoded
     }
 
@@ -235,6 +287,9 @@ impl PluginData {
             issue,
             lease: Lease::decode(get(LEASE_KEY)),
             route: Routed::decode(get(ROUTE_KEY)),
+            people_added: get(PEOPLE_KEY) == DONE,
+            reminded: get(REMINDED_KEY) == DONE,
+            audit: AuditMark::decode(get(AUDIT_KEY)),
         }
     }
 
@@ -268,7 +323,32 @@ mod tests {
             }),
             lease: None,
             route: None,
+            people_added: false,
+            reminded: false,
+            audit: None,
         }
+    }
+
+    #[test]
+    fn once_only_marks_are_keys_of_their_own_only_when_set() {
+        let marked = PluginData {
+            people_added: true,
+            reminded: true,
+            audit: Some(AuditMark::Writing),
+            ..sample()
+        };
+        let encoded = marked.encode();
+        assert_eq!(encoded.len(), 12);
+        assert_eq!(encoded["people"], "done");
+        assert_eq!(encoded["reminded"], "done");
+        assert_eq!(encoded["audit"], "writing");
+        assert_eq!(PluginData::decode(&encoded), marked);
+        let written = PluginData {
+            audit: Some(AuditMark::Written),
+            ..sample()
+        };
+        assert_eq!(written.encode()["audit"], "written");
+        assert_eq!(PluginData::decode(&written.encode()), written);
     }
 
     #[test]

@@ -61,6 +61,8 @@ fn issue_settings(config: &Config, ping: &PingResponse) -> IssueSettings {
         },
         resolve_with: jira.resolve_with,
         notification_name: config.access_monitoring_rules.notification_name.clone(),
+        people: jira.people.clone(),
+        audit: config.audit.clone(),
     }
 }
 

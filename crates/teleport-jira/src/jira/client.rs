@@ -306,6 +306,43 @@ impl JiraClient {
         Ok(())
     }
 
+    /// `GET myself` as a user: whose account id (Cloud) or name (Data Center) tells which Jira
+    /// this is.
+    pub async fn myself_user(&self) -> Result<User, JiraError> {
+        self.json("myself", Retry::Always, || {
+            self.request(Method::GET, "myself")
+        })
+        .await
+    }
+
+    /// Adds `identity` (the Cloud account id, or the Data Center username) to the issue's
+    /// watchers; adding a watcher twice changes nothing, so the call is repeated freely.
+    pub async fn add_watcher(&self, issue_id: &str, identity: &str) -> Result<(), JiraError> {
+        let path = format!("issue/{}/watchers", escape_path(issue_id));
+        let body = serde_json::Value::String(identity.to_owned());
+        self.send("add_watcher", Retry::Always, || {
+            self.request(Method::POST, &path).json(&body)
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Sets the issue's reporter by an edit (`reporter` is `{"accountId"}` or `{"name"}`): the
+    /// same value twice changes nothing, so the call is repeated freely.
+    pub async fn set_reporter(
+        &self,
+        issue_id: &str,
+        reporter: serde_json::Value,
+    ) -> Result<(), JiraError> {
+        let path = format!("issue/{}", escape_path(issue_id));
+        let body = serde_json::json!({ "fields": { "reporter": reporter } });
+        self.send("set_reporter", Retry::Always, || {
+            self.request(Method::PUT, &path).json(&body)
+        })
+        .await
+        .map(drop)
+    }
+
     pub async fn project(&self, key: &str) -> Result<Project, JiraError> {
         let path = format!("project/{}", escape_path(key));
         self.json("project", Retry::Always, || {

@@ -155,7 +155,8 @@ impl Reconciler {
         else {
             return Ok(leased);
         };
-        self.mirror_resolution(current.clone(), Some(issue)).await?;
+        self.mirror_resolution(id, current.clone(), Some(issue))
+            .await?;
         Ok(current)
     }
 

@@ -20,6 +20,8 @@ mod issue_numbers;
 mod issue_owners;
 mod lease;
 mod owner;
+mod people_on_ticket;
+mod reminder;
 mod resolution;
 mod reviews;
 mod routing;
@@ -34,10 +36,11 @@ use teleport_proto::types::{AccessRequestV3, RequestState};
 
 use super::cas::PluginDataStore;
 use super::error::StepError;
+use super::people::People;
 use super::policy::ApproverPolicy;
 use super::recovery::KnownIssues;
 use super::store::RequestStore;
-use crate::config::{ResolveWith, StatusNames};
+use crate::config::{AuditConfig, PeopleConfig, ResolveWith, StatusNames};
 use crate::jira::types::Issue;
 use crate::jira::{JiraClient, same_name};
 use crate::metrics::Metrics;
@@ -49,6 +52,7 @@ use awaited::Awaited;
 use issue_numbers::IssueNumbers;
 use issue_owners::IssueOwners;
 pub use owner::OwnerError;
+use people_on_ticket::PeopleOnTicket;
 use settled::Settled;
 
 /// What the plugin writes into new issues, and how it reads decisions from them.
@@ -68,6 +72,9 @@ pub struct IssueSettings {
     pub resolve_with: ResolveWith,
     /// Access Monitoring Rules apply when their notification names this.
     pub notification_name: String,
+    /// Who goes on the ticket, and reminders.
+    pub people: PeopleConfig,
+    pub audit: AuditConfig,
 }
 
 /// The context every phase works in: the two clients, the request cache, and what this process
@@ -95,6 +102,10 @@ pub struct Reconciler {
     traits_warned: AtomicBool,
     /// Rule targets Jira refused lately.
     refused_targets: routing::RefusedTargets,
+    /// Teleport users' Jira identities.
+    people: People,
+    /// How the site names people, and the parts of `[jira.people]` Jira refused.
+    on_ticket: PeopleOnTicket,
     metrics: Arc<Metrics>,
 }
 
@@ -107,6 +118,7 @@ impl Reconciler {
         lease_ttl: Duration,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let people = People::new(teleport.clone(), jira.clone());
         let reconciler = Self {
             data: PluginDataStore::new(teleport.clone(), lease_ttl),
             teleport,
@@ -122,6 +134,8 @@ impl Reconciler {
             rules: LiveRules::new(&settings.notification_name),
             traits_warned: AtomicBool::new(false),
             refused_targets: routing::RefusedTargets::default(),
+            people,
+            on_ticket: PeopleOnTicket::default(),
             settings,
             metrics,
         };
@@ -218,14 +232,39 @@ impl Reconciler {
             return Ok(false);
         }
         let data = self.comment_reviews(id, request, data).await?;
+        // People and reminders come after what the request itself needs: a passing failure of
+        // theirs never holds up a decision on the board, it only asks for the step again.
+        let (data, later) = self.people_and_reminder(id, request, data).await;
         // An issue made in this very step, or by another process since this one last looked, is
         // still in its first status; reading it back would cost a Jira call per request for
         // nothing.
         let made_elsewhere_since = self.awaited.take(id);
         if !had_issue || made_elsewhere_since {
-            return Ok(false);
+            return later.map(|()| false);
         }
-        self.apply_jira_decision(id, request, &data).await
+        let changed = self.apply_jira_decision(id, request, &data).await?;
+        later.map(|()| changed)
+    }
+
+    /// `[jira.people]` on a pending request's issue: its people, then its reminder when due. The
+    /// data as last written, and how that went.
+    async fn people_and_reminder(
+        &self,
+        id: &str,
+        request: &AccessRequestV3,
+        data: PluginData,
+    ) -> (PluginData, Result<(), StepError>) {
+        if !self.settings.people.enabled() {
+            return (data, Ok(()));
+        }
+        let data = match self.put_people_on(id, request, data.clone()).await {
+            Ok(data) => data,
+            Err(err) => return (data, Err(err)),
+        };
+        match self.remind(id, request, data.clone()).await {
+            Ok(data) => (data, Ok(())),
+            Err(err) => (data, Err(err)),
+        }
     }
 
     /// The request from the cache, or from Teleport when the cache does not have it: a cache miss

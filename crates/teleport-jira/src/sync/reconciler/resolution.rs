@@ -34,7 +34,7 @@ impl Reconciler {
         if let (Some(issue_ref), Some(recorded)) = (&data.issue, &data.resolution) {
             // Already recorded: nothing to write if the issue shows it.
             let issue = self.jira.issue(&issue_ref.id).await?;
-            let comment = render::resolution_comment(recorded.tag(), &data.resolve_reason);
+            let comment = self.resolution_comment(id, &data, recorded).await?;
             let target = status_for(&self.settings.statuses, recorded);
             if same_name(issue.status_name(), &target)
                 && self.comment_bodies_on(&issue).await?.contains(&comment)
@@ -57,7 +57,7 @@ impl Reconciler {
                     }
                     Some(next)
                 },
-                |leased, _| self.mirror_resolution(leased, None),
+                |leased, _| self.mirror_resolution(id, leased, None),
             )
             .await?;
         if finished.is_some() {
@@ -70,6 +70,7 @@ impl Reconciler {
     /// `read` is the issue as this step read it since its last write to it, if it did.
     pub(super) async fn mirror_resolution(
         &self,
+        id: &str,
         leased: PluginData,
         read: Option<&Issue>,
     ) -> Result<(), StepError> {
@@ -86,7 +87,7 @@ impl Reconciler {
                 &fetched
             }
         };
-        let comment = render::resolution_comment(recorded.tag(), &leased.resolve_reason);
+        let comment = self.resolution_comment(id, &leased, &recorded).await?;
         if !self.comment_bodies_on(issue).await?.contains(&comment) {
             self.jira.add_comment(&issue.id, &comment).await?;
         }
@@ -111,5 +112,35 @@ impl Reconciler {
             "Successfully resolved the issue"
         );
         Ok(())
+    }
+
+    /// The resolution comment: the Go plugin's text, then every review with `[audit]
+    /// trail_in_ticket`, then a mention of the requester with `[jira.people]
+    /// mention_on_resolution` (when they have a Jira identity). With neither, exactly the Go
+    /// plugin's text, at no extra call.
+    async fn resolution_comment(
+        &self,
+        id: &str,
+        data: &PluginData,
+        recorded: &Resolution,
+    ) -> Result<String, StepError> {
+        let mut comment = render::resolution_comment(recorded.tag(), &data.resolve_reason);
+        if self.settings.audit.trail_in_ticket {
+            let reviews = self
+                .request(id)
+                .await?
+                .and_then(|request| request.spec)
+                .map(|spec| spec.reviews)
+                .unwrap_or_default();
+            comment.push_str(&render::review_trail(&reviews));
+        }
+        if self.settings.people.mention_on_resolution {
+            let project = self.placement(Some(data)).project;
+            if let Some(identity) = self.jira_identity(&data.user, &project).await? {
+                comment.push('\n');
+                comment.push_str(&self.site().await?.mention(&identity));
+            }
+        }
+        Ok(comment)
     }
 }
