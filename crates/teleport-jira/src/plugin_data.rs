@@ -9,7 +9,8 @@
 //! Three more record what `[jira.people]` and `[audit]` did once, so that neither a restart nor
 //! another replica does it again: `people` (the requester and suggested reviewers were put on the
 //! ticket), `reminded` (the reminder was posted) and `audit` (the JSON line is being, or was,
-//! written). Each exists only once set; the Go plugin ignores them all.
+//! written). Each exists only once set; the Go plugin ignores them all, as it does `decided_by`
+//! (the Jira user on whose behalf the plugin resolved the request, for the audit line).
 
 use std::collections::HashMap;
 
@@ -33,6 +34,7 @@ pub const ROUTE_KEY: &str = "route";
 const PEOPLE_KEY: &str = "people";
 const REMINDED_KEY: &str = "reminded";
 const AUDIT_KEY: &str = "audit";
+const DECIDED_BY_KEY: &str = "decided_by";
 /// The value of a once-only key that is set.
 const DONE: &str = "done";
 
@@ -73,6 +75,9 @@ pub struct PluginData {
     pub reminded: bool,
     /// Where the request's line in the audit file stands; `None`: not started.
     pub audit: Option<AuditMark>,
+    /// Who the plugin resolved the request on behalf of (`jira:<e-mail or account id>`), when a
+    /// decision on the board resolved it; empty otherwise.
+    pub decided_by: String,
 }
 
 /// The request's line in `[audit] jsonl_path`.
@@ -253,6 +258,9 @@ impl PluginData {
                 encoded.insert(key.to_owned(), DONE.to_owned());
             }
         }
+        if !self.decided_by.is_empty() {
+            encoded.insert(DECIDED_BY_KEY.to_owned(), self.decided_by.clone());
+        }
         if let Some(mark) = self.audit {
             encoded.insert(AUDIT_KEY.to_owned(), mark.encode().to_owned());
         }
@@ -290,6 +298,7 @@ impl PluginData {
             people_added: get(PEOPLE_KEY) == DONE,
             reminded: get(REMINDED_KEY) == DONE,
             audit: AuditMark::decode(get(AUDIT_KEY)),
+            decided_by: get(DECIDED_BY_KEY).to_owned(),
         }
     }
 
@@ -326,6 +335,7 @@ mod tests {
             people_added: false,
             reminded: false,
             audit: None,
+            decided_by: String::new(),
         }
     }
 
@@ -335,10 +345,12 @@ mod tests {
             people_added: true,
             reminded: true,
             audit: Some(AuditMark::Writing),
+            decided_by: "jira:lead@example.com".into(),
             ..sample()
         };
         let encoded = marked.encode();
-        assert_eq!(encoded.len(), 12);
+        assert_eq!(encoded.len(), 13);
+        assert_eq!(encoded["decided_by"], "jira:lead@example.com");
         assert_eq!(encoded["people"], "done");
         assert_eq!(encoded["reminded"], "done");
         assert_eq!(encoded["audit"], "writing");

@@ -40,3 +40,5 @@ mod board_browser;
 mod monitoring;
 
 mod people;
+
+mod audit;

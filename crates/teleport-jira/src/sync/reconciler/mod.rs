@@ -13,6 +13,7 @@
 //! on resolution the comment before the transition.
 
 mod approver_groups;
+mod audit;
 mod awaited;
 mod decision;
 mod ensure_issue;
@@ -34,6 +35,7 @@ use std::time::Duration;
 
 use teleport_proto::types::{AccessRequestV3, RequestState};
 
+use super::audit_log::AuditLog;
 use super::cas::PluginDataStore;
 use super::error::StepError;
 use super::people::People;
@@ -106,6 +108,8 @@ pub struct Reconciler {
     people: People,
     /// How the site names people, and the parts of `[jira.people]` Jira refused.
     on_ticket: PeopleOnTicket,
+    /// `[audit] jsonl_path`, when set.
+    audit_log: Option<AuditLog>,
     metrics: Arc<Metrics>,
 }
 
@@ -136,6 +140,7 @@ impl Reconciler {
             refused_targets: routing::RefusedTargets::default(),
             people,
             on_ticket: PeopleOnTicket::default(),
+            audit_log: settings.audit.jsonl_path.clone().map(AuditLog::new),
             settings,
             metrics,
         };

@@ -39,6 +39,7 @@ impl Reconciler {
             if same_name(issue.status_name(), &target)
                 && self.comment_bodies_on(&issue).await?.contains(&comment)
             {
+                self.write_audit_line(id, &data).await?;
                 self.settle(id);
                 return Ok(());
             }
@@ -61,6 +62,7 @@ impl Reconciler {
             )
             .await?;
         if finished.is_some() {
+            self.audit_just_resolved(id, &data).await?;
             self.settle(id);
         }
         Ok(())
