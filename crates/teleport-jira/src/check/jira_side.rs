@@ -3,7 +3,7 @@
 //! permissions, the workflow's statuses and its transitions out of the pending status.
 
 use super::{Report, Target};
-use crate::config::Config;
+use crate::config::{Config, RequesterAs, ReviewersAs};
 use crate::jira::same_name;
 use crate::jira::{JiraAuth, JiraClient, JiraClientOptions, JiraError};
 use crate::startup::JIRA_PERMISSIONS;
@@ -122,7 +122,67 @@ async fn check_target(jira: &JiraClient, config: &Config, target: &Target, repor
             "check that the Jira user may view its own permissions",
         ),
     }
+    check_people_permissions(jira, config, target, report).await;
     check_workflow(jira, config, target, report).await;
+}
+
+/// The permissions `[jira.people]` needs, each with what needs it: Manage watchers, Modify
+/// reporter, Browse users and groups. Missing ones are warnings: the plugin works without
+/// them, that part of `[jira.people]` switching itself off.
+fn people_permissions(config: &Config) -> Vec<(&'static str, &'static str)> {
+    let people = &config.jira.people;
+    let mut needed = Vec::new();
+    if people.requester == RequesterAs::Watcher
+        || people.suggested_reviewers == ReviewersAs::Watcher
+    {
+        needed.push(("MANAGE_WATCHERS", "watchers in [jira.people]"));
+    }
+    if people.requester == RequesterAs::Reporter {
+        needed.push(("MODIFY_REPORTER", "[jira.people] requester = \"reporter\""));
+    }
+    if people.email_lookup && people.enabled() {
+        needed.push(("USER_PICKER", "[jira.people] email_lookup"));
+    }
+    needed
+}
+
+async fn check_people_permissions(
+    jira: &JiraClient,
+    config: &Config,
+    target: &Target,
+    report: &mut Report,
+) {
+    let needed = people_permissions(config);
+    if needed.is_empty() {
+        return;
+    }
+    let keys: Vec<&str> = needed.iter().map(|(key, _)| *key).collect();
+    let check = named("jira permission", target);
+    let granted = match jira.my_permissions(&target.project, &keys).await {
+        Ok(granted) => granted,
+        Err(err) => {
+            return report.warn(
+                &check,
+                err,
+                "check that the Jira user may view its own permissions",
+            );
+        }
+    };
+    for (key, what) in needed {
+        if granted
+            .permissions
+            .get(key)
+            .is_some_and(|p| p.have_permission)
+        {
+            report.ok(&check, format!("{key} (for {what})"));
+        } else {
+            report.warn(
+                &check,
+                format!("the Jira user lacks {key} in {}, which {what} needs; that part stays off", target.project),
+                "grant it in the project's permission scheme (USER_PICKER: the Browse users and groups global permission)",
+            );
+        }
+    }
 }
 
 /// Each `approver_groups` entry names a group whose members the plugin can read.
