@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use teleport_proto::types::RequestState;
-use testkit::jira::{JiraUser, Permission};
+use testkit::jira::{Deployment, FakeJiraOptions, JiraUser, Permission};
 use testkit::teleport::{CreateRequest, UserSpec};
 
 use crate::support::*;
@@ -315,4 +315,126 @@ async fn a_reminder_mentions_the_reviewers_once_on_a_request_left_pending() {
         .count();
     assert_eq!(reminders, 1, "{:?}", issue.comment_bodies());
     assert_eq!(sandbox.plugin_data(&request)["reminded"], "done");
+}
+
+#[tokio::test]
+async fn a_passing_jira_failure_is_tried_again_and_the_watcher_added_once() {
+    let mut sandbox = sandbox_with("requester = \"watcher\"", "").await;
+    // More failures than the client's own attempts: the step fails and is tried again later.
+    sandbox
+        .jira
+        .faults()
+        .fail_next_matching("/watchers", 6, 503);
+    sandbox.start_plugin().await;
+    let request = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&request).await;
+    wait_for_people(&sandbox, &request).await;
+    let issue = sandbox.jira.issue(&issue.id).unwrap();
+    assert!(issue.watchers.contains(&REQUESTER_ACCOUNT.to_owned()));
+    let added = sandbox
+        .jira
+        .all_calls()
+        .iter()
+        .filter(|c| c.path.ends_with("/watchers") && c.status == 204)
+        .count();
+    assert_eq!(added, 1);
+}
+
+#[tokio::test]
+async fn a_plugin_that_may_not_read_traits_warns_once_and_adds_nobody() {
+    let mut sandbox = sandbox_with("requester = \"watcher\"", "").await;
+    sandbox.teleport.add_user(PLUGIN_USER, UserSpec::plugin());
+    sandbox.start_plugin().await;
+    for _ in 0..2 {
+        let request = sandbox.create_request(REASON);
+        sandbox.issue_of(&request).await;
+        wait_for_people(&sandbox, &request).await;
+    }
+    let warning = "Cannot read users' traits";
+    assert_eq!(
+        sandbox.log().matches(warning).count(),
+        1,
+        "{}",
+        sandbox.log()
+    );
+    assert_eq!(calls_to(&sandbox, "POST", "/watchers"), 0);
+}
+
+#[tokio::test]
+async fn on_data_center_people_are_named_by_username() {
+    let mut options = SandboxOptions {
+        jira: FakeJiraOptions {
+            tls: true,
+            deployment: Deployment::DataCenter,
+            ..FakeJiraOptions::default()
+        },
+        extra_config: "\n[jira.people]\nemail_lookup = true\nrequester = \"watcher\"\nsuggested_reviewers = \"mention\"\n".into(),
+        ..SandboxOptions::default()
+    };
+    options.jira.users.extend([
+        JiraUser::new("dc-requester", "The Requester").with_name("requester-dc"),
+        JiraUser::new("dc-found", "Found")
+            .with_email(FOUND_BY_EMAIL)
+            .with_name("found-dc"),
+    ]);
+    let mut sandbox = Sandbox::with(options).await;
+    let config = std::fs::read_to_string(&sandbox.config_path).unwrap();
+    let username = config
+        .lines()
+        .find(|l| l.starts_with("username"))
+        .unwrap()
+        .to_owned();
+    std::fs::write(
+        &sandbox.config_path,
+        config.replace(&username, "auth = \"bearer\""),
+    )
+    .unwrap();
+    sandbox
+        .teleport
+        .add_user(PLUGIN_USER, UserSpec::plugin().with_rules_access());
+    sandbox.teleport.add_user(
+        REQUESTER,
+        UserSpec::requester(&["editor"]).with_trait("jira_account_id", &["requester-dc"]),
+    );
+    sandbox
+        .teleport
+        .add_user(FOUND_BY_EMAIL, UserSpec::reviewer(&["editor"]));
+    sandbox.start_plugin().await;
+
+    let request = request_suggesting(&sandbox, &[FOUND_BY_EMAIL]);
+    let issue = sandbox.issue_of(&request).await;
+    wait_for_people(&sandbox, &request).await;
+    let issue = sandbox.jira.issue(&issue.id).unwrap();
+    assert!(
+        issue.watchers.contains(&"dc-requester".to_owned()),
+        "{:?}",
+        issue.watchers
+    );
+    assert!(
+        issue
+            .comment_bodies()
+            .contains(&"Suggested reviewers: [~found-dc]"),
+        "{:?}",
+        issue.comment_bodies()
+    );
+}
+
+#[tokio::test]
+async fn a_jira_failing_to_add_watchers_never_holds_up_a_decision_on_the_board() {
+    let mut sandbox = sandbox_with("requester = \"watcher\"", "").await;
+    sandbox
+        .jira
+        .faults()
+        .fail_next_matching("/watchers", 100_000, 503);
+    sandbox.start_plugin().await;
+    let request = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&request).await;
+    sandbox
+        .jira
+        .transition_as(&issue.id, "Approved", JIRA_REVIEWER)
+        .unwrap();
+    sandbox
+        .wait_for_state(&request, RequestState::Approved)
+        .await;
+    assert!(!sandbox.plugin_data(&request).contains_key("people"));
 }
