@@ -161,7 +161,16 @@ const SERIES: &[(&str, &str)] = &[
         "access_monitoring_rules",
         "Access Monitoring Rules in force for this plugin",
     ),
+    (
+        "people",
+        "Teleport users [jira.people] put on issues, by outcome (added: as watcher, reporter or mention; unresolved: no Jira user found for them; refused: Jira refused them or their part)",
+    ),
+    ("reminders", "Reminders posted on requests left pending"),
+    ("audit_lines", "Lines appended to the audit file"),
 ];
+
+/// What became of a person [`Metrics::people`] counts.
+pub const PEOPLE_OUTCOMES: [&str; 3] = ["added", "unresolved", "refused"];
 
 /// Every metric the plugin keeps, and the registry that renders them.
 pub struct Metrics {
@@ -203,6 +212,10 @@ pub struct Metrics {
     /// Rules skipped for a request, or recipients ignored, by reason (see [`RULE_ERROR_REASONS`]).
     pub rule_errors: Family<ReasonLabel, Counter>,
     pub access_monitoring_rules: Gauge,
+    /// People `[jira.people]` put on issues, by outcome (see [`PEOPLE_OUTCOMES`]).
+    pub people: Family<OutcomeLabel, Counter>,
+    pub reminders: Counter,
+    pub audit_lines: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -269,6 +282,9 @@ impl Metrics {
             routing_decisions: r.add("routing_decisions", Family::default()),
             rule_errors: r.add("rule_errors", Family::default()),
             access_monitoring_rules: r.add("access_monitoring_rules", Gauge::default()),
+            people: r.add("people", Family::default()),
+            reminders: r.add("reminders", Counter::default()),
+            audit_lines: r.add("audit_lines", Counter::default()),
             registry: r.0,
         };
         // Series an alert rule would watch exist from the start, at zero, instead of appearing
@@ -282,6 +298,9 @@ impl Metrics {
         }
         for (_, reason) in JIRA_REFUSALS {
             drop(metrics.jira_refusing.get_or_create(&ReasonLabel { reason }));
+        }
+        for outcome in PEOPLE_OUTCOMES {
+            drop(metrics.people.get_or_create(&OutcomeLabel { outcome }));
         }
         for reason in RULE_ERROR_REASONS {
             drop(metrics.rule_errors.get_or_create(&ReasonLabel { reason }));
@@ -368,6 +387,11 @@ impl Metrics {
         self.webhook_deliveries
             .get_or_create(&OutcomeLabel { outcome })
             .inc();
+    }
+
+    /// A person `[jira.people]` tried to put on an issue, by outcome (one of [`PEOPLE_OUTCOMES`]).
+    pub fn person(&self, outcome: &'static str) {
+        self.people.get_or_create(&OutcomeLabel { outcome }).inc();
     }
 
     pub fn issue_moved(&self, status: &str) {

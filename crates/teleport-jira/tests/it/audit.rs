@@ -96,6 +96,16 @@ async fn a_review_in_teleport_is_in_the_line_and_its_author_decided() {
     assert_eq!(line["reviews"][0]["author"], REVIEWER1);
     assert_eq!(line["reviews"][0]["state"], "APPROVED");
     assert_eq!(line["reviews"][0]["reason"], "okay");
+    let served = reqwest::get(format!("{}metrics", sandbox.webhook_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        served.contains("teleport_jira_audit_lines_total 1"),
+        "{served}"
+    );
 }
 
 #[tokio::test]

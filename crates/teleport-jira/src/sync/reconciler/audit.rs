@@ -59,6 +59,7 @@ impl Reconciler {
                     tracing::info!("The audit file already has this request's line");
                 } else {
                     log.append(&self.audit_line(id, &leased).await?).await?;
+                    self.metrics.audit_lines.inc();
                     tracing::info!("Wrote the request's line to the audit file");
                 }
                 let recorded = self

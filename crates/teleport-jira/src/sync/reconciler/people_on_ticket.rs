@@ -126,6 +126,7 @@ impl Reconciler {
         match added {
             Ok(()) => {
                 tracing::info!(user, part = ?part, "Put the requester on the issue");
+                self.metrics.person("added");
                 Ok(())
             }
             Err(err) => self.refused(err, part, user),
@@ -149,8 +150,9 @@ impl Reconciler {
                     let Some(identity) = self.jira_identity(reviewer, project).await? else {
                         continue;
                     };
-                    if let Err(err) = self.jira.add_watcher(&issue.id, &identity).await {
-                        self.refused(err, Part::Watchers, reviewer)?;
+                    match self.jira.add_watcher(&issue.id, &identity).await {
+                        Ok(()) => self.metrics.person("added"),
+                        Err(err) => self.refused(err, Part::Watchers, reviewer)?,
                     }
                 }
                 Ok(())
@@ -163,6 +165,9 @@ impl Reconciler {
                 let body = format!("Suggested reviewers: {}", mentions.join(", "));
                 if !self.comment_bodies(&issue.id).await?.contains(&body) {
                     self.jira.add_comment(&issue.id, &body).await?;
+                    for _ in &mentions {
+                        self.metrics.person("added");
+                    }
                 }
                 Ok(())
             }
@@ -203,6 +208,7 @@ impl Reconciler {
         match self.people.jira_identity(user, &how).await? {
             Resolved::Found(identity) => Ok(Some(identity)),
             Resolved::Unresolved(why) => {
+                self.metrics.person("unresolved");
                 tracing::debug!(user, reason = %why, "No Jira user for this Teleport user; left off the issue");
                 Ok(None)
             }
@@ -228,6 +234,7 @@ impl Reconciler {
         if err.is_transient() {
             return Err(err.into());
         }
+        self.metrics.person("refused");
         if refuses_the_part(&err) {
             if !self.on_ticket.flag(part).swap(true, Ordering::Relaxed) {
                 tracing::warn!(error = %err, part = ?part, "Jira refused to put people on issues; this part of [jira.people] is off until restart (check that watching is allowed and the plugin's Jira user has the Manage watchers and Modify reporter permissions: teleport-jira check)");

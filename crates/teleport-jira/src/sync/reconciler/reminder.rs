@@ -54,6 +54,7 @@ impl Reconciler {
                     let body = reminder_text(after, &mentions);
                     if !self.comment_bodies(&issue.id).await?.contains(&body) {
                         self.jira.add_comment(&issue.id, &body).await?;
+                        self.metrics.reminders.inc();
                         tracing::info!("Reminded the reviewers of the pending request");
                     }
                     let recorded = self
