@@ -1928,6 +1928,10 @@ async fn data_center_user_search_takes_username_and_answers_names() {
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body[0]["name"], "alice");
     assert!(answer.body[0].get("accountId").is_none());
+    let cloud_style = api
+        .get("/rest/api/2/user/search?query=alice%40example.com")
+        .await;
+    assert_eq!(cloud_style.status, 400);
 }
 
 // ----- watchers and reporter -----------------------------------------------------------------

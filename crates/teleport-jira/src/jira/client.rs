@@ -458,17 +458,31 @@ impl JiraClient {
     /// Jira's user search finds them: every user the plugin may see (`GET user/search`), or with
     /// `project` only those who can browse it (`GET user/viewissue/search`). Without the "Browse
     /// users and groups" global permission Jira answers with no users rather than an error.
-    /// Data Center names the query `username` (Cloud refuses that name): a personal access
-    /// token (bearer) is only ever Data Center's, so bearer auth sends `username`.
+    /// Cloud names the query `query` (and refuses `username`); Data Center names it `username`.
+    /// A personal access token (bearer) is only ever Data Center's, so it asks by `username` at
+    /// once; basic auth asks by `query`, then by `username` when Jira refuses that (400).
     pub async fn users_matching(
         &self,
         query: &str,
         project: Option<&str>,
     ) -> Result<Vec<User>, JiraError> {
-        let param = match &**self.auth.load() {
-            JiraAuth::Bearer { .. } => "username",
-            JiraAuth::Basic { .. } => "query",
-        };
+        if matches!(&**self.auth.load(), JiraAuth::Bearer { .. }) {
+            return self.user_search("username", query, project).await;
+        }
+        match self.user_search("query", query, project).await {
+            Err(err) if err.status() == Some(400) => {
+                self.user_search("username", query, project).await
+            }
+            other => other,
+        }
+    }
+
+    async fn user_search(
+        &self,
+        param: &str,
+        query: &str,
+        project: Option<&str>,
+    ) -> Result<Vec<User>, JiraError> {
         let path = match project {
             Some(_) => "user/viewissue/search",
             None => "user/search",

@@ -360,15 +360,16 @@ async fn a_plugin_that_may_not_read_traits_warns_once_and_adds_nobody() {
     assert_eq!(calls_to(&sandbox, "POST", "/watchers"), 0);
 }
 
-#[tokio::test]
-async fn on_data_center_people_are_named_by_username() {
+/// A Data Center site whose users are named by username; the plugin signs in with a personal
+/// access token (`bearer`) or with basic auth.
+async fn data_center_sandbox(people: &str, bearer: bool) -> Sandbox {
     let mut options = SandboxOptions {
         jira: FakeJiraOptions {
             tls: true,
             deployment: Deployment::DataCenter,
             ..FakeJiraOptions::default()
         },
-        extra_config: "\n[jira.people]\nemail_lookup = true\nrequester = \"watcher\"\nsuggested_reviewers = \"mention\"\n".into(),
+        extra_config: format!("\n[jira.people]\n{people}\n"),
         ..SandboxOptions::default()
     };
     options.jira.users.extend([
@@ -377,18 +378,20 @@ async fn on_data_center_people_are_named_by_username() {
             .with_email(FOUND_BY_EMAIL)
             .with_name("found-dc"),
     ]);
-    let mut sandbox = Sandbox::with(options).await;
-    let config = std::fs::read_to_string(&sandbox.config_path).unwrap();
-    let username = config
-        .lines()
-        .find(|l| l.starts_with("username"))
-        .unwrap()
-        .to_owned();
-    std::fs::write(
-        &sandbox.config_path,
-        config.replace(&username, "auth = \"bearer\""),
-    )
-    .unwrap();
+    let sandbox = Sandbox::with(options).await;
+    if bearer {
+        let config = std::fs::read_to_string(&sandbox.config_path).unwrap();
+        let username = config
+            .lines()
+            .find(|l| l.starts_with("username"))
+            .unwrap()
+            .to_owned();
+        std::fs::write(
+            &sandbox.config_path,
+            config.replace(&username, "auth = \"bearer\""),
+        )
+        .unwrap();
+    }
     sandbox
         .teleport
         .add_user(PLUGIN_USER, UserSpec::plugin().with_rules_access());
@@ -399,8 +402,14 @@ async fn on_data_center_people_are_named_by_username() {
     sandbox
         .teleport
         .add_user(FOUND_BY_EMAIL, UserSpec::reviewer(&["editor"]));
-    sandbox.start_plugin().await;
+    sandbox
+}
 
+#[tokio::test]
+async fn on_data_center_people_are_named_by_username() {
+    let people = "email_lookup = true\nrequester = \"watcher\"\nsuggested_reviewers = \"mention\"";
+    let mut sandbox = data_center_sandbox(people, true).await;
+    sandbox.start_plugin().await;
     let request = request_suggesting(&sandbox, &[FOUND_BY_EMAIL]);
     let issue = sandbox.issue_of(&request).await;
     wait_for_people(&sandbox, &request).await;
@@ -417,6 +426,26 @@ async fn on_data_center_people_are_named_by_username() {
         "{:?}",
         issue.comment_bodies()
     );
+}
+
+#[tokio::test]
+async fn data_center_with_basic_auth_searches_by_username_once_query_is_refused() {
+    let people = "email_lookup = true\nsuggested_reviewers = \"mention\"";
+    let mut sandbox = data_center_sandbox(people, false).await;
+    sandbox.start_plugin().await;
+    let request = request_suggesting(&sandbox, &[FOUND_BY_EMAIL]);
+    let issue = sandbox.issue_of(&request).await;
+    sandbox
+        .wait_for_comment(&issue.id, "Suggested reviewers: [~found-dc]")
+        .await;
+    let searches: Vec<_> = sandbox
+        .jira
+        .all_calls()
+        .into_iter()
+        .filter(|c| c.path.contains("/user/viewissue/search"))
+        .map(|c| (c.query.contains_key("username"), c.status))
+        .collect();
+    assert_eq!(searches, [(false, 400), (true, 200)]);
 }
 
 #[tokio::test]
