@@ -399,9 +399,27 @@ async fn people_modes_report_the_permissions_they_need_and_warn_when_one_lacks()
         ..SandboxOptions::default()
     })
     .await;
+    // Without the right to read users, the traits are a warning of their own.
+    let (code, warnings) = check_warnings(&sandbox).await;
+    assert_eq!(code, Some(0), "{warnings:#?}");
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("may not read users' traits"),
+        "{}",
+        warnings[0]
+    );
+
+    sandbox
+        .teleport
+        .add_user(PLUGIN_USER, UserSpec::plugin().with_rules_access());
     let (code, ok, failed) = check(&sandbox).await;
     assert_eq!((code, failed), (Some(0), Vec::<String>::new()));
-    for key in ["MANAGE_WATCHERS", "MODIFY_REPORTER", "USER_PICKER"] {
+    for key in [
+        "MANAGE_WATCHERS",
+        "MODIFY_REPORTER",
+        "USER_PICKER",
+        "may read users' traits",
+    ] {
         assert!(ok.iter().any(|line| line.contains(key)), "{key}: {ok:#?}");
     }
 
