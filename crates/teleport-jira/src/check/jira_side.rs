@@ -319,3 +319,36 @@ async fn check_transitions(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const MINIMAL: &str = "[teleport]\naddr = \"teleport.example.com:3025\"\nidentity = \"/var/lib/teleport/plugins/jira/auth_id\"\n\n[jira]\nurl = \"https://example.atlassian.net\"\nusername = \"bot@example.com\"\napi_token = \"tok\"\nproject = \"PROJ\"\n";
+
+    fn needed(people: &str) -> Vec<&'static str> {
+        let text = format!("{MINIMAL}\n[jira.people]\n{people}\n");
+        let (config, _) = Config::parse(&text, true).unwrap();
+        people_permissions(&config)
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect()
+    }
+
+    #[test]
+    fn each_people_mode_asks_for_the_permission_it_uses() {
+        assert!(needed("").is_empty());
+        assert!(needed("email_lookup = true").is_empty());
+        assert_eq!(needed("requester = \"watcher\""), ["MANAGE_WATCHERS"]);
+        assert_eq!(
+            needed("suggested_reviewers = \"watcher\""),
+            ["MANAGE_WATCHERS"]
+        );
+        assert_eq!(needed("requester = \"reporter\""), ["MODIFY_REPORTER"]);
+        assert_eq!(
+            needed("email_lookup = true\nsuggested_reviewers = \"mention\""),
+            ["USER_PICKER"]
+        );
+    }
+}
