@@ -1,6 +1,8 @@
 //! The last phase: Teleport's resolution, recorded once across replicas, then mirrored on the issue
 //! (the resolution comment, then the transition). Teleport's state wins over what the card shows.
 
+use std::collections::HashSet;
+
 use super::Reconciler;
 use super::lease::LeaseEnd;
 use crate::config::StatusNames;
@@ -21,6 +23,24 @@ pub(super) fn status_for(statuses: &StatusNames, resolution: &Resolution) -> Str
     }
 }
 
+/// The resolution comment to post, and the Go plugin's text it starts with.
+#[derive(Debug)]
+pub(super) struct ResolutionComment {
+    go_text: String,
+    body: String,
+}
+
+impl ResolutionComment {
+    /// Whether `bodies` hold it already: its exact body, or, when it adds to the Go plugin's text
+    /// (the review trail, a mention), any comment starting with that text. A mention that reads
+    /// differently now (a trait changed, a lookup failed or now succeeds) must not post the
+    /// resolution twice. The Go plugin's text alone counts only as itself, as it always has.
+    fn is_among(&self, bodies: &HashSet<String>) -> bool {
+        bodies.contains(&self.body)
+            || (self.body != self.go_text && bodies.iter().any(|b| b.starts_with(&self.go_text)))
+    }
+}
+
 impl Reconciler {
     /// Records the resolution (once, across replicas) and brings the issue to it: the resolution
     /// comment, then the transition. Teleport's state wins over what the card shows.
@@ -37,7 +57,7 @@ impl Reconciler {
             let comment = self.resolution_comment(id, &data, recorded).await?;
             let target = status_for(&self.settings.statuses, recorded);
             if same_name(issue.status_name(), &target)
-                && self.comment_bodies_on(&issue).await?.contains(&comment)
+                && comment.is_among(&self.comment_bodies_on(&issue).await?)
             {
                 self.write_audit_line(id, &data).await?;
                 self.settle(id);
@@ -90,8 +110,8 @@ impl Reconciler {
             }
         };
         let comment = self.resolution_comment(id, &leased, &recorded).await?;
-        if !self.comment_bodies_on(issue).await?.contains(&comment) {
-            self.jira.add_comment(&issue.id, &comment).await?;
+        if !comment.is_among(&self.comment_bodies_on(issue).await?) {
+            self.jira.add_comment(&issue.id, &comment.body).await?;
         }
         if !same_name(issue.status_name(), &target) {
             match self.move_issue(issue, &target).await {
@@ -125,8 +145,9 @@ impl Reconciler {
         id: &str,
         data: &PluginData,
         recorded: &Resolution,
-    ) -> Result<String, StepError> {
-        let mut comment = render::resolution_comment(recorded.tag(), &data.resolve_reason);
+    ) -> Result<ResolutionComment, StepError> {
+        let go_text = render::resolution_comment(recorded.tag(), &data.resolve_reason);
+        let mut comment = go_text.clone();
         if self.settings.audit.trail_in_ticket {
             let reviews = self
                 .request(id)
@@ -143,6 +164,48 @@ impl Reconciler {
                 comment.push_str(&self.site().await?.mention(&identity));
             }
         }
-        Ok(comment)
+        Ok(ResolutionComment {
+            go_text,
+            body: comment,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comment(go_text: &str, body: &str) -> ResolutionComment {
+        ResolutionComment {
+            go_text: go_text.into(),
+            body: body.into(),
+        }
+    }
+
+    fn bodies(texts: &[&str]) -> HashSet<String> {
+        texts.iter().map(|t| (*t).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_go_plugins_text_alone_counts_only_as_itself() {
+        let go = "Access request has been expired\n";
+        let plain = comment(go, go);
+        assert!(plain.is_among(&bodies(&[go])));
+        assert!(!plain.is_among(&bodies(&["Access request has been expired\nReason: x"])));
+    }
+
+    #[test]
+    fn a_mention_that_changed_since_the_post_does_not_post_again() {
+        let go = "Access request has been approved\nReason: ok";
+        let now = comment(
+            go,
+            "Access request has been approved\nReason: ok\n[~accountid:new]",
+        );
+        let posted = "Access request has been approved\nReason: ok\n[~accountid:old]";
+        assert!(now.is_among(&bodies(&[posted])));
+        // Posted while the requester had no Jira account: no mention then, none added now.
+        assert!(now.is_among(&bodies(&[go])));
+        let denied = "Access request has been denied\nReason: ok\n[~x]";
+        assert!(!now.is_among(&bodies(&[denied])));
     }
 }
