@@ -28,6 +28,9 @@ pub(super) struct PeopleOnTicket {
     reporter_off: AtomicBool,
 }
 
+/// How the comment mentioning the suggested reviewers starts.
+const SUGGESTED_REVIEWERS: &str = "Suggested reviewers:";
+
 /// A part of `[jira.people]` Jira may refuse as a whole.
 #[derive(Clone, Copy, Debug)]
 enum Part {
@@ -162,8 +165,11 @@ impl Reconciler {
                 if mentions.is_empty() {
                     return Ok(());
                 }
-                let body = format!("Suggested reviewers: {}", mentions.join(", "));
-                if !self.comment_bodies(&issue.id).await?.contains(&body) {
+                let body = format!("{SUGGESTED_REVIEWERS} {}", mentions.join(", "));
+                // Posted by an earlier holder that stopped before recording it (perhaps finding
+                // other people then): not posted again.
+                let posted = self.comment_bodies(&issue.id).await?;
+                if !posted.iter().any(|b| b.starts_with(SUGGESTED_REVIEWERS)) {
                     self.jira.add_comment(&issue.id, &body).await?;
                     for _ in &mentions {
                         self.metrics.person("added");

@@ -52,7 +52,10 @@ impl Reconciler {
                         .mentions_of(suggested_reviewers(request), &project)
                         .await?;
                     let body = reminder_text(after, &mentions);
-                    if !self.comment_bodies(&issue.id).await?.contains(&body) {
+                    // Posted by an earlier holder that stopped before recording it (perhaps
+                    // mentioning other people then): not posted again.
+                    let posted = self.comment_bodies(&issue.id).await?;
+                    if !posted.iter().any(|b| b.starts_with(REMINDER_START)) {
                         self.jira.add_comment(&issue.id, &body).await?;
                         self.metrics.reminders.inc();
                         tracing::info!("Reminded the reviewers of the pending request");
@@ -96,13 +99,16 @@ fn waited(request: &AccessRequestV3, after: Duration, now: OffsetDateTime) -> bo
 fn reminder_text(after: Duration, mentions: &[String]) -> String {
     let waited = humantime::format_duration(after);
     match mentions {
-        [] => format!("This request has been waiting for a review for more than {waited}."),
+        [] => format!("{REMINDER_START} for more than {waited}."),
         _ => format!(
-            "This request has been waiting for a review for more than {waited}: {}",
+            "{REMINDER_START} for more than {waited}: {}",
             mentions.join(", ")
         ),
     }
 }
+
+/// How every reminder starts.
+const REMINDER_START: &str = "This request has been waiting for a review";
 
 #[cfg(test)]
 mod tests {
