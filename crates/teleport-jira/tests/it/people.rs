@@ -467,3 +467,42 @@ async fn a_jira_failing_to_add_watchers_never_holds_up_a_decision_on_the_board()
         .await;
     assert!(!sandbox.plugin_data(&request).contains_key("people"));
 }
+
+#[tokio::test]
+async fn a_request_resolved_before_remind_after_is_never_reminded() {
+    let mut sandbox = sandbox_with(
+        "remind_after = \"2s\"",
+        "\n[reconcile]\nscan_interval = \"1s\"\n",
+    )
+    .await;
+    sandbox.start_plugin().await;
+    let resolved = sandbox.create_request(REASON);
+    let resolved_issue = sandbox.issue_of(&resolved).await;
+    sandbox
+        .teleport
+        .submit_review_as(REVIEWER1, &resolved, RequestState::Approved, "fine")
+        .unwrap();
+    sandbox
+        .wait_for_comment(&resolved_issue.id, "Access request has been approved")
+        .await;
+    // A request made later and left pending is reminded: by then the resolved one, older, has
+    // been due for a while and scanned.
+    let pending = sandbox.create_request(REASON);
+    let pending_issue = sandbox.issue_of(&pending).await;
+    sandbox
+        .wait_for_comment(
+            &pending_issue.id,
+            "This request has been waiting for a review",
+        )
+        .await;
+    let resolved_issue = sandbox.jira.issue(&resolved_issue.id).unwrap();
+    assert!(
+        !resolved_issue
+            .comment_bodies()
+            .iter()
+            .any(|b| b.starts_with("This request has been waiting")),
+        "{:?}",
+        resolved_issue.comment_bodies()
+    );
+    assert!(!sandbox.plugin_data(&resolved).contains_key("reminded"));
+}
