@@ -169,6 +169,12 @@ const SERIES: &[(&str, &str)] = &[
         "oncall_failures",
         "Failures of on-call checks, by cause: unauthorized, forbidden, not_found, rate_limited, server_error, timeout, unreachable, bad_answer, unexpected, review_refused",
     ),
+    (
+        "people",
+        "Teleport users [jira.people] put on issues, by outcome (added: as watcher, reporter or mention; unresolved: no Jira user found for them; refused: Jira refused them or their part)",
+    ),
+    ("reminders", "Reminders posted on requests left pending"),
+    ("audit_lines", "Lines appended to the audit file"),
 ];
 
 /// The outcomes of an on-call check, for [`Metrics::oncall_checks`].
@@ -193,6 +199,9 @@ pub const ONCALL_FAILURES: [&str; 10] = [
     "unexpected",
     "review_refused",
 ];
+
+/// What became of a person [`Metrics::people`] counts.
+pub const PEOPLE_OUTCOMES: [&str; 3] = ["added", "unresolved", "refused"];
 
 /// Every metric the plugin keeps, and the registry that renders them.
 pub struct Metrics {
@@ -238,6 +247,10 @@ pub struct Metrics {
     pub oncall_checks: Family<OutcomeLabel, Counter>,
     /// On-call check failures by cause (see [`ONCALL_FAILURES`]).
     pub oncall_failures: Family<ReasonLabel, Counter>,
+    /// People `[jira.people]` put on issues, by outcome (see [`PEOPLE_OUTCOMES`]).
+    pub people: Family<OutcomeLabel, Counter>,
+    pub reminders: Counter,
+    pub audit_lines: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -306,6 +319,9 @@ impl Metrics {
             access_monitoring_rules: r.add("access_monitoring_rules", Gauge::default()),
             oncall_checks: r.add("oncall_checks", Family::default()),
             oncall_failures: r.add("oncall_failures", Family::default()),
+            people: r.add("people", Family::default()),
+            reminders: r.add("reminders", Counter::default()),
+            audit_lines: r.add("audit_lines", Counter::default()),
             registry: r.0,
         };
         // Series an alert rule would watch exist from the start, at zero, instead of appearing
@@ -319,6 +335,9 @@ impl Metrics {
         }
         for (_, reason) in JIRA_REFUSALS {
             drop(metrics.jira_refusing.get_or_create(&ReasonLabel { reason }));
+        }
+        for outcome in PEOPLE_OUTCOMES {
+            drop(metrics.people.get_or_create(&OutcomeLabel { outcome }));
         }
         for reason in RULE_ERROR_REASONS {
             drop(metrics.rule_errors.get_or_create(&ReasonLabel { reason }));
@@ -419,6 +438,11 @@ impl Metrics {
         self.webhook_deliveries
             .get_or_create(&OutcomeLabel { outcome })
             .inc();
+    }
+
+    /// A person `[jira.people]` tried to put on an issue, by outcome (one of [`PEOPLE_OUTCOMES`]).
+    pub fn person(&self, outcome: &'static str) {
+        self.people.get_or_create(&OutcomeLabel { outcome }).inc();
     }
 
     pub fn issue_moved(&self, status: &str) {

@@ -6,6 +6,11 @@
 //! [`Lease`]). The Go plugin neither reads nor compares it, and it is removed when the work is done.
 //! Another, `route`, exists only when an Access Monitoring Rule chose where the issue goes (see
 //! [`Routed`]); it stays for the request's life, so every later step finds the issue there.
+//! Three more record what `[jira.people]` and `[audit]` did once, so that neither a restart nor
+//! another replica does it again: `people` (the requester and suggested reviewers were put on the
+//! ticket), `reminded` (the reminder was posted) and `audit` (the JSON line is being, or was,
+//! written). Each exists only once set; the Go plugin ignores them all, as it does `decided_by`
+//! (the Jira user on whose behalf the plugin resolved the request, for the audit line).
 
 use std::collections::HashMap;
 
@@ -27,6 +32,12 @@ const ISSUE_KEY: &str = "issue_key";
 pub const LEASE_KEY: &str = "lease";
 pub const ROUTE_KEY: &str = "route";
 pub const ONCALL_KEY: &str = "oncall";
+const PEOPLE_KEY: &str = "people";
+const REMINDED_KEY: &str = "reminded";
+const AUDIT_KEY: &str = "audit";
+const DECIDED_BY_KEY: &str = "decided_by";
+/// The value of a once-only key that is set.
+const DONE: &str = "done";
 
 /// The keys the Go plugin writes, in a fixed order.
 pub const KEYS: [&str; 9] = [
@@ -61,6 +72,15 @@ pub struct PluginData {
     pub route: Option<Routed>,
     /// What the on-call check of the request found, once it ran to an end.
     pub oncall: Option<OnCallCheck>,
+    /// Whether the people `[jira.people]` puts on the ticket were added (or given up on).
+    pub people_added: bool,
+    /// Whether the reminder of a long-pending request was posted.
+    pub reminded: bool,
+    /// Where the request's line in the audit file stands; `None`: not started.
+    pub audit: Option<AuditMark>,
+    /// Who the plugin resolved the request on behalf of (`jira:<e-mail or account id>`), when a
+    /// decision on the board resolved it; empty otherwise.
+    pub decided_by: String,
 }
 
 /// The end of a request's on-call check (JSM Operations), recorded so that it runs once per
@@ -83,6 +103,32 @@ impl OnCallCheck {
 
     fn decode(text: &str) -> Option<Self> {
         serde_json::from_str(text).ok()
+    }
+}
+
+/// The request's line in `[audit] jsonl_path`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditMark {
+    /// A process is about to append it, or stopped between appending and recording that it did:
+    /// whoever finds this checks the file before appending.
+    Writing,
+    Written,
+}
+
+impl AuditMark {
+    fn encode(self) -> &'static str {
+        match self {
+            Self::Writing => "writing",
+            Self::Written => "written",
+        }
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        match text {
+            "writing" => Some(Self::Writing),
+            "written" => Some(Self::Written),
+            _ => None,
+        }
     }
 }
 
@@ -233,6 +279,20 @@ impl PluginData {
         if let Some(oncall) = &self.oncall {
             encoded.insert(ONCALL_KEY.to_owned(), oncall.encode());
         }
+        for (key, set) in [
+            (PEOPLE_KEY, self.people_added),
+            (REMINDED_KEY, self.reminded),
+        ] {
+            if set {
+                encoded.insert(key.to_owned(), DONE.to_owned());
+            }
+        }
+        if !self.decided_by.is_empty() {
+            encoded.insert(DECIDED_BY_KEY.to_owned(), self.decided_by.clone());
+        }
+        if let Some(mark) = self.audit {
+            encoded.insert(AUDIT_KEY.to_owned(), mark.encode().to_owned());
+        }
         encoded
     }
 
@@ -265,6 +325,10 @@ impl PluginData {
             lease: Lease::decode(get(LEASE_KEY)),
             route: Routed::decode(get(ROUTE_KEY)),
             oncall: OnCallCheck::decode(get(ONCALL_KEY)),
+            people_added: get(PEOPLE_KEY) == DONE,
+            reminded: get(REMINDED_KEY) == DONE,
+            audit: AuditMark::decode(get(AUDIT_KEY)),
+            decided_by: get(DECIDED_BY_KEY).to_owned(),
         }
     }
 
@@ -299,6 +363,10 @@ mod tests {
             lease: None,
             route: None,
             oncall: None,
+            people_added: false,
+            reminded: false,
+            audit: None,
+            decided_by: String::new(),
         }
     }
 
@@ -328,6 +396,30 @@ mod tests {
             assert_eq!(PluginData::decode(&encoded), data);
         }
         assert!(!sample().encode().contains_key(ONCALL_KEY));
+    }
+
+    #[test]
+    fn once_only_marks_are_keys_of_their_own_only_when_set() {
+        let marked = PluginData {
+            people_added: true,
+            reminded: true,
+            audit: Some(AuditMark::Writing),
+            decided_by: "jira:lead@example.com".into(),
+            ..sample()
+        };
+        let encoded = marked.encode();
+        assert_eq!(encoded.len(), 13);
+        assert_eq!(encoded["decided_by"], "jira:lead@example.com");
+        assert_eq!(encoded["people"], "done");
+        assert_eq!(encoded["reminded"], "done");
+        assert_eq!(encoded["audit"], "writing");
+        assert_eq!(PluginData::decode(&encoded), marked);
+        let written = PluginData {
+            audit: Some(AuditMark::Written),
+            ..sample()
+        };
+        assert_eq!(written.encode()["audit"], "written");
+        assert_eq!(PluginData::decode(&written.encode()), written);
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //! - `catalog`: the site's fields, statuses and issue types.
 //! - `changelog`: the paged changelog of an issue (oldest first).
 //! - `groups`: a user's groups and a group's members.
+//! - `watchers`: an issue's watchers (the site may turn watching off).
 //! - `users`: user search (by display-name or visible e-mail prefix; empty without "Browse users
 //!   and groups").
 //! - `adf`: rich text as v3 documents.
@@ -55,6 +56,7 @@ mod tls;
 mod users;
 mod validate_create;
 mod validate_edit;
+mod watchers;
 mod webhook;
 
 use std::net::SocketAddr;
@@ -364,6 +366,11 @@ impl FakeJira {
 
     pub fn plugin_user(&self) -> JiraUser {
         self.shared.store().users[0].clone()
+    }
+
+    /// Turns the site's "Allow users to watch issues" option on or off.
+    pub fn set_watching_enabled(&self, enabled: bool) {
+        self.shared.store().watching_enabled = enabled;
     }
 
     /// Adds a user, or replaces the one with the same account id.

@@ -1928,4 +1928,142 @@ async fn data_center_user_search_takes_username_and_answers_names() {
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body[0]["name"], "alice");
     assert!(answer.body[0].get("accountId").is_none());
+    let cloud_style = api
+        .get("/rest/api/2/user/search?query=alice%40example.com")
+        .await;
+    assert_eq!(cloud_style.status, 400);
+}
+
+// ----- watchers and reporter -----------------------------------------------------------------
+
+fn watcher_ids(jira: &FakeJira, key: &str) -> Vec<String> {
+    jira.issue(key).unwrap().watchers
+}
+
+#[tokio::test]
+async fn watchers_are_added_by_a_json_string_once_each() {
+    let jira = start(FakeJiraOptions {
+        users: vec![reviewer()],
+        ..FakeJiraOptions::default()
+    })
+    .await;
+    let api = Api::new(&jira);
+    api.create("s", &[], "r").await;
+    let plugin = jira.plugin_user().account_id;
+    assert_eq!(watcher_ids(&jira, "PROJ-1"), std::slice::from_ref(&plugin));
+    for _ in 0..2 {
+        let added = api
+            .post("/rest/api/2/issue/PROJ-1/watchers", json!("712020:carol"))
+            .await;
+        assert_eq!(added.status, 204);
+    }
+    assert_eq!(
+        watcher_ids(&jira, "PROJ-1"),
+        [plugin, "712020:carol".to_owned()]
+    );
+    let listed = api.get("/rest/api/2/issue/PROJ-1/watchers").await;
+    assert_eq!(listed.body["watchCount"], 2);
+    let nobody = api
+        .post("/rest/api/2/issue/PROJ-1/watchers", json!("no-such-id"))
+        .await;
+    assert_eq!(nobody.status, 400);
+}
+
+#[tokio::test]
+async fn adding_someone_else_as_watcher_needs_manage_watchers() {
+    let jira = start(FakeJiraOptions {
+        users: vec![reviewer()],
+        ..FakeJiraOptions::default()
+    })
+    .await;
+    let api = Api::new(&jira);
+    api.create("s", &[], "r").await;
+    let plugin = jira.plugin_user().account_id;
+    let without: Vec<Permission> = Permission::ALL
+        .into_iter()
+        .filter(|p| *p != Permission::ManageWatchers)
+        .collect();
+    jira.set_user_permissions(&plugin, without).unwrap();
+    let refused = api
+        .post("/rest/api/2/issue/PROJ-1/watchers", json!("712020:carol"))
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(watcher_ids(&jira, "PROJ-1"), [plugin]);
+}
+
+#[tokio::test]
+async fn with_watching_disabled_every_watcher_call_is_refused() {
+    let jira = start(FakeJiraOptions {
+        users: vec![reviewer()],
+        ..FakeJiraOptions::default()
+    })
+    .await;
+    let api = Api::new(&jira);
+    api.create("s", &[], "r").await;
+    jira.set_watching_enabled(false);
+    let refused = api
+        .post("/rest/api/2/issue/PROJ-1/watchers", json!("712020:carol"))
+        .await;
+    assert_eq!(refused.status, 404);
+    assert_eq!(error_messages(&refused), ["Watching is disabled."]);
+}
+
+#[tokio::test]
+async fn data_center_watchers_are_named_by_username() {
+    let jira = start(FakeJiraOptions {
+        deployment: Deployment::DataCenter,
+        plugin_user: JiraUser::new("dc-plugin", "Plugin")
+            .with_name("plugin")
+            .with_token("pat-123"),
+        users: vec![JiraUser::new("dc-alice", "Alice").with_name("alice")],
+        ..FakeJiraOptions::default()
+    })
+    .await;
+    let api = Api::with_auth(&jira, Auth::Bearer("pat-123".into()));
+    api.create("s", &[], "r").await;
+    let added = api
+        .post("/rest/api/2/issue/PROJ-1/watchers", json!("alice"))
+        .await;
+    assert_eq!(added.status, 204);
+    assert!(watcher_ids(&jira, "PROJ-1").contains(&"dc-alice".to_owned()));
+}
+
+#[tokio::test]
+async fn the_reporter_is_set_by_an_edit_with_modify_reporter_only() {
+    let jira = start(FakeJiraOptions {
+        users: vec![reviewer()],
+        ..FakeJiraOptions::default()
+    })
+    .await;
+    let api = Api::new(&jira);
+    api.create("s", &[], "r").await;
+    let edit = json!({"fields": {"reporter": {"accountId": "712020:carol"}}});
+    let done = api.put("/rest/api/2/issue/PROJ-1", edit.clone()).await;
+    assert_eq!(done.status, 204);
+    assert_eq!(
+        jira.issue("PROJ-1").unwrap().reporter_account_id,
+        "712020:carol"
+    );
+    let unknown = api
+        .put(
+            "/rest/api/2/issue/PROJ-1",
+            json!({"fields": {"reporter": {"accountId": "nobody"}}}),
+        )
+        .await;
+    assert_eq!(unknown.status, 400);
+
+    let plugin = jira.plugin_user().account_id;
+    let without: Vec<Permission> = Permission::ALL
+        .into_iter()
+        .filter(|p| *p != Permission::ModifyReporter)
+        .collect();
+    jira.set_user_permissions(&plugin, without).unwrap();
+    let refused = api.put("/rest/api/2/issue/PROJ-1", edit).await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.body["errors"]["reporter"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be set")
+    );
 }

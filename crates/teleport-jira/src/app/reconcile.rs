@@ -67,6 +67,8 @@ fn issue_settings(config: &Config, ping: &PingResponse) -> IssueSettings {
         },
         resolve_with: jira.resolve_with,
         rules: crate::startup::rule_filter(config),
+        people: jira.people.clone(),
+        audit: config.audit.clone(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! permissions, the workflow's statuses and its transitions out of the pending status.
 
 use super::{Report, Target};
-use crate::config::Config;
+use crate::config::{Config, RequesterAs, ReviewersAs};
 use crate::jira::same_name;
 use crate::jira::{JiraAuth, JiraClient, JiraClientOptions, JiraError};
 use crate::startup::JIRA_PERMISSIONS;
@@ -122,7 +122,67 @@ async fn check_target(jira: &JiraClient, config: &Config, target: &Target, repor
             "check that the Jira user may view its own permissions",
         ),
     }
+    check_people_permissions(jira, config, target, report).await;
     check_workflow(jira, config, target, report).await;
+}
+
+/// The permissions `[jira.people]` needs, each with what needs it: Manage watchers, Modify
+/// reporter, Browse users and groups. Missing ones are warnings: the plugin works without
+/// them, that part of `[jira.people]` switching itself off.
+fn people_permissions(config: &Config) -> Vec<(&'static str, &'static str)> {
+    let people = &config.jira.people;
+    let mut needed = Vec::new();
+    if people.requester == RequesterAs::Watcher
+        || people.suggested_reviewers == ReviewersAs::Watcher
+    {
+        needed.push(("MANAGE_WATCHERS", "watchers in [jira.people]"));
+    }
+    if people.requester == RequesterAs::Reporter {
+        needed.push(("MODIFY_REPORTER", "[jira.people] requester = \"reporter\""));
+    }
+    if people.email_lookup && people.enabled() {
+        needed.push(("USER_PICKER", "[jira.people] email_lookup"));
+    }
+    needed
+}
+
+async fn check_people_permissions(
+    jira: &JiraClient,
+    config: &Config,
+    target: &Target,
+    report: &mut Report,
+) {
+    let needed = people_permissions(config);
+    if needed.is_empty() {
+        return;
+    }
+    let keys: Vec<&str> = needed.iter().map(|(key, _)| *key).collect();
+    let check = named("jira permission", target);
+    let granted = match jira.my_permissions(&target.project, &keys).await {
+        Ok(granted) => granted,
+        Err(err) => {
+            return report.warn(
+                &check,
+                err,
+                "check that the Jira user may view its own permissions",
+            );
+        }
+    };
+    for (key, what) in needed {
+        if granted
+            .permissions
+            .get(key)
+            .is_some_and(|p| p.have_permission)
+        {
+            report.ok(&check, format!("{key} (for {what})"));
+        } else {
+            report.warn(
+                &check,
+                format!("the Jira user lacks {key} in {}, which {what} needs; that part stays off", target.project),
+                "grant it in the project's permission scheme (USER_PICKER: the Browse users and groups global permission)",
+            );
+        }
+    }
 }
 
 /// Each `approver_groups` entry names a group whose members the plugin can read.
@@ -257,5 +317,38 @@ async fn check_transitions(
                 &format!("add a transition from {pending} to {name} to the project's workflow (the plugin moves cards there when Teleport decides)"),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const MINIMAL: &str = "[teleport]\naddr = \"teleport.example.com:3025\"\nidentity = \"/var/lib/teleport/plugins/jira/auth_id\"\n\n[jira]\nurl = \"https://example.atlassian.net\"\nusername = \"bot@example.com\"\napi_token = \"tok\"\nproject = \"PROJ\"\n";
+
+    fn needed(people: &str) -> Vec<&'static str> {
+        let text = format!("{MINIMAL}\n[jira.people]\n{people}\n");
+        let (config, _) = Config::parse(&text, true).unwrap();
+        people_permissions(&config)
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect()
+    }
+
+    #[test]
+    fn each_people_mode_asks_for_the_permission_it_uses() {
+        assert!(needed("").is_empty());
+        assert!(needed("email_lookup = true").is_empty());
+        assert_eq!(needed("requester = \"watcher\""), ["MANAGE_WATCHERS"]);
+        assert_eq!(
+            needed("suggested_reviewers = \"watcher\""),
+            ["MANAGE_WATCHERS"]
+        );
+        assert_eq!(needed("requester = \"reporter\""), ["MODIFY_REPORTER"]);
+        assert_eq!(
+            needed("email_lookup = true\nsuggested_reviewers = \"mention\""),
+            ["USER_PICKER"]
+        );
     }
 }

@@ -11,6 +11,8 @@ use crate::teleport::{TeleportClient, TeleportError};
 const MIN_CREDENTIAL_LIFETIME: time::Duration = time::Duration::minutes(15);
 /// A request id that cannot exist, for permission probes that must not change anything.
 const PROBE_REQUEST_ID: &str = "00000000-0000-4000-8000-000000000000";
+/// A user name no cluster has (Teleport refuses user names with spaces), for the traits probe.
+const PROBE_USER: &str = "teleport-jira check probe";
 
 /// The client, when Teleport answered.
 pub(super) async fn check(config: &Config, report: &mut Report) -> Option<TeleportClient> {
@@ -64,7 +66,31 @@ pub(super) async fn check(config: &Config, report: &mut Report) -> Option<Telepo
         }
     };
     check_permissions(&client, report).await;
+    if config.jira.people.enabled() {
+        check_trait_reading(&client, &config.jira.people.account_id_trait, report).await;
+    }
     Some(client)
+}
+
+/// `[jira.people]` reads users' traits: probed with a user that cannot exist ("not found" means
+/// "allowed"). Without the right the plugin works on, finding people by e-mail only: a warning.
+async fn check_trait_reading(client: &TeleportClient, trait_name: &str, report: &mut Report) {
+    match client.user_traits(PROBE_USER).await {
+        Ok(_) | Err(TeleportError::NotFound(_)) => report.ok(
+            "teleport role",
+            format!("may read users' traits (the {trait_name} trait of [jira.people])"),
+        ),
+        Err(err @ TeleportError::AccessDenied(_)) => report.warn(
+            "teleport role",
+            format!("may not read users' traits ({err}); [jira.people] finds people by e-mail only, if email_lookup allows"),
+            "give the plugin's role user and user_login_state: [read]",
+        ),
+        Err(err) => report.warn(
+            "teleport role",
+            format!("cannot tell whether it may read users' traits: {err}"),
+            "check that Teleport is healthy and retry",
+        ),
+    }
 }
 
 /// Probes each RPC the plugin needs with a request id that cannot exist: Teleport checks the

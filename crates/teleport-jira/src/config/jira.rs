@@ -35,6 +35,7 @@ pub(super) fn jira_section(raw: RawJira) -> Result<JiraConfig, ConfigError> {
     let fields = static_fields(raw.fields)?;
     let resolve_with = resolve_with(raw.resolve_with)?;
     let statuses = status_names(raw.statuses);
+    let people = super::people::people_section(raw.people)?;
     let api_token = api_token.ok_or_else(|| invalid("missing required value jira.api_token"))?;
     let (max_concurrent_calls, max_calls_per_second) =
         pace(raw.max_concurrent_calls, raw.max_calls_per_second)?;
@@ -63,6 +64,7 @@ pub(super) fn jira_section(raw: RawJira) -> Result<JiraConfig, ConfigError> {
             .collect(),
         users: raw.users,
         resolve_with,
+        people,
     })
 }
 

@@ -8,6 +8,7 @@
 mod http;
 mod jira;
 mod jsm_oncall;
+mod people;
 mod raw;
 
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use thiserror::Error;
 
 use crate::secret::Secret;
 pub use jsm_oncall::JsmOnCallConfig;
+pub use people::{AuditConfig, DEFAULT_ACCOUNT_ID_TRAIT, PeopleConfig, RequesterAs, ReviewersAs};
 use raw::{RawAccessMonitoringRules, RawConfig};
 
 /// The commented example config printed by `teleport-jira configure`.
@@ -61,6 +63,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub access_monitoring_rules: RulesConfig,
     pub jsm_oncall: JsmOnCallConfig,
+    pub audit: AuditConfig,
 }
 
 /// Routing new requests by Teleport's Access Monitoring Rules (keys of this plugin only; off by
@@ -150,6 +153,8 @@ pub struct JiraConfig {
     /// for review mode.
     pub users: std::collections::BTreeMap<String, String>,
     pub resolve_with: ResolveWith,
+    /// `[jira.people]`: who goes on the ticket, and reminders.
+    pub people: PeopleConfig,
 }
 
 /// How a decision made in Jira reaches Teleport.
@@ -339,6 +344,7 @@ impl Config {
         }
         let access_monitoring_rules = rules_section(raw.access_monitoring_rules)?;
         let jsm_oncall = jsm_oncall::jsm_oncall_section(raw.jsm_oncall, &jira)?;
+        let audit = people::audit_section(raw.audit);
         Ok(Self {
             teleport,
             jira,
@@ -348,6 +354,7 @@ impl Config {
             metrics,
             access_monitoring_rules,
             jsm_oncall,
+            audit,
         })
     }
 }

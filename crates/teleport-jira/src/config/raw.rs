@@ -18,6 +18,7 @@ pub(crate) struct RawConfig {
     pub metrics: RawMetrics,
     pub access_monitoring_rules: RawAccessMonitoringRules,
     pub jsm_oncall: RawJsmOnCall,
+    pub audit: RawAudit,
 }
 
 /// Approval of requesters on call in Jira Service Management (keys of this plugin only).
@@ -34,6 +35,27 @@ pub(crate) struct RawJsmOnCall {
     pub account_id_trait: Option<String>,
     pub email_lookup: bool,
     pub integration: Option<String>,
+}
+
+/// A record of each request that outlives it (keys of this plugin only).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawAudit {
+    pub trail_in_ticket: bool,
+    pub jsonl_path: Option<String>,
+}
+
+/// `[jira.people]`: who goes on the ticket (keys of this plugin only).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawPeople {
+    pub account_id_trait: Option<String>,
+    pub email_lookup: bool,
+    pub requester: Option<String>,
+    pub suggested_reviewers: Option<String>,
+    pub mention_on_resolution: bool,
+    #[serde(deserialize_with = "go_duration")]
+    pub remind_after: Option<Duration>,
 }
 
 /// Routing by Teleport's Access Monitoring Rules (keys of this plugin only).
@@ -92,6 +114,7 @@ pub(crate) struct RawJira {
     pub labels: Vec<String>,
     pub fields: std::collections::BTreeMap<String, toml::Value>,
     pub statuses: RawStatuses,
+    pub people: RawPeople,
     pub approvers: Vec<String>,
     pub approver_groups: Vec<String>,
     pub users: std::collections::BTreeMap<String, String>,

@@ -607,4 +607,68 @@ fn jsm_oncall_bad_values_name_the_key() {
         err.contains("jsm_oncall.default_schedules: invalid type"),
         "{err}"
     );
+fn people_and_audit_default_to_nobody_on_the_ticket_and_no_record() {
+    let (config, _) = parse(MINIMAL).unwrap();
+    assert_eq!(config.jira.people, PeopleConfig::default());
+    assert!(!config.jira.people.enabled());
+    assert_eq!(config.jira.people.account_id_trait, "jira_account_id");
+    assert_eq!(config.audit, AuditConfig::default());
+}
+
+#[test]
+fn people_modes_and_audit_keys_are_read() {
+    let text = format!(
+        "{MINIMAL}
+[jira.people]
+account_id_trait = \"jira_user\"
+email_lookup = true
+requester = \"Reporter\"
+suggested_reviewers = \"mention\"
+mention_on_resolution = true
+remind_after = \"4h\"
+
+[audit]
+trail_in_ticket = true
+jsonl_path = \"/var/log/teleport-jira/audit.jsonl\"
+"
+    );
+    let (config, warnings) = parse(&text).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let people = &config.jira.people;
+    assert_eq!(people.account_id_trait, "jira_user");
+    assert!(people.email_lookup);
+    assert_eq!(people.requester, RequesterAs::Reporter);
+    assert_eq!(people.suggested_reviewers, ReviewersAs::Mention);
+    assert!(people.mention_on_resolution);
+    assert_eq!(people.remind_after, Some(Duration::from_secs(4 * 3600)));
+    assert!(config.audit.trail_in_ticket);
+    assert_eq!(
+        config.audit.jsonl_path.as_deref(),
+        Some(Path::new("/var/log/teleport-jira/audit.jsonl"))
+    );
+}
+
+#[test]
+fn a_remind_after_of_zero_means_no_reminder() {
+    let text = format!("{MINIMAL}\n[jira.people]\nremind_after = \"0\"\n");
+    assert_eq!(parse(&text).unwrap().0.jira.people.remind_after, None);
+}
+
+#[test]
+fn unknown_people_modes_are_refused_naming_the_key() {
+    let requester = error_of(&format!(
+        "{MINIMAL}\n[jira.people]\nrequester = \"assignee\"\n"
+    ));
+    assert!(requester.contains("jira.people.requester"), "{requester}");
+    let reviewers = error_of(&format!(
+        "{MINIMAL}\n[jira.people]\nsuggested_reviewers = \"reporter\"\n"
+    ));
+    assert!(
+        reviewers.contains("jira.people.suggested_reviewers"),
+        "{reviewers}"
+    );
+    let blank = error_of(&format!(
+        "{MINIMAL}\n[jira.people]\naccount_id_trait = \" \"\n"
+    ));
+    assert!(blank.contains("account_id_trait"), "{blank}");
 }

@@ -307,6 +307,43 @@ impl JiraClient {
         Ok(())
     }
 
+    /// `GET myself` as a user: whose account id (Cloud) or name (Data Center) tells which Jira
+    /// this is.
+    pub async fn myself_user(&self) -> Result<User, JiraError> {
+        self.json("myself", Retry::Always, || {
+            self.request(Method::GET, "myself")
+        })
+        .await
+    }
+
+    /// Adds `identity` (the Cloud account id, or the Data Center username) to the issue's
+    /// watchers; adding a watcher twice changes nothing, so the call is repeated freely.
+    pub async fn add_watcher(&self, issue_id: &str, identity: &str) -> Result<(), JiraError> {
+        let path = format!("issue/{}/watchers", escape_path(issue_id));
+        let body = serde_json::Value::String(identity.to_owned());
+        self.send("add_watcher", Retry::Always, || {
+            self.request(Method::POST, &path).json(&body)
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Sets the issue's reporter by an edit (`reporter` is `{"accountId"}` or `{"name"}`): the
+    /// same value twice changes nothing, so the call is repeated freely.
+    pub async fn set_reporter(
+        &self,
+        issue_id: &str,
+        reporter: serde_json::Value,
+    ) -> Result<(), JiraError> {
+        let path = format!("issue/{}", escape_path(issue_id));
+        let body = serde_json::json!({ "fields": { "reporter": reporter } });
+        self.send("set_reporter", Retry::Always, || {
+            self.request(Method::PUT, &path).json(&body)
+        })
+        .await
+        .map(drop)
+    }
+
     pub async fn project(&self, key: &str) -> Result<Project, JiraError> {
         let path = format!("project/{}", escape_path(key));
         self.json("project", Retry::Always, || {
@@ -422,17 +459,31 @@ impl JiraClient {
     /// Jira's user search finds them: every user the plugin may see (`GET user/search`), or with
     /// `project` only those who can browse it (`GET user/viewissue/search`). Without the "Browse
     /// users and groups" global permission Jira answers with no users rather than an error.
-    /// Data Center names the query `username` (Cloud refuses that name): a personal access
-    /// token (bearer) is only ever Data Center's, so bearer auth sends `username`.
+    /// Cloud names the query `query` (and refuses `username`); Data Center names it `username`.
+    /// A personal access token (bearer) is only ever Data Center's, so it asks by `username` at
+    /// once; basic auth asks by `query`, then by `username` when Jira refuses that (400).
     pub async fn users_matching(
         &self,
         query: &str,
         project: Option<&str>,
     ) -> Result<Vec<User>, JiraError> {
-        let param = match &**self.auth.load() {
-            JiraAuth::Bearer { .. } => "username",
-            JiraAuth::Basic { .. } => "query",
-        };
+        if matches!(&**self.auth.load(), JiraAuth::Bearer { .. }) {
+            return self.user_search("username", query, project).await;
+        }
+        match self.user_search("query", query, project).await {
+            Err(err) if err.status() == Some(400) => {
+                self.user_search("username", query, project).await
+            }
+            other => other,
+        }
+    }
+
+    async fn user_search(
+        &self,
+        param: &str,
+        query: &str,
+        project: Option<&str>,
+    ) -> Result<Vec<User>, JiraError> {
         let path = match project {
             Some(_) => "user/viewissue/search",
             None => "user/search",

@@ -8,6 +8,7 @@ pub mod governor;
 pub mod markup;
 pub mod mover;
 pub mod render;
+pub mod site;
 pub mod types;
 
 pub use client::{JiraAuth, JiraClient, JiraClientOptions};

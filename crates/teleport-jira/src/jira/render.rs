@@ -165,6 +165,35 @@ pub fn resolution_comment(tag: &str, reason: &str) -> String {
     text
 }
 
+/// The reviews of a request, one line each (author, decision, time, reason), for the resolution
+/// comment of `[audit] trail_in_ticket`; starts on a line of its own after `comment`.
+pub fn review_trail(reviews: &[AccessReview]) -> String {
+    let mut text = String::from("\nReviews:");
+    if reviews.is_empty() {
+        text.push_str(" none.");
+    }
+    for review in reviews {
+        let created = review
+            .created
+            .as_ref()
+            .and_then(timestamp)
+            .map(rfc822)
+            .unwrap_or_default();
+        let state = RequestState::try_from(review.proposed_state)
+            .unwrap_or(RequestState::None)
+            .as_str_name();
+        let _ = write!(
+            text,
+            "\n* *{}*: *{state}* at *{created}*",
+            escape(&review.author)
+        );
+        if !review.reason.is_empty() {
+            let _ = write!(text, ". Reason: {}", escape(&review.reason));
+        }
+    }
+    text
+}
+
 /// `https://<proxy public address>/web/requests/<id>`, as the Go plugin builds it.
 pub fn request_link(proxy_public_addr: &str, id: &str) -> Option<String> {
     let addr = proxy_public_addr.trim();

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::audit_log::AuditFileError;
 use crate::jira::JiraError;
 use crate::teleport::TeleportError;
 
@@ -15,6 +16,9 @@ pub enum StepError {
     Jira(#[from] JiraError),
     #[error("{0}")]
     Workflow(String),
+    /// The audit file could not be read or appended to (a full disk may pass: tried again).
+    #[error(transparent)]
+    AuditFile(#[from] AuditFileError),
     /// Another process holds the request's lease; try again shortly.
     #[error("another process is working on this request")]
     Busy,
@@ -29,7 +33,7 @@ impl StepError {
             Self::Teleport(err) => err.is_transient(),
             Self::Jira(err) => err.is_transient(),
             Self::Workflow(_) => false,
-            Self::Busy | Self::Panicked(_) => true,
+            Self::Busy | Self::Panicked(_) | Self::AuditFile(_) => true,
         }
     }
 

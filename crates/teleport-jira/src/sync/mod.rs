@@ -6,6 +6,7 @@
 //! does the next idempotent thing. A failed step is retried with backoff, so a Jira or Teleport
 //! outage delays work but never drops it.
 
+pub mod audit_log;
 pub mod cas;
 mod engine;
 pub mod error;

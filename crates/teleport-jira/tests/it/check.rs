@@ -391,3 +391,50 @@ async fn routing_check_fails_when_the_plugin_may_not_read_rules_and_warns_about_
     );
     assert!(warnings[1].contains("\"#chan\""), "{}", warnings[1]);
 }
+
+#[tokio::test]
+async fn people_modes_report_the_permissions_they_need_and_warn_when_one_lacks() {
+    let sandbox = Sandbox::with(SandboxOptions {
+        extra_config: "\n[jira.people]\nrequester = \"reporter\"\nsuggested_reviewers = \"watcher\"\nemail_lookup = true\n".into(),
+        ..SandboxOptions::default()
+    })
+    .await;
+    // Without the right to read users, the traits are a warning of their own.
+    let (code, warnings) = check_warnings(&sandbox).await;
+    assert_eq!(code, Some(0), "{warnings:#?}");
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("may not read users' traits"),
+        "{}",
+        warnings[0]
+    );
+
+    sandbox
+        .teleport
+        .add_user(PLUGIN_USER, UserSpec::plugin().with_rules_access());
+    let (code, ok, failed) = check(&sandbox).await;
+    assert_eq!((code, failed), (Some(0), Vec::<String>::new()));
+    for key in [
+        "MANAGE_WATCHERS",
+        "MODIFY_REPORTER",
+        "USER_PICKER",
+        "may read users' traits",
+    ] {
+        assert!(ok.iter().any(|line| line.contains(key)), "{key}: {ok:#?}");
+    }
+
+    let plugin = sandbox.jira.plugin_user().account_id;
+    let without: Vec<Permission> = Permission::ALL
+        .into_iter()
+        .filter(|p| *p != Permission::ModifyReporter)
+        .collect();
+    sandbox.jira.set_user_permissions(&plugin, without).unwrap();
+    let (code, warnings) = check_warnings(&sandbox).await;
+    assert_eq!(code, Some(0), "{warnings:#?}");
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("MODIFY_REPORTER") && warnings[0].contains("requester"),
+        "{}",
+        warnings[0]
+    );
+}

@@ -40,3 +40,7 @@ mod docs;
 mod board_browser;
 // The alert rules and dashboard in deploy/monitoring/ and the scrape, checked by promtool.
 mod monitoring;
+
+mod people;
+
+mod audit;

@@ -242,7 +242,7 @@ pub(crate) fn edit_issue(
             "You do not have permission to edit issues in this project.",
         ));
     }
-    let edits = store.parse_edit(idx, &body)?;
+    let edits = store.parse_edit(idx, user, &body)?;
     let actor = store.users[user].account_id.clone();
     if let Some(history) = store.edit_fields(idx, &actor, edits) {
         events.push(store.updated_event(idx, &actor, "issue_updated", Some(&history), None));

@@ -48,6 +48,8 @@ pub(crate) enum FieldEdit {
     Description(Option<String>),
     Labels(Vec<String>),
     Custom(String, Value),
+    /// The account id of the new reporter.
+    Reporter(String),
 }
 
 /// Why a summary is refused, if it is. `max_chars` is the site's limit in UTF-16 units.

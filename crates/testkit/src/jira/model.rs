@@ -30,10 +30,14 @@ pub enum Permission {
     DeleteIssues,
     /// The global "Browse users and groups": without it, user searches find nobody.
     BrowseUsers,
+    /// "Manage watchers": adding someone else to an issue's watchers.
+    ManageWatchers,
+    /// "Modify reporter": setting an issue's reporter.
+    ModifyReporter,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 9] = [
         Permission::BrowseProjects,
         Permission::CreateIssues,
         Permission::TransitionIssues,
@@ -41,6 +45,8 @@ impl Permission {
         Permission::EditIssues,
         Permission::DeleteIssues,
         Permission::BrowseUsers,
+        Permission::ManageWatchers,
+        Permission::ModifyReporter,
     ];
 
     /// The key used by `mypermissions` and the permission-scheme API.
@@ -53,6 +59,8 @@ impl Permission {
             Permission::EditIssues => "EDIT_ISSUES",
             Permission::DeleteIssues => "DELETE_ISSUES",
             Permission::BrowseUsers => "USER_PICKER",
+            Permission::ManageWatchers => "MANAGE_WATCHERS",
+            Permission::ModifyReporter => "MODIFY_REPORTER",
         }
     }
 
@@ -69,6 +77,8 @@ impl Permission {
             Permission::AddComments => "15",
             Permission::DeleteIssues => "16",
             Permission::BrowseUsers => "27",
+            Permission::ModifyReporter => "30",
+            Permission::ManageWatchers => "32",
             Permission::TransitionIssues => "46",
         }
     }
@@ -82,6 +92,8 @@ impl Permission {
             Permission::EditIssues => "Edit Issues",
             Permission::DeleteIssues => "Delete Issues",
             Permission::BrowseUsers => "Browse users and groups",
+            Permission::ManageWatchers => "Manage Watchers",
+            Permission::ModifyReporter => "Modify Reporter",
         }
     }
 
@@ -95,6 +107,10 @@ impl Permission {
             Permission::DeleteIssues => "Ability to delete issues.",
             Permission::BrowseUsers => {
                 "Ability to select a user or group from a popup window and to search users."
+            }
+            Permission::ManageWatchers => "Ability to manage the watchers of an issue.",
+            Permission::ModifyReporter => {
+                "Ability to modify the reporter when creating or editing an issue."
             }
         }
     }
@@ -379,6 +395,8 @@ pub struct IssueSnapshot {
     pub changelog: Vec<HistorySnapshot>,
     pub custom_fields: BTreeMap<String, Value>,
     pub reporter_account_id: String,
+    /// Account ids of the issue's watchers, in the order they were added (the creator first).
+    pub watchers: Vec<String>,
     pub created: OffsetDateTime,
     pub updated: OffsetDateTime,
 }

@@ -10,7 +10,7 @@ use super::model::Deployment;
 use super::req::Req;
 use super::store::Store;
 use super::webhook::OutgoingEvent;
-use super::{catalog, changelog, endpoints, groups, search, users};
+use super::{catalog, changelog, endpoints, groups, search, users, watchers};
 
 /// What a resource gets to answer one call.
 pub(crate) struct Call<'s, 'r> {
@@ -174,6 +174,14 @@ const ROUTES: &[Route] = &[
     route(Method::GET, &["issue", "{}", "comment", "{}"], |c| {
         endpoints::get_comment(c.store, user(c.caller)?, c.args[0], c.args[1])
     }),
+    route(Method::GET, &["issue", "{}", "watchers"], |c| {
+        watchers::list_watchers(c.store, user(c.caller)?, c.args[0])
+    })
+    .v3(),
+    route(Method::POST, &["issue", "{}", "watchers"], |c| {
+        watchers::add_watcher(c.store, user(c.caller)?, c.args[0], c.req)
+    })
+    .v3(),
     route(Method::GET, &["issue", "{}", "transitions"], |c| {
         endpoints::list_transitions(c.store, user(c.caller)?, c.args[0], c.req)
     }),

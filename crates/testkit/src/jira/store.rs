@@ -113,6 +113,8 @@ pub(crate) struct Issue {
     /// Oldest first; rendered newest first.
     pub histories: Vec<History>,
     pub reporter: String,
+    /// Account ids, in the order added; the creator watches from the start, as Jira's default.
+    pub watchers: Vec<String>,
     pub created: OffsetDateTime,
     pub updated: OffsetDateTime,
     pub deleted: bool,
@@ -149,6 +151,8 @@ pub(crate) struct Store {
     pub custom_fields: Vec<String>,
     pub limits: Limits,
     pub calls: Vec<RecordedCall>,
+    /// The site's "Allow users to watch issues" option.
+    pub watching_enabled: bool,
     /// Owns the search lag, which tests may change at any time.
     faults: Arc<Faults>,
     next_issue_id: u64,
@@ -241,6 +245,7 @@ impl Store {
             custom_fields: config.custom_fields,
             limits: config.limits,
             calls: Vec::new(),
+            watching_enabled: true,
             faults: config.faults,
             next_issue_id: 10001,
             next_comment_id: 10000,
@@ -341,6 +346,7 @@ impl Store {
             comments: Vec::new(),
             histories: Vec::new(),
             reporter: self.users[caller].account_id.clone(),
+            watchers: vec![self.users[caller].account_id.clone()],
             created,
             updated: created,
             deleted: false,
@@ -439,6 +445,10 @@ impl Store {
                         let (old, new_joined) = (target.labels.join(" "), new.join(" "));
                         items.push(text_item("labels", Some(&old), Some(&new_joined)));
                         target.labels = new;
+                    }
+                    FieldEdit::Reporter(new) if new != target.reporter => {
+                        items.push(text_item("reporter", Some(&target.reporter), Some(&new)));
+                        target.reporter = new;
                     }
                     FieldEdit::Custom(name, value) => {
                         target.custom.insert(name, value);
@@ -562,6 +572,7 @@ impl Store {
                 .collect(),
             custom_fields: i.custom.clone(),
             reporter_account_id: i.reporter.clone(),
+            watchers: i.watchers.clone(),
             created: i.created,
             updated: i.updated,
         }

@@ -1,7 +1,7 @@
 //! User search: `GET user/search?query=` (every user the caller may see) and
 //! `GET user/viewissue/search?query=&projectKey=` (only those who can browse the project).
-//! `query` matches a case-insensitive prefix of the display name or the visible e-mail (Data
-//! Center also takes it as `username`, and matches usernames). A caller without "Browse users
+//! `query` matches a case-insensitive prefix of the display name or the visible e-mail; Data
+//! Center names it `username` (refusing a search without it) and matches usernames too. A caller without "Browse users
 //! and groups" gets `[]`, never an error, as Jira answers; hidden e-mails are neither matched
 //! nor shown.
 
@@ -14,7 +14,18 @@ use super::store::Store;
 
 /// `GET user/search`.
 pub(crate) fn user_search(store: &Store, caller: usize, req: &Req<'_>) -> Result<Reply, ApiError> {
+    data_center_needs_username(store, req)?;
     Ok(Reply::ok(matching(store, caller, req, |_| true)))
+}
+
+/// Data Center names the search `username` and refuses a search without it.
+fn data_center_needs_username(store: &Store, req: &Req<'_>) -> Result<(), ApiError> {
+    if store.deployment == Deployment::DataCenter && req.param("username").is_none() {
+        return Err(ApiError::bad_request(
+            "The username query parameter was not provided",
+        ));
+    }
+    Ok(())
 }
 
 /// `GET user/viewissue/search`: `projectKey` (or `issueKey`) names what the users must browse.
@@ -31,6 +42,7 @@ pub(crate) fn viewissue_search(
     if let Some(issue) = req.param("issueKey") {
         store.visible_issue(caller, issue)?;
     }
+    data_center_needs_username(store, req)?;
     Ok(Reply::ok(matching(store, caller, req, |user| {
         user.has(Permission::BrowseProjects)
     })))

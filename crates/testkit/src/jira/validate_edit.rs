@@ -11,6 +11,7 @@ use super::fields::{
     FieldEdit, IGNORED_SYSTEM_FIELDS, cannot_set, label_error, not_a_string, parse_description,
     parse_labels, summary_error,
 };
+use super::model::{Deployment, Permission};
 use super::store::Store;
 
 /// The edits found so far, the errors, and the labels as the operations leave them.
@@ -79,6 +80,7 @@ impl Store {
     pub(crate) fn parse_edit(
         &self,
         issue: usize,
+        caller: usize,
         body: &Value,
     ) -> Result<Vec<FieldEdit>, ApiError> {
         let Some(body) = body.as_object() else {
@@ -94,7 +96,7 @@ impl Store {
         };
         if let Some(fields) = body.get("fields").and_then(Value::as_object) {
             for (name, value) in fields {
-                self.edit_field(&mut draft, name, value);
+                self.edit_field(&mut draft, caller, name, value);
             }
         }
         if let Some(update) = body.get("update").and_then(Value::as_object) {
@@ -104,8 +106,18 @@ impl Store {
     }
 
     /// One entry of `fields`.
-    fn edit_field(&self, draft: &mut EditDraft, name: &str, value: &Value) {
+    fn edit_field(&self, draft: &mut EditDraft, caller: usize, name: &str, value: &Value) {
         match name {
+            "reporter" if !self.users[caller].has(Permission::ModifyReporter) => {
+                draft.fail(name, cannot_set(name));
+            }
+            "reporter" => match self.reporter_of(value) {
+                Some(account_id) => draft.edits.push(FieldEdit::Reporter(account_id)),
+                None => draft.fail(
+                    name,
+                    "Specified user does not exist or you do not have required permissions".into(),
+                ),
+            },
             "summary" => match value {
                 Value::String(s) => {
                     match summary_error(s, self.limits.summary_max_chars, self.deployment) {
@@ -128,6 +140,21 @@ impl Store {
             other if IGNORED_SYSTEM_FIELDS.contains(&other) => {}
             other => draft.fail(other, cannot_set(other)),
         }
+    }
+}
+
+impl Store {
+    /// The account id of the user a `reporter` value names: `{"accountId"}` on Cloud,
+    /// `{"name"}` on Data Center.
+    fn reporter_of(&self, value: &Value) -> Option<String> {
+        let user = match self.deployment {
+            Deployment::Cloud => self.user(value.get("accountId")?.as_str()?),
+            Deployment::DataCenter => {
+                let name = value.get("name")?.as_str()?;
+                self.users.iter().find(|u| u.username() == name)
+            }
+        }?;
+        user.active.then(|| user.account_id.clone())
     }
 }
 

@@ -145,3 +145,25 @@ fn unset_teleport_timestamps_are_none() {
         .is_none()
     );
 }
+
+#[test]
+fn the_review_trail_lists_every_review_on_its_own_line() {
+    let review = |author: &str, state: RequestState, reason: &str| AccessReview {
+        author: author.into(),
+        proposed_state: state as i32,
+        reason: reason.into(),
+        created: Some(prost_types::Timestamp {
+            seconds: 1_795_593_060,
+            nanos: 0,
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        review_trail(&[
+            review("bob", RequestState::Approved, "ok"),
+            review("carol", RequestState::Denied, ""),
+        ]),
+        "\nReviews:\n* *bob*: *APPROVED* at *25 Nov 26 07:51 UTC*. Reason: ok\n* *carol*: *DENIED* at *25 Nov 26 07:51 UTC*"
+    );
+    assert_eq!(review_trail(&[]), "\nReviews: none.");
+}

@@ -19,8 +19,8 @@ use crate::teleport::TeleportError;
 
 /// What applying a decision did to the request.
 enum Outcome {
-    /// Teleport took the decision: the request as it now stands.
-    Resolved(Box<AccessRequestV3>),
+    /// Teleport took the decision: the request as it now stands, and on whose behalf.
+    Resolved(Box<AccessRequestV3>, String),
     /// The request as Teleport has it now (`None`: gone), for the step's next round.
     Now(Option<Box<AccessRequestV3>>),
     /// The card went back to pending; the request did not change.
@@ -85,8 +85,9 @@ impl Reconciler {
                         .decide_if_pending(id, &issue, decision, verdict, &reason)
                         .await?;
                     let written = match &outcome {
-                        Outcome::Resolved(after) => {
-                            self.mirror_decision(id, leased, &issue, after).await?
+                        Outcome::Resolved(after, delegator) => {
+                            self.mirror_decision(id, leased, &issue, after, delegator)
+                                .await?
                         }
                         _ => leased,
                     };
@@ -96,8 +97,9 @@ impl Reconciler {
             .await?;
         match outcome {
             None | Some(Outcome::SentBack) => Ok(false),
-            Some(Outcome::Resolved(after)) => {
+            Some(Outcome::Resolved(after, _)) => {
                 self.store.put(*after);
+                self.audit_just_resolved(id, data).await?;
                 self.settle(id);
                 Ok(false)
             }
@@ -130,6 +132,7 @@ impl Reconciler {
         leased: PluginData,
         issue: &Issue,
         after: &AccessRequestV3,
+        delegator: &str,
     ) -> Result<PluginData, StepError> {
         let spec = after.spec.as_ref();
         let resolution = match spec.map(|s| RequestState::try_from(s.state)) {
@@ -145,6 +148,7 @@ impl Reconciler {
                 current.resolution.is_none().then(|| PluginData {
                     resolution: Some(resolution.clone()),
                     resolve_reason: reason.to_owned(),
+                    decided_by: delegator.to_owned(),
                     ..current.clone()
                 })
             })
@@ -155,7 +159,8 @@ impl Reconciler {
         else {
             return Ok(leased);
         };
-        self.mirror_resolution(current.clone(), Some(issue)).await?;
+        self.mirror_resolution(id, current.clone(), Some(issue))
+            .await?;
         Ok(current)
     }
 
@@ -360,7 +365,7 @@ impl Reconciler {
                     spec.state = decision.state as i32;
                     spec.resolve_reason = reason.to_owned();
                 }
-                Ok(Outcome::Resolved(Box::new(request)))
+                Ok(Outcome::Resolved(Box::new(request), delegator.to_owned()))
             }
             // Teleport refuses to change a denied request; its state wins and is mirrored next.
             Err(TeleportError::BadParameter(message)) if message.contains("already denied") => {

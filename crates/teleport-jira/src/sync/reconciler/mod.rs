@@ -13,6 +13,7 @@
 //! on resolution the comment before the transition.
 
 mod approver_groups;
+mod audit;
 mod awaited;
 mod decision;
 mod ensure_issue;
@@ -21,6 +22,8 @@ mod issue_owners;
 mod lease;
 mod oncall;
 mod owner;
+mod people_on_ticket;
+mod reminder;
 mod resolution;
 mod reviews;
 mod routing;
@@ -33,13 +36,14 @@ use std::time::Duration;
 
 use teleport_proto::types::{AccessRequestV3, RequestState};
 
+use super::audit_log::AuditLog;
 use super::cas::PluginDataStore;
 use super::error::StepError;
 use super::people::People;
 use super::policy::ApproverPolicy;
 use super::recovery::KnownIssues;
 use super::store::RequestStore;
-use crate::config::{ResolveWith, StatusNames};
+use crate::config::{AuditConfig, PeopleConfig, ResolveWith, StatusNames};
 use crate::jira::types::Issue;
 use crate::jira::{JiraClient, same_name};
 use crate::metrics::Metrics;
@@ -53,6 +57,7 @@ use issue_owners::IssueOwners;
 use oncall::OnCall;
 pub use oncall::{OnCallSettings, run_on_call_checks};
 pub use owner::OwnerError;
+use people_on_ticket::PeopleOnTicket;
 use settled::Settled;
 
 /// What the plugin writes into new issues, and how it reads decisions from them.
@@ -73,6 +78,9 @@ pub struct IssueSettings {
     /// Which Access Monitoring Rules apply: those notifying this plugin (and those asking its
     /// review integration to approve).
     pub rules: RuleFilter,
+    /// Who goes on the ticket, and reminders.
+    pub people: PeopleConfig,
+    pub audit: AuditConfig,
 }
 
 /// The context every phase works in: the two clients, the request cache, and what this process
@@ -104,6 +112,10 @@ pub struct Reconciler {
     people: People,
     /// The on-call check, when `[jsm_oncall]` is on.
     on_call: Option<OnCall>,
+    /// How the site names people, and the parts of `[jira.people]` Jira refused.
+    on_ticket: PeopleOnTicket,
+    /// `[audit] jsonl_path`, when set.
+    audit_log: Option<AuditLog>,
     metrics: Arc<Metrics>,
 }
 
@@ -134,6 +146,8 @@ impl Reconciler {
             refused_targets: routing::RefusedTargets::default(),
             people,
             on_call: None,
+            on_ticket: PeopleOnTicket::default(),
+            audit_log: settings.audit.jsonl_path.clone().map(AuditLog::new),
             settings,
             metrics,
         };
@@ -237,14 +251,39 @@ impl Reconciler {
             return Ok(false);
         }
         let data = self.comment_reviews(id, request, data).await?;
+        // People and reminders come after what the request itself needs: a passing failure of
+        // theirs never holds up a decision on the board, it only asks for the step again.
+        let (data, later) = self.people_and_reminder(id, request, data).await;
         // An issue made in this very step, or by another process since this one last looked, is
         // still in its first status; reading it back would cost a Jira call per request for
         // nothing.
         let made_elsewhere_since = self.awaited.take(id);
         if !had_issue || made_elsewhere_since {
-            return Ok(false);
+            return later.map(|()| false);
         }
-        self.apply_jira_decision(id, request, &data).await
+        let changed = self.apply_jira_decision(id, request, &data).await?;
+        later.map(|()| changed)
+    }
+
+    /// `[jira.people]` on a pending request's issue: its people, then its reminder when due. The
+    /// data as last written, and how that went.
+    async fn people_and_reminder(
+        &self,
+        id: &str,
+        request: &AccessRequestV3,
+        data: PluginData,
+    ) -> (PluginData, Result<(), StepError>) {
+        if !self.settings.people.enabled() {
+            return (data, Ok(()));
+        }
+        let data = match self.put_people_on(id, request, data.clone()).await {
+            Ok(data) => data,
+            Err(err) => return (data, Err(err)),
+        };
+        match self.remind(id, request, data.clone()).await {
+            Ok(data) => (data, Ok(())),
+            Err(err) => (data, Err(err)),
+        }
     }
 
     /// The request from the cache, or from Teleport when the cache does not have it: a cache miss

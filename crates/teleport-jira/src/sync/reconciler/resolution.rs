@@ -1,6 +1,8 @@
 //! The last phase: Teleport's resolution, recorded once across replicas, then mirrored on the issue
 //! (the resolution comment, then the transition). Teleport's state wins over what the card shows.
 
+use std::collections::HashSet;
+
 use super::Reconciler;
 use super::lease::LeaseEnd;
 use crate::config::StatusNames;
@@ -21,6 +23,24 @@ pub(super) fn status_for(statuses: &StatusNames, resolution: &Resolution) -> Str
     }
 }
 
+/// The resolution comment to post, and the Go plugin's text it starts with.
+#[derive(Debug)]
+pub(super) struct ResolutionComment {
+    go_text: String,
+    body: String,
+}
+
+impl ResolutionComment {
+    /// Whether `bodies` hold it already: its exact body, or, when it adds to the Go plugin's text
+    /// (the review trail, a mention), any comment starting with that text. A mention that reads
+    /// differently now (a trait changed, a lookup failed or now succeeds) must not post the
+    /// resolution twice. The Go plugin's text alone counts only as itself, as it always has.
+    fn is_among(&self, bodies: &HashSet<String>) -> bool {
+        bodies.contains(&self.body)
+            || (self.body != self.go_text && bodies.iter().any(|b| b.starts_with(&self.go_text)))
+    }
+}
+
 impl Reconciler {
     /// Records the resolution (once, across replicas) and brings the issue to it: the resolution
     /// comment, then the transition. Teleport's state wins over what the card shows.
@@ -34,11 +54,12 @@ impl Reconciler {
         if let (Some(issue_ref), Some(recorded)) = (&data.issue, &data.resolution) {
             // Already recorded: nothing to write if the issue shows it.
             let issue = self.jira.issue(&issue_ref.id).await?;
-            let comment = render::resolution_comment(recorded.tag(), &data.resolve_reason);
+            let comment = self.resolution_comment(id, &data, recorded).await?;
             let target = status_for(&self.settings.statuses, recorded);
             if same_name(issue.status_name(), &target)
-                && self.comment_bodies_on(&issue).await?.contains(&comment)
+                && comment.is_among(&self.comment_bodies_on(&issue).await?)
             {
+                self.write_audit_line(id, &data).await?;
                 self.settle(id);
                 return Ok(());
             }
@@ -57,10 +78,11 @@ impl Reconciler {
                     }
                     Some(next)
                 },
-                |leased, _| self.mirror_resolution(leased, None),
+                |leased, _| self.mirror_resolution(id, leased, None),
             )
             .await?;
         if finished.is_some() {
+            self.audit_just_resolved(id, &data).await?;
             self.settle(id);
         }
         Ok(())
@@ -70,6 +92,7 @@ impl Reconciler {
     /// `read` is the issue as this step read it since its last write to it, if it did.
     pub(super) async fn mirror_resolution(
         &self,
+        id: &str,
         leased: PluginData,
         read: Option<&Issue>,
     ) -> Result<(), StepError> {
@@ -86,9 +109,9 @@ impl Reconciler {
                 &fetched
             }
         };
-        let comment = render::resolution_comment(recorded.tag(), &leased.resolve_reason);
-        if !self.comment_bodies_on(issue).await?.contains(&comment) {
-            self.jira.add_comment(&issue.id, &comment).await?;
+        let comment = self.resolution_comment(id, &leased, &recorded).await?;
+        if !comment.is_among(&self.comment_bodies_on(issue).await?) {
+            self.jira.add_comment(&issue.id, &comment.body).await?;
         }
         if !same_name(issue.status_name(), &target) {
             match self.move_issue(issue, &target).await {
@@ -111,5 +134,78 @@ impl Reconciler {
             "Successfully resolved the issue"
         );
         Ok(())
+    }
+
+    /// The resolution comment: the Go plugin's text, then every review with `[audit]
+    /// trail_in_ticket`, then a mention of the requester with `[jira.people]
+    /// mention_on_resolution` (when they have a Jira identity). With neither, exactly the Go
+    /// plugin's text, at no extra call.
+    async fn resolution_comment(
+        &self,
+        id: &str,
+        data: &PluginData,
+        recorded: &Resolution,
+    ) -> Result<ResolutionComment, StepError> {
+        let go_text = render::resolution_comment(recorded.tag(), &data.resolve_reason);
+        let mut comment = go_text.clone();
+        if self.settings.audit.trail_in_ticket {
+            let reviews = self
+                .request(id)
+                .await?
+                .and_then(|request| request.spec)
+                .map(|spec| spec.reviews)
+                .unwrap_or_default();
+            comment.push_str(&render::review_trail(&reviews));
+        }
+        if self.settings.people.mention_on_resolution {
+            let project = self.placement(Some(data)).project;
+            if let Some(identity) = self.jira_identity(&data.user, &project).await? {
+                comment.push('\n');
+                comment.push_str(&self.site().await?.mention(&identity));
+            }
+        }
+        Ok(ResolutionComment {
+            go_text,
+            body: comment,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comment(go_text: &str, body: &str) -> ResolutionComment {
+        ResolutionComment {
+            go_text: go_text.into(),
+            body: body.into(),
+        }
+    }
+
+    fn bodies(texts: &[&str]) -> HashSet<String> {
+        texts.iter().map(|t| (*t).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_go_plugins_text_alone_counts_only_as_itself() {
+        let go = "Access request has been expired\n";
+        let plain = comment(go, go);
+        assert!(plain.is_among(&bodies(&[go])));
+        assert!(!plain.is_among(&bodies(&["Access request has been expired\nReason: x"])));
+    }
+
+    #[test]
+    fn a_mention_that_changed_since_the_post_does_not_post_again() {
+        let go = "Access request has been approved\nReason: ok";
+        let now = comment(
+            go,
+            "Access request has been approved\nReason: ok\n[~accountid:new]",
+        );
+        let posted = "Access request has been approved\nReason: ok\n[~accountid:old]";
+        assert!(now.is_among(&bodies(&[posted])));
+        // Posted while the requester had no Jira account: no mention then, none added now.
+        assert!(now.is_among(&bodies(&[go])));
+        let denied = "Access request has been denied\nReason: ok\n[~x]";
+        assert!(!now.is_among(&bodies(&[denied])));
     }
 }
