@@ -607,6 +607,9 @@ fn jsm_oncall_bad_values_name_the_key() {
         err.contains("jsm_oncall.default_schedules: invalid type"),
         "{err}"
     );
+}
+
+#[test]
 fn people_and_audit_default_to_nobody_on_the_ticket_and_no_record() {
     let (config, _) = parse(MINIMAL).unwrap();
     assert_eq!(config.jira.people, PeopleConfig::default());
