@@ -6,6 +6,7 @@
 //! [`Lease`]). The Go plugin neither reads nor compares it, and it is removed when the work is done.
 //! Another, `route`, exists only when an Access Monitoring Rule chose where the issue goes (see
 //! [`Routed`]); it stays for the request's life, so every later step finds the issue there.
+//! `oncall` records how the request's on-call check (`[jsm_oncall]`) ended, so it runs once.
 //! Three more record what `[jira.people]` and `[audit]` did once, so that neither a restart nor
 //! another replica does it again: `people` (the requester and suggested reviewers were put on the
 //! ticket), `reminded` (the reminder was posted) and `audit` (the JSON line is being, or was,

@@ -19,6 +19,9 @@ pub struct RuleSet {
     review_integration: Option<String>,
     /// Rules asking that integration to approve what they match, by name.
     approving: BTreeMap<String, Rule>,
+    /// Whether the approving rules were listed (false until then, and while Teleport will not
+    /// show them).
+    approving_known: bool,
 }
 
 /// Whether the approving rules let a request be approved by the on-call check.
@@ -30,6 +33,8 @@ pub enum Eligibility {
     Matched(String),
     /// Approving rules are in force and none matches.
     NoMatch,
+    /// The rules could not be read: which requests are eligible is unknown.
+    Unknown,
 }
 
 /// Where a new request's issue goes.
@@ -67,6 +72,7 @@ impl RuleSet {
             rules: BTreeMap::new(),
             review_integration: None,
             approving: BTreeMap::new(),
+            approving_known: false,
         }
     }
 
@@ -80,6 +86,7 @@ impl RuleSet {
     pub fn replace_all<'a>(&mut self, rules: impl IntoIterator<Item = &'a AccessMonitoringRule>) {
         self.rules.clear();
         self.approving.clear();
+        self.approving_known = true;
         for rule in rules {
             self.put(rule);
         }
@@ -119,14 +126,28 @@ impl RuleSet {
         self.approving.remove(name);
     }
 
+    /// Teleport will not show the rules: none are in force, and the approving ones are unknown.
+    pub fn forget_all(&mut self) {
+        self.rules.clear();
+        self.approving.clear();
+        self.approving_known = false;
+    }
+
     /// The rules asking the review integration to approve, by name.
     pub fn approving_rules(&self) -> impl Iterator<Item = &Rule> {
         self.approving.values()
     }
 
     /// Whether the approving rules let a request with these facts be approved; a rule that
-    /// cannot be evaluated is skipped (and returned, for the log).
+    /// cannot be evaluated is skipped (and returned, for the log). Without a review integration
+    /// no rule is consulted; with one, rules never listed make it unknown.
     pub fn eligibility(&self, facts: &Facts) -> (Eligibility, Vec<(String, RuleError)>) {
+        if self.review_integration.is_none() {
+            return (Eligibility::NoRules, Vec::new());
+        }
+        if !self.approving_known {
+            return (Eligibility::Unknown, Vec::new());
+        }
         if self.approving.is_empty() {
             return (Eligibility::NoRules, Vec::new());
         }

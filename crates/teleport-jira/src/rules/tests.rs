@@ -234,3 +234,27 @@ fn an_approving_rule_that_cannot_be_evaluated_is_skipped_and_named() {
         Eligibility::NoRules
     );
 }
+
+#[test]
+fn approving_rules_never_listed_or_unreadable_make_eligibility_unknown() {
+    let unlisted = RuleSet::new("jira").with_review_integration("jsm-oncall");
+    assert_eq!(
+        unlisted.eligibility(&facts(&["db-admin"])).0,
+        Eligibility::Unknown
+    );
+    let mut set = approving_set(&[]);
+    assert_eq!(
+        set.eligibility(&facts(&["db-admin"])).0,
+        Eligibility::NoRules
+    );
+    set.forget_all();
+    assert_eq!(
+        set.eligibility(&facts(&["db-admin"])).0,
+        Eligibility::Unknown
+    );
+    // Without a review integration no rule is ever consulted.
+    assert_eq!(
+        RuleSet::new("jira").eligibility(&facts(&[])).0,
+        Eligibility::NoRules
+    );
+}

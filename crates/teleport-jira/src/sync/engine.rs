@@ -134,6 +134,7 @@ impl Engine {
             }
             WatchEvent::Init => self.catch_up().await,
             WatchEvent::Rules(rules) => self.reconciler.replace_rules(&rules),
+            WatchEvent::RulesUnreadable => self.reconciler.rules_unreadable(),
             WatchEvent::RulePut(rule) => self.reconciler.put_rule(&rule),
             WatchEvent::RuleDelete { name } => self.reconciler.delete_rule(&name),
         }

@@ -30,9 +30,12 @@ pub enum WatchEvent {
     Delete {
         id: String,
     },
-    /// The Access Monitoring Rules in force as of this (re)connection; empty when Teleport will not
-    /// stream them. Sent before [`WatchEvent::Init`].
+    /// The Access Monitoring Rules in force as of this (re)connection. Sent before
+    /// [`WatchEvent::Init`].
     Rules(Vec<AccessMonitoringRule>),
+    /// Teleport will not stream or list the rules to this plugin: none are known. Sent instead of
+    /// [`WatchEvent::Rules`].
+    RulesUnreadable,
     RulePut(Box<AccessMonitoringRule>),
     RuleDelete {
         name: String,
@@ -146,7 +149,8 @@ impl Stream<'_> {
                 Ok(listed) => listed,
                 Err(err) => return StreamEnd::Failed(err),
             };
-            if events.send(WatchEvent::Rules(listed)).await.is_err() {
+            let event = listed.map_or(WatchEvent::RulesUnreadable, WatchEvent::Rules);
+            if events.send(event).await.is_err() {
                 return StreamEnd::ConsumerGone;
             }
         }
@@ -246,7 +250,7 @@ impl RuleWatch {
         &mut self,
         client: &TeleportClient,
         init: &Event,
-    ) -> Result<Vec<AccessMonitoringRule>, TeleportError> {
+    ) -> Result<Option<Vec<AccessMonitoringRule>>, TeleportError> {
         // A server that sends no status predates partial success: it would have refused the
         // watch rather than drop a kind.
         let accepted = match &init.resource {
@@ -259,17 +263,17 @@ impl RuleWatch {
         };
         if !accepted {
             self.tell_not_streamed("Teleport does not stream Access Monitoring Rules to this plugin (grant its role access_monitoring_rule: [read, list])");
-            return Ok(Vec::new());
+            return Ok(None);
         }
         match client.access_monitoring_rules(&self.filter).await {
             Ok(rules) => {
                 self.told_not_streamed = false;
                 tracing::info!(rules = rules.len(), notification_name = %self.filter.notification_name, "Access Monitoring Rules loaded");
-                Ok(rules)
+                Ok(Some(rules))
             }
             Err(err @ (TeleportError::AccessDenied(_) | TeleportError::NotImplemented(_))) => {
                 self.tell_not_streamed(&format!("Teleport will not list Access Monitoring Rules ({err}); grant the plugin's role access_monitoring_rule: [read, list]"));
-                Ok(Vec::new())
+                Ok(None)
             }
             // Anything else may pass: reconnect and list again.
             Err(err) => Err(TeleportError::Unavailable(format!(

@@ -436,3 +436,30 @@ async fn check_fails_for_an_unreadable_schedule_a_refused_token_and_a_plugin_tha
         "{failed:#?}"
     );
 }
+
+#[tokio::test]
+async fn approving_rules_that_cannot_be_read_approve_nobody() {
+    let jsm = jsm().await;
+    let mut sandbox = sandbox(&jsm, "", true, 1).await;
+    let config = std::fs::read_to_string(&sandbox.config_path).unwrap()
+        + "\n[access_monitoring_rules]\nenabled = true\n";
+    std::fs::write(&sandbox.config_path, config).unwrap();
+    // The plugin may review and read users, but not read rules.
+    let plugin = UserSpec {
+        review_roles: vec!["*".into()],
+        read_users: true,
+        ..UserSpec::plugin()
+    };
+    sandbox.teleport.add_user(PLUGIN_USER, plugin);
+    sandbox.start_plugin().await;
+    let id = request_with_schedules(&sandbox, &[PRIMARY]);
+    assert_eq!(
+        on_call_record(&sandbox, &id).await,
+        r#"{"outcome":"skipped","cause":"not_eligible"}"#
+    );
+    assert_eq!(plugin_reviews(&sandbox, &id), 0);
+    assert!(jsm.calls().iter().all(|c| !c.path.contains("on-calls")));
+    sandbox
+        .wait_for_log("the approving Access Monitoring Rules cannot be read")
+        .await;
+}

@@ -207,8 +207,14 @@ impl Reconciler {
     /// Whether approving rules (when any are in force) let the request be approved.
     async fn eligible_for_on_call(&self, request: &AccessRequestV3) -> Result<bool, StepError> {
         let rules = self.rules.snapshot();
-        if rules.approving_rules().next().is_none() {
-            return Ok(true);
+        let (eligibility, _) = rules.eligibility(&Facts::default());
+        if matches!(eligibility, Eligibility::NoRules | Eligibility::Unknown) {
+            if eligibility == Eligibility::Unknown {
+                tracing::warn!(
+                    "No on-call approval: the approving Access Monitoring Rules cannot be read (grant the plugin's role access_monitoring_rule: [read, list])"
+                );
+            }
+            return Ok(eligibility == Eligibility::NoRules);
         }
         let user = request.spec.as_ref().map_or("", |s| s.user.as_str());
         let traits = if rules.approving_rules().any(|r| r.reads_traits()) {
@@ -226,7 +232,7 @@ impl Reconciler {
                 tracing::debug!(rule = %rule, "An approving rule makes the request eligible for on-call approval");
                 true
             }
-            Eligibility::NoMatch => false,
+            Eligibility::NoMatch | Eligibility::Unknown => false,
         })
     }
 
@@ -289,6 +295,11 @@ impl Reconciler {
         match self.teleport.submit_access_review(id, review).await {
             Ok(_) | Err(TeleportError::AlreadyReviewed(_)) => {}
             Err(err) if err.is_transient() => return Err(err.into()),
+            // Gone, or resolved while JSM was asked: nothing to approve any more.
+            Err(err @ (TeleportError::NotFound(_) | TeleportError::BadParameter(_))) => {
+                tracing::debug!(error = %err, "The request cannot take a review any more");
+                return Ok(Ended::Nothing);
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "Teleport refused the on-call approval; give the plugin's role review_requests for the requested roles");
                 self.count_on_call_failure("review_refused");

@@ -148,26 +148,39 @@ impl Reconciler {
     ) -> Result<ResolutionComment, StepError> {
         let go_text = render::resolution_comment(recorded.tag(), &data.resolve_reason);
         let mut comment = go_text.clone();
-        if self.settings.audit.trail_in_ticket {
-            let reviews = self
-                .request(id)
-                .await?
-                .and_then(|request| request.spec)
-                .map(|spec| spec.reviews)
-                .unwrap_or_default();
-            comment.push_str(&render::review_trail(&reviews));
+        // A request Teleport no longer has (it expired) has no reviews to list: the trail is
+        // left out rather than claiming there were none.
+        if self.settings.audit.trail_in_ticket
+            && let Some(spec) = self.request(id).await?.and_then(|request| request.spec)
+        {
+            comment.push_str(&render::review_trail(&spec.reviews));
         }
         if self.settings.people.mention_on_resolution {
-            let project = self.placement(Some(data)).project;
-            if let Some(identity) = self.jira_identity(&data.user, &project).await? {
-                comment.push('\n');
-                comment.push_str(&self.site().await?.mention(&identity));
+            // The mention is a courtesy: a look-up that fails now never holds up the resolution.
+            match self.requester_mention(data).await {
+                Ok(Some(mention)) => {
+                    comment.push('\n');
+                    comment.push_str(&mention);
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "Cannot name the requester in the resolution comment now; posting it without the mention")
+                }
             }
         }
         Ok(ResolutionComment {
             go_text,
             body: comment,
         })
+    }
+
+    /// The requester's mention in wiki markup, when they have a Jira identity.
+    async fn requester_mention(&self, data: &PluginData) -> Result<Option<String>, StepError> {
+        let project = self.placement(Some(data)).project;
+        let Some(identity) = self.jira_identity(&data.user, &project).await? else {
+            return Ok(None);
+        };
+        Ok(Some(self.site().await?.mention(&identity)))
     }
 }
 

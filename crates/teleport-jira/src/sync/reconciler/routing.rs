@@ -13,7 +13,7 @@ use teleport_proto::types::AccessRequestV3;
 use super::Reconciler;
 use crate::metrics::{ReasonLabel, RoutingLabel, set_gauge};
 use crate::plugin_data::{PluginData, Routed};
-use crate::rules::{Facts, Route, Rule};
+use crate::rules::{Facts, Route, Rule, RuleSet};
 use crate::sync::error::StepError;
 use crate::teleport::TeleportError;
 
@@ -202,6 +202,13 @@ impl Reconciler {
             }
         }
         set_gauge(&self.metrics.access_monitoring_rules, rules.len());
+    }
+
+    /// Teleport will not show the rules: none route, and the approving rules are unknown (the
+    /// on-call check then fails closed).
+    pub fn rules_unreadable(&self) {
+        self.rules.update(RuleSet::forget_all);
+        set_gauge(&self.metrics.access_monitoring_rules, 0);
     }
 
     pub fn delete_rule(&self, name: &str) {
