@@ -68,6 +68,7 @@ pub async fn run(
     )
     .await;
     let mut reloads = reloads::Reloads::new(&config, &jira);
+    reloads.reload_jsm_token(&config, engine.jsm.as_ref());
     let renewal = reloads.credential_renewal(&config, &teleport, credentials_in_use, &metrics);
     tasks.spawn(refresh::run(renewal, shutdown.clone()));
     tasks.spawn(health::keep_jira_checked(

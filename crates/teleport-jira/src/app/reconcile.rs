@@ -21,6 +21,8 @@ use crate::teleport::TeleportClient;
 /// The engine and the task that drives its workers.
 pub struct Running {
     pub engine: Arc<Engine>,
+    /// The JSM client of the on-call check, when it is on (its token file is reloaded).
+    pub jsm: Option<JsmClient>,
     driver: JoinHandle<()>,
 }
 
@@ -42,13 +44,19 @@ pub async fn start(
         config.reconcile.lease_ttl,
         metrics.clone(),
     );
-    let reconciler = match on_call(config, plugin_user) {
+    let on_call = on_call(config, plugin_user);
+    let jsm = on_call.as_ref().map(|(_, jsm)| jsm.clone());
+    let reconciler = match on_call {
         Some((settings, jsm)) => reconciler.with_on_call(settings, jsm),
         None => reconciler,
     };
     let (engine, driver) = Engine::start(reconciler, config.reconcile.workers, shutdown.clone());
     engine.learn_latest_issue_soon(&config.jira.project);
-    Running { engine, driver }
+    Running {
+        engine,
+        jsm,
+        driver,
+    }
 }
 
 fn issue_settings(config: &Config, ping: &PingResponse) -> IssueSettings {

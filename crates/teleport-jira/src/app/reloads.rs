@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, CredentialSource};
 use crate::jira::JiraClient;
+use crate::jsm::JsmClient;
 use crate::metrics::Metrics;
 use crate::reload::{self, SecretFile, WebhookTls};
 use crate::startup;
@@ -42,6 +43,18 @@ impl Reloads {
             });
         }
         reloads
+    }
+
+    /// The on-call check's JSM token, when it was given as a file (its own, or `[jira]`'s).
+    pub fn reload_jsm_token(&mut self, config: &Config, jsm: Option<&JsmClient>) {
+        if let (Some(jsm), Some(path)) = (jsm, &config.jsm_oncall.api_token_file) {
+            let jsm = jsm.clone();
+            self.secret_files.push(SecretFile {
+                key: "jsm_oncall.api_token",
+                path: path.clone(),
+                apply: Box::new(move |token| jsm.replace_token(token)),
+            });
+        }
     }
 
     pub fn add_secret_file(&mut self, file: SecretFile) {

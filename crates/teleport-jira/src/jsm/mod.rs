@@ -4,8 +4,10 @@
 
 mod error;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use serde::Deserialize;
 
 use crate::http_common::{BodyError, escape_path, parse_retry_after, read_capped};
@@ -22,7 +24,8 @@ pub struct JsmClient {
     http: reqwest::Client,
     api_url: String,
     email: String,
-    token: Secret,
+    /// Shared by every clone, so a token re-read from its file reaches them all.
+    token: Arc<ArcSwap<Secret>>,
 }
 
 #[derive(Deserialize)]
@@ -55,8 +58,13 @@ impl JsmClient {
             http,
             api_url: api_url.trim_end_matches('/').to_owned(),
             email: email.to_owned(),
-            token,
+            token: Arc::new(ArcSwap::from_pointee(token)),
         })
+    }
+
+    /// Uses `token` from the next call on (a rotated token file, re-read).
+    pub fn replace_token(&self, token: Secret) {
+        self.token.store(Arc::new(token));
     }
 
     /// The cloud id of the Jira Cloud site at `site_url` (`GET /_edge/tenant_info`, public).
@@ -86,7 +94,7 @@ impl JsmClient {
             .http
             .get(url)
             .query(&[("flat", "true")])
-            .basic_auth(&self.email, Some(self.token.expose()));
+            .basic_auth(&self.email, Some(self.token.load().expose()));
         let answer: OnCalls = self
             .get_json(request, &format!("schedule {schedule:?}"))
             .await?;
@@ -104,7 +112,7 @@ impl JsmClient {
         let request = self
             .http
             .get(url)
-            .basic_auth(&self.email, Some(self.token.expose()));
+            .basic_auth(&self.email, Some(self.token.load().expose()));
         let listed: Schedules = self.get_json(request, "the schedule list").await?;
         Ok(listed.values.len())
     }

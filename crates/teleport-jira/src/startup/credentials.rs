@@ -74,9 +74,15 @@ pub fn warn_about_open_secret_files(config: &Config) {
     if let Some(tls) = &config.http.tls {
         files.push(("http.https_key_file", &tls.key));
     }
+    // The JSM token, when it is a file of its own (by default it is [jira]'s, already listed).
+    let jsm_token = Some(&config.jsm_oncall.api_token_file)
+        .filter(|_| config.jsm_oncall.enabled)
+        .filter(|file| **file != config.jira.api_token_file)
+        .and_then(Option::as_ref);
     for source in [
-        &config.jira.api_token_file,
-        &config.http.webhook_secret_file,
+        config.jira.api_token_file.as_ref(),
+        config.http.webhook_secret_file.as_ref(),
+        jsm_token,
     ]
     .into_iter()
     .flatten()

@@ -463,3 +463,40 @@ async fn approving_rules_that_cannot_be_read_approve_nobody() {
         .wait_for_log("the approving Access Monitoring Rules cannot be read")
         .await;
 }
+
+#[tokio::test]
+async fn a_rotated_jsm_token_file_is_used_after_sighup() {
+    let jsm = FakeJsmOps::start(FakeJsmOptions {
+        cloud_id: "cloud-acme".into(),
+        accounts: vec![JsmAccount::new("acc-ops", "ops@example.com", "rotated")],
+        schedules: vec![JsmSchedule::new(PRIMARY, "Primary", &[ALICE_ACCOUNT])],
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("jsm-token");
+    std::fs::write(&token_file, "expired\n").unwrap();
+    let keys = format!(
+        "email = \"ops@example.com\"\napi_token = \"{}\"\ncloud_id = \"cloud-acme\"\n",
+        token_file.display()
+    );
+    let mut sandbox = sandbox(&jsm, &keys, true, 2).await;
+    sandbox.start_plugin().await;
+    let before = request_with_schedules(&sandbox, &[PRIMARY]);
+    assert_eq!(
+        on_call_record(&sandbox, &before).await,
+        r#"{"outcome":"skipped","cause":"unauthorized"}"#
+    );
+    std::fs::write(&token_file, "rotated\n").unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &sandbox.plugin().pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    sandbox.wait_for_log("jsm_oncall.api_token").await;
+    let after = request_with_schedules(&sandbox, &[PRIMARY]);
+    assert_eq!(
+        on_call_record(&sandbox, &after).await,
+        r#"{"outcome":"reviewed","schedules":["sched-primary"]}"#
+    );
+}
