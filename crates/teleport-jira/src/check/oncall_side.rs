@@ -92,7 +92,9 @@ async fn check_review_permission(client: &TeleportClient, report: &mut Report) {
         ..Default::default()
     };
     match client.submit_access_review(PROBE_REQUEST_ID, review).await {
-        Ok(_) | Err(TeleportError::NotFound(_)) => report.ok("teleport role", "may submit reviews (review_requests)"),
+        // Teleport only tells here whether the role may review anything; which requested roles
+        // it may review is judged per request.
+        Ok(_) | Err(TeleportError::NotFound(_)) => report.ok("teleport role", "may submit reviews (review_requests; make sure it covers the roles on-call requesters ask for)"),
         Err(err @ TeleportError::AccessDenied(_)) => report.fail(
             "teleport role",
             format!("may not submit reviews: {err}"),

@@ -140,6 +140,7 @@ impl JsmClient {
                     what: what.to_owned(),
                     problem: err.to_string(),
                 },
+                BodyError::Transport(err) if err.is_timeout() => JsmError::Timeout,
                 BodyError::Transport(err) => JsmError::Transport(crate::errors::error_chain(&err)),
             })?;
         if (200..300).contains(&status) {

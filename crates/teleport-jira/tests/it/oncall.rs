@@ -244,9 +244,10 @@ async fn refusals_of_jsm_approve_nobody_and_are_counted_by_cause() {
         (403, "forbidden"),
         (404, "not_found"),
         (429, "rate_limited"),
+        (503, "server_error"),
     ] {
         let jsm = jsm().await;
-        // 429 three times: every attempt, each after the Retry-After second.
+        // Three times: every attempt (429 after its Retry-After second, 503 after 2 s and 4 s).
         jsm.fail_next(3, status, (status == 429).then_some(1));
         let mut sandbox = sandbox(&jsm, "", true, 1).await;
         sandbox.start_plugin().await;
