@@ -134,15 +134,16 @@ impl People {
     }
 
     /// The user's traits; none for a user Teleport does not have, or (warned once) when Teleport
-    /// will not tell the plugin.
-    async fn traits_of(&self, user: &str) -> Result<BTreeMap<String, Vec<String>>, StepError> {
+    /// will not tell the plugin. Shared by every reader of traits (Jira identities, and the
+    /// conditions of Access Monitoring Rules), so the warning is given once per process.
+    pub async fn traits_of(&self, user: &str) -> Result<BTreeMap<String, Vec<String>>, StepError> {
         match self.teleport.user_traits(user).await {
             Ok(traits) => Ok(traits),
             Err(err) if err.is_transient() => Err(err.into()),
             Err(TeleportError::NotFound(_)) => Ok(BTreeMap::new()),
             Err(err) => {
                 if !self.traits_warned.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(error = %err, "Cannot read users' traits; Jira identities come only from the e-mail search, if enabled (grant the plugin's role user: [read] and user_login_state: [read])");
+                    tracing::warn!(error = %err, "Cannot read requesters' traits; rules on user.traits will not match, and Jira identities come only from the e-mail search, if enabled (grant the plugin's role user: [read] and user_login_state: [read], as the preset access-plugin role does)");
                 }
                 Ok(BTreeMap::new())
             }

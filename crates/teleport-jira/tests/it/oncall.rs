@@ -100,15 +100,6 @@ fn plugin_reviews(sandbox: &Sandbox, id: &str) -> usize {
     reviews.iter().filter(|r| r.author == PLUGIN_USER).count()
 }
 
-async fn metrics(sandbox: &Sandbox) -> String {
-    reqwest::get(format!("{}metrics", sandbox.webhook_url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_requester_on_call_gets_one_approving_review_and_a_comment_on_the_ticket() {
     let jsm = jsm().await;
@@ -139,7 +130,8 @@ async fn a_requester_on_call_gets_one_approving_review_and_a_comment_on_the_tick
     let calls = jsm.calls();
     assert!(calls.iter().all(|c| c.query == "flat=true"), "{calls:?}");
     assert!(
-        metrics(&sandbox)
+        sandbox
+            .scrape_metrics()
             .await
             .contains("teleport_jira_oncall_checks_total{outcome=\"approved\"} 1")
     );
@@ -256,7 +248,7 @@ async fn refusals_of_jsm_approve_nobody_and_are_counted_by_cause() {
         assert_eq!(on_call_record(&sandbox, &id).await, expected, "{status}");
         assert_eq!(plugin_reviews(&sandbox, &id), 0, "{status}");
         sandbox.issue_of(&id).await;
-        let scraped = metrics(&sandbox).await;
+        let scraped = sandbox.scrape_metrics().await;
         let series = format!("teleport_jira_oncall_failures_total{{reason=\"{cause}\"}} 1");
         assert!(scraped.contains(&series), "{status}: {scraped}");
         assert!(scraped.contains("teleport_jira_oncall_checks_total{outcome=\"failed\"} 1"));

@@ -350,7 +350,7 @@ async fn a_plugin_that_may_not_read_traits_warns_once_and_adds_nobody() {
         sandbox.issue_of(&request).await;
         wait_for_people(&sandbox, &request).await;
     }
-    let warning = "Cannot read users' traits";
+    let warning = "Cannot read requesters' traits";
     assert_eq!(
         sandbox.log().matches(warning).count(),
         1,

@@ -28,15 +28,6 @@ fn request_db_admin(sandbox: &Sandbox) -> String {
         .create_access_request(DBA, &["db-admin"], "schema migration")
 }
 
-async fn metrics(sandbox: &Sandbox) -> String {
-    reqwest::get(format!("{}metrics", sandbox.webhook_url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 const DB_ADMIN: &str = r#"contains_any(access_request.spec.roles, set("db-admin"))"#;
 
 #[tokio::test]
@@ -116,7 +107,7 @@ async fn a_matching_rule_sends_the_issue_to_its_project_type_and_labels_and_deci
     sandbox
         .wait_for_comment(&routed.id, "Access request has been approved")
         .await;
-    let served = metrics(&sandbox).await;
+    let served = sandbox.scrape_metrics().await;
     assert!(
         served.contains(r#"teleport_jira_routing_decisions_total{rule="db",target="OPS/Bug"} 1"#),
         "{served}"
@@ -268,7 +259,7 @@ async fn a_rule_with_a_bad_condition_is_skipped_logged_and_counted() {
     sandbox
         .wait_for_log("An Access Monitoring Rule can never match")
         .await;
-    let served = metrics(&sandbox).await;
+    let served = sandbox.scrape_metrics().await;
     assert!(
         served.contains(r#"teleport_jira_rule_errors_total{reason="parse"} 1"#),
         "{served}"
@@ -369,7 +360,7 @@ async fn a_target_jira_refuses_sends_the_request_to_the_configured_project_inste
     sandbox
         .wait_for_log("Jira refuses issues where an Access Monitoring Rule sends them")
         .await;
-    let served = metrics(&sandbox).await;
+    let served = sandbox.scrape_metrics().await;
     assert!(
         served.contains(r#"teleport_jira_rule_errors_total{reason="target"} 1"#),
         "{served}"

@@ -307,6 +307,16 @@ severity = "debug"
         );
     }
 
+    /// What the plugin serves at `/metrics` now.
+    pub async fn scrape_metrics(&self) -> String {
+        reqwest::get(format!("{}metrics", self.webhook_url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub fn create_request(&self, reason: &str) -> String {
         self.teleport
             .create_access_request(REQUESTER, &["editor"], reason)

@@ -103,3 +103,40 @@ impl Reconciler {
         }
     }
 }
+
+impl Reconciler {
+    /// Ends work done under the lease by recording `mark` on the stored data, unless `marked`
+    /// says another process already did; returns the data stored then (`leased` when unchanged).
+    pub(super) async fn record_mark(
+        &self,
+        id: &str,
+        leased: PluginData,
+        marked: impl Fn(&PluginData) -> bool,
+        mark: impl Fn(&mut PluginData),
+    ) -> Result<PluginData, StepError> {
+        let recorded = self
+            .data
+            .modify(id, |stored| {
+                let stored = stored.filter(|stored| !marked(stored))?;
+                let mut next = stored.clone();
+                mark(&mut next);
+                Some(next)
+            })
+            .await?;
+        Ok(recorded.after.unwrap_or(leased))
+    }
+
+    /// What a step goes on with after work under the lease: what the work left, or, when the
+    /// lease was not to be had, what is stored now.
+    pub(super) async fn after_leased(
+        &self,
+        id: &str,
+        done: Option<PluginData>,
+        data: PluginData,
+    ) -> Result<PluginData, StepError> {
+        match done {
+            Some(data) => Ok(data),
+            None => Ok(self.data.load(id).await?.unwrap_or(data)),
+        }
+    }
+}

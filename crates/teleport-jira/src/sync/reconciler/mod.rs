@@ -104,8 +104,6 @@ pub struct Reconciler {
     memberships: Memberships,
     /// The Access Monitoring Rules in force (none unless the watch delivers them).
     rules: LiveRules,
-    /// Whether the warning that traits cannot be read was given.
-    traits_warned: AtomicBool,
     /// Rule targets Jira refused lately.
     refused_targets: routing::RefusedTargets,
     /// Teleport users' Jira identities.
@@ -142,7 +140,6 @@ impl Reconciler {
             awaited: Awaited::default(),
             memberships: Memberships::default(),
             rules: LiveRules::new(&settings.rules),
-            traits_warned: AtomicBool::new(false),
             refused_targets: routing::RefusedTargets::default(),
             people,
             on_call: None,

@@ -81,24 +81,17 @@ impl Reconciler {
                     self.add_requester(&issue, &project, request).await?;
                     self.add_suggested_reviewers(&issue, &project, request)
                         .await?;
-                    let recorded = self
-                        .data
-                        .modify(id, |current| {
-                            let current = current?;
-                            (!current.people_added).then(|| PluginData {
-                                people_added: true,
-                                ..current.clone()
-                            })
-                        })
-                        .await?;
-                    Ok(recorded.after.unwrap_or(leased))
+                    self.record_mark(
+                        id,
+                        leased,
+                        |stored| stored.people_added,
+                        |next| next.people_added = true,
+                    )
+                    .await
                 },
             )
             .await?;
-        match done {
-            Some(data) => Ok(data),
-            None => Ok(self.data.load(id).await?.unwrap_or(data)),
-        }
+        self.after_leased(id, done, data).await
     }
 
     async fn add_requester(

@@ -60,24 +60,17 @@ impl Reconciler {
                         self.metrics.reminders.inc();
                         tracing::info!("Reminded the reviewers of the pending request");
                     }
-                    let recorded = self
-                        .data
-                        .modify(id, |current| {
-                            let current = current?;
-                            (!current.reminded).then(|| PluginData {
-                                reminded: true,
-                                ..current.clone()
-                            })
-                        })
-                        .await?;
-                    Ok(recorded.after.unwrap_or(leased))
+                    self.record_mark(
+                        id,
+                        leased,
+                        |stored| stored.reminded,
+                        |next| next.reminded = true,
+                    )
+                    .await
                 },
             )
             .await?;
-        match done {
-            Some(data) => Ok(data),
-            None => Ok(self.data.load(id).await?.unwrap_or(data)),
-        }
+        self.after_leased(id, done, data).await
     }
 }
 

@@ -49,24 +49,17 @@ impl Reconciler {
                             self.jira.add_comment(&issue.id, &body).await?;
                         }
                     }
-                    let recorded = self
-                        .data
-                        .modify(id, |current| {
-                            let current = current?;
-                            (current.reviews_count < count).then(|| PluginData {
-                                reviews_count: count,
-                                ..current.clone()
-                            })
-                        })
-                        .await?;
-                    Ok(recorded.after.unwrap_or(leased))
+                    self.record_mark(
+                        id,
+                        leased,
+                        |stored| stored.reviews_count >= count,
+                        |next| next.reviews_count = count,
+                    )
+                    .await
                 },
             )
             .await?;
-        match done {
-            Some(data) => Ok(data),
-            None => Ok(self.data.load(id).await?.unwrap_or(data)),
-        }
+        self.after_leased(id, done, data).await
     }
 
     pub(super) async fn comment_bodies(

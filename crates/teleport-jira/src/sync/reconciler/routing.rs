@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use teleport_proto::teleport::accessmonitoringrules::v1::AccessMonitoringRule;
@@ -15,7 +14,6 @@ use crate::metrics::{ReasonLabel, RoutingLabel, set_gauge};
 use crate::plugin_data::{PluginData, Routed};
 use crate::rules::{Facts, Route, Rule, RuleSet};
 use crate::sync::error::StepError;
-use crate::teleport::TeleportError;
 
 /// Where an issue is made: project, issue type and the labels it gets besides the request label.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,18 +123,7 @@ impl Reconciler {
         &self,
         user: &str,
     ) -> Result<BTreeMap<String, Vec<String>>, StepError> {
-        match self.teleport.user_traits(user).await {
-            Ok(traits) => Ok(traits),
-            Err(err) if err.is_transient() => Err(err.into()),
-            // A requester Teleport no longer has: no traits, and nothing to grant.
-            Err(TeleportError::NotFound(_)) => Ok(BTreeMap::new()),
-            Err(err) => {
-                if !self.traits_warned.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(error = %err, "Cannot read requesters' traits; rules on user.traits will not match (grant the plugin's role user: [read] and user_login_state: [read], as the preset access-plugin role does)");
-                }
-                Ok(BTreeMap::new())
-            }
-        }
+        self.people.traits_of(user).await
     }
 
     /// Jira refused to create the request's issue where its record says: when that is a rule's
