@@ -31,6 +31,8 @@ const GROWTH_SHARE: f64 = 0.05;
 const MIN_RATE: f64 = 1.0;
 /// How much under the rate Jira answered at the pace is set after a 429.
 const DECREASE: f64 = 0.9;
+/// What a wave of calls refused without `Retry-After` leaves of the calls in flight.
+const WAVE_DECREASE: f64 = 0.5;
 /// The deepest one cut goes: a rate measured over a quiet second (another replica spent the
 /// budget) does not send the pace to the floor at once.
 const DEEPEST_CUT: f64 = 0.5;
@@ -383,12 +385,28 @@ impl State {
     }
 
     fn on_push_back(&mut self, now: Instant, retry_after: Option<Duration>) {
-        let pause = retry_after
-            .unwrap_or_else(|| self.pause_backoff.next_delay())
-            .min(MAX_PAUSE);
-        let until = now + pause;
-        self.paused_until = Some(self.paused_until.map_or(until, |t| t.max(until)));
-        self.next_start = self.next_start.max(until);
+        let paused = self.paused_until.is_some_and(|until| until > now);
+        let pause = match retry_after {
+            Some(wait) => Some(wait),
+            // Without Retry-After, the calls of one wave that were already on the wire when the
+            // first refusal set a pause say nothing new: the back-off grows once per pause, not
+            // once per refused call (a wave of 16 refusals would otherwise jump to its cap).
+            None if paused => None,
+            None => {
+                // A new wave refused: fewer calls in the next one, so a bucket that admits a
+                // few at a time is not met by the whole window again after every pause.
+                self.limit = (self.limit * WAVE_DECREASE).max(1.0);
+                Some(self.pause_backoff.next_delay())
+            }
+        };
+        if let Some(pause) = pause {
+            let until = now + pause.min(MAX_PAUSE);
+            self.paused_until = Some(self.paused_until.map_or(until, |t| t.max(until)));
+            self.next_start = self.next_start.max(until);
+        }
+        let pause = self
+            .paused_until
+            .map_or(Duration::ZERO, |until| until.saturating_duration_since(now));
         self.end_slow_start();
         // Calls already on the wire when the pace was cut, and a call refused right after a
         // pause, say nothing new about the pace; nor does a refusal while no call waited for
@@ -503,6 +521,24 @@ mod tests {
         assert!(pause >= Duration::from_millis(250), "{pause:?}");
         let rate = governor.rate().expect("a pace");
         assert!((17.0..=19.0).contains(&rate), "{rate}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wave_of_refusals_without_retry_after_backs_off_once_not_once_per_call() {
+        let governor = Governor::new(16, None);
+        let wave: Vec<_> = {
+            let mut permits = Vec::new();
+            for _ in 0..16 {
+                permits.push(governor.acquire(Priority::Create).await);
+            }
+            permits
+        };
+        for permit in wave {
+            permit.answered(Answer::PushedBack { retry_after: None });
+        }
+        // One step of the back-off (250 ms to 750 ms), not sixteen (which reach its 30 s cap).
+        let pause = governor.paused_for().expect("a pause");
+        assert!(pause <= Duration::from_millis(750), "{pause:?}");
     }
 
     /// Ends `permit` with `answer` while a call waits for its turn: the governor is the
