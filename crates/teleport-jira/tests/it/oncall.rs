@@ -23,17 +23,27 @@ const ANNOTATION: &str = "teleport.dev/schedules";
 /// FakeJsmOps with the plugin's Atlassian account (the [jira] login) and two schedules:
 /// alice is on call in the primary one only.
 async fn jsm() -> FakeJsmOps {
-    FakeJsmOps::start(FakeJsmOptions {
-        cloud_id: "cloud-acme".into(),
-        accounts: vec![JsmAccount::new(
-            "557058:plugin-0001",
-            "plugin@example.com",
-            "xyz",
-        )],
-        schedules: vec![
+    jsm_with(
+        plugin_account(),
+        vec![
             JsmSchedule::new(PRIMARY, "Primary", &[]).with_team("team-sre", &[ALICE_ACCOUNT]),
             JsmSchedule::new(SECONDARY, "Secondary", &["acc-bob"]),
         ],
+    )
+    .await
+}
+
+/// The plugin's Atlassian account: the [jira] login of the sandbox.
+fn plugin_account() -> JsmAccount {
+    JsmAccount::new("557058:plugin-0001", "plugin@example.com", "xyz")
+}
+
+/// FakeJsmOps for the sandbox's site, with one account and these schedules.
+async fn jsm_with(account: JsmAccount, schedules: Vec<JsmSchedule>) -> FakeJsmOps {
+    FakeJsmOps::start(FakeJsmOptions {
+        cloud_id: "cloud-acme".into(),
+        accounts: vec![account],
+        schedules,
     })
     .await
     .unwrap()
@@ -385,19 +395,11 @@ async fn check_verifies_the_cloud_id_the_token_each_default_schedule_and_the_rev
 
 #[tokio::test]
 async fn check_fails_for_an_unreadable_schedule_a_refused_token_and_a_plugin_that_may_not_review() {
-    let jsm = FakeJsmOps::start(FakeJsmOptions {
-        cloud_id: "cloud-acme".into(),
-        accounts: vec![JsmAccount::new(
-            "557058:plugin-0001",
-            "plugin@example.com",
-            "xyz",
-        )],
-        schedules: vec![
-            JsmSchedule::new(PRIMARY, "Primary", &[]).readable_only_by(&["someone-else"]),
-        ],
-    })
-    .await
-    .unwrap();
+    let jsm = jsm_with(
+        plugin_account(),
+        vec![JsmSchedule::new(PRIMARY, "Primary", &[]).readable_only_by(&["someone-else"])],
+    )
+    .await;
     let defaults = format!("default_schedules = [\"{PRIMARY}\", \"nope\"]\n");
     let sandbox = sandbox(&jsm, &defaults, true, 1).await;
     sandbox.teleport.add_user(PLUGIN_USER, UserSpec::plugin());
@@ -459,13 +461,11 @@ async fn approving_rules_that_cannot_be_read_approve_nobody() {
 
 #[tokio::test]
 async fn a_rotated_jsm_token_file_is_used_after_sighup() {
-    let jsm = FakeJsmOps::start(FakeJsmOptions {
-        cloud_id: "cloud-acme".into(),
-        accounts: vec![JsmAccount::new("acc-ops", "ops@example.com", "rotated")],
-        schedules: vec![JsmSchedule::new(PRIMARY, "Primary", &[ALICE_ACCOUNT])],
-    })
-    .await
-    .unwrap();
+    let jsm = jsm_with(
+        JsmAccount::new("acc-ops", "ops@example.com", "rotated"),
+        vec![JsmSchedule::new(PRIMARY, "Primary", &[ALICE_ACCOUNT])],
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("jsm-token");
     std::fs::write(&token_file, "expired\n").unwrap();

@@ -207,15 +207,6 @@ impl Reconciler {
     /// Whether approving rules (when any are in force) let the request be approved.
     async fn eligible_for_on_call(&self, request: &AccessRequestV3) -> Result<bool, StepError> {
         let rules = self.rules.snapshot();
-        let (eligibility, _) = rules.eligibility(&Facts::default());
-        if matches!(eligibility, Eligibility::NoRules | Eligibility::Unknown) {
-            if eligibility == Eligibility::Unknown {
-                tracing::warn!(
-                    "No on-call approval: the approving Access Monitoring Rules cannot be read (grant the plugin's role access_monitoring_rule: [read, list])"
-                );
-            }
-            return Ok(eligibility == Eligibility::NoRules);
-        }
         let user = request.spec.as_ref().map_or("", |s| s.user.as_str());
         let traits = if rules.approving_rules().any(|r| r.reads_traits()) {
             self.traits_of(user).await?
@@ -232,7 +223,13 @@ impl Reconciler {
                 tracing::debug!(rule = %rule, "An approving rule makes the request eligible for on-call approval");
                 true
             }
-            Eligibility::NoMatch | Eligibility::Unknown => false,
+            Eligibility::NoMatch => false,
+            Eligibility::Unknown => {
+                tracing::warn!(
+                    "No on-call approval: the approving Access Monitoring Rules cannot be read (grant the plugin's role access_monitoring_rule: [read, list])"
+                );
+                false
+            }
         })
     }
 
