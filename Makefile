@@ -8,6 +8,11 @@ demo:
 	$(CARGO) build --release --locked -p teleport-jira
 	./target/release/teleport-jira demo $(DEMO_FLAGS)
 
+# A CI run builds everything once: incremental state would only double what target/ holds.
+ifeq ($(CI),true)
+export CARGO_INCREMENTAL := 0
+endif
+
 test: toolchain browser-deps fmt clippy deploy-check monitoring-check fuzz bench-ci unit
 
 # CI starts from a fresh machine: make sure the formatter and linter are installed.
