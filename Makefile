@@ -5,7 +5,7 @@ CARGO ?= cargo
 .PHONY: demo test toolchain fmt clippy unit fuzz bench-ci
 
 demo:
-	$(CARGO) build --release --locked -p teleport-jira
+	$(CARGO) build --release --locked -p teleport-jira --features demo
 	./target/release/teleport-jira demo $(DEMO_FLAGS)
 
 # A CI run builds everything once: incremental state would only double what target/ holds.
@@ -28,15 +28,17 @@ browser-deps:
 fmt:
 	$(CARGO) fmt --all -- --check
 
+# The daemon as shipped, and with the demo (the feature the tests build with).
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --locked --features teleport-jira/demo -- -D warnings
 
 # Every unit and end-to-end test, then the chaos suite (whose counts are printed), then one
 # summary line over all test binaries.
 unit:
 	@mkdir -p target
-	set -o pipefail; $(CARGO) test --workspace --all-targets --locked -- --skip chaos 2>&1 | tee target/test-output.log
-	set -o pipefail; $(CARGO) test -p teleport-jira --test it --locked -- chaos --show-output 2>&1 | tee -a target/test-output.log
+	set -o pipefail; $(CARGO) test --workspace --all-targets --locked --features teleport-jira/demo -- --skip chaos 2>&1 | tee target/test-output.log
+	set -o pipefail; $(CARGO) test -p teleport-jira --test it --locked --features demo -- chaos --show-output 2>&1 | tee -a target/test-output.log
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }' target/test-output.log
 
 # The parsers fed by others (webhook bodies, identity files, comments, markup), each fuzzed for

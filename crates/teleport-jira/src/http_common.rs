@@ -1,8 +1,15 @@
-//! What the HTTP clients of Jira and of JSM Operations share: reading an answer with a cap (so
-//! a broken or hostile server cannot make the process hold an unbounded answer), `Retry-After`,
-//! and escaping path segments.
+//! What the HTTP clients of Jira and of JSM Operations share: how they are built, reading an
+//! answer with a cap (so a broken or hostile server cannot make the process hold an unbounded
+//! answer), `Retry-After`, and escaping path segments.
 
 use std::time::Duration;
+
+/// A client builder whose TLS is rustls with ring, the one crypto provider compiled in: reqwest
+/// takes the process's provider, so it is installed first if nothing did (tests, `check`).
+pub fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
 
 /// Why a body was not read.
 #[derive(Debug, thiserror::Error)]

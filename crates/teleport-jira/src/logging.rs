@@ -3,8 +3,11 @@
 use std::fs::OpenOptions;
 use std::sync::Mutex;
 
-use tracing_subscriber::EnvFilter;
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{LogConfig, LogFormat, LogOutput, Severity};
 
@@ -16,18 +19,22 @@ pub fn init(config: &LogConfig, debug: bool) -> Result<(), String> {
         config.severity
     };
     let level = match severity {
-        Severity::Trace => "trace",
-        Severity::Debug => "debug",
-        Severity::Info => "info",
-        Severity::Warn => "warn",
-        Severity::Error => "error",
+        Severity::Trace => LevelFilter::TRACE,
+        Severity::Debug => LevelFilter::DEBUG,
+        Severity::Info => LevelFilter::INFO,
+        Severity::Warn => LevelFilter::WARN,
+        Severity::Error => LevelFilter::ERROR,
     };
-    // Library chatter (HTTP/2 frames, TLS handshakes) stays out unless tracing everything.
-    let directives = if severity == Severity::Trace {
-        "trace".to_owned()
+    // Library chatter (HTTP/2 frames, TLS handshakes) stays out unless tracing everything. A
+    // fixed filter by target, not a directive parser: no regular expressions in the binary for it.
+    let libraries = if severity == Severity::Trace {
+        LevelFilter::TRACE
     } else {
-        format!("warn,teleport_jira={level}")
+        LevelFilter::WARN
     };
+    let filter = Targets::new()
+        .with_default(libraries)
+        .with_target("teleport_jira", level);
     let (writer, ansi) = match &config.output {
         LogOutput::Stderr => (
             BoxMakeWriter::new(std::io::stderr),
@@ -46,13 +53,13 @@ pub fn init(config: &LogConfig, debug: bool) -> Result<(), String> {
             (BoxMakeWriter::new(Mutex::new(file)), false)
         }
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(directives))
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(ansi);
+    let registry = tracing_subscriber::registry().with(filter);
     let installed = match config.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => registry.with(lines.json().flatten_event(true)).try_init(),
+        LogFormat::Text => registry.with(lines).try_init(),
     };
     installed.map_err(|err| format!("setting up logging: {err}"))?;
     if debug {

@@ -244,8 +244,8 @@ fn shared_state(
 impl FakeJira {
     /// Binds `127.0.0.1:0` and starts serving. Must run inside a Tokio runtime.
     pub async fn start(options: FakeJiraOptions) -> Result<Self, FakeJiraError> {
-        // Only aws-lc-rs is compiled in; another test may have installed it already.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        // Only ring is compiled in; another test may have installed it already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let base_path = normalize_base_path(&options.base_path);
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         let addr = listener.local_addr()?;

@@ -27,12 +27,12 @@ const CLOCK_SKEW: Duration = Duration::from_secs(60);
 /// Lifetime of every CA made here: long enough that no test ever sees one expire.
 const CA_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
-/// Installs aws-lc-rs as the process-wide rustls crypto provider.
+/// Installs ring as the process-wide rustls crypto provider.
 ///
 /// The workspace uses exactly one provider; installing it explicitly avoids rustls' panic when it
 /// cannot pick one by itself. A second call (or one racing another thread) is harmless.
 pub fn install_crypto_provider() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Why a certificate or key could not be produced.
@@ -655,7 +655,7 @@ mod tests {
     #[test]
     fn every_key_flavour_loads_into_rustls() {
         install_crypto_provider();
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let provider = rustls::crypto::ring::default_provider();
         for flavour in [
             KeyFlavour::RsaPkcs1,
             KeyFlavour::Pkcs8Rsa,

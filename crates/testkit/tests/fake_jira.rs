@@ -1730,7 +1730,7 @@ async fn raw_webhooks_are_sent_exactly_as_given() {
 
 #[tokio::test]
 async fn webhooks_reach_an_https_receiver_that_trusts_a_given_ca() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let (ca_pem, cert_pem, key_pem) = receiver_pki();
     let hits: Arc<Mutex<Vec<Bytes>>> = Arc::default();
     let app = axum::Router::new()

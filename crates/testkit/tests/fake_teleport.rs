@@ -69,7 +69,7 @@ fn tls_config(
 /// Like Teleport's Go reader: whatever the label says, try PKCS#8, then PKCS#1, then SEC1.
 fn parse_key(pem: &[u8]) -> PrivateKeyDer<'static> {
     let (_, der) = <(SectionKind, Vec<u8>)>::from_pem_slice(pem).unwrap();
-    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let provider = rustls::crypto::ring::default_provider();
     let candidates = [
         PrivateKeyDer::Pkcs8(der.clone().into()),
         PrivateKeyDer::Pkcs1(der.clone().into()),

@@ -100,7 +100,7 @@ pub struct JiraClient {
 
 impl JiraClient {
     pub fn new(options: JiraClientOptions) -> Result<Self, JiraError> {
-        let http = reqwest::Client::builder()
+        let http = crate::http_common::client_builder()
             .timeout(REQUEST_TIMEOUT)
             .pool_max_idle_per_host(100)
             .user_agent(concat!("teleport-jira/", env!("CARGO_PKG_VERSION")))

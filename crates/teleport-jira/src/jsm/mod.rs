@@ -49,7 +49,7 @@ struct OnCalls {
 
 impl JsmClient {
     pub fn new(api_url: &str, email: &str, token: Secret) -> Result<Self, JsmError> {
-        let http = reqwest::Client::builder()
+        let http = crate::http_common::client_builder()
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("teleport-jira/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -27,7 +27,7 @@ pub fn server_config(
         .map_err(|err| format!("http.https_cert_file {}: {err}", cert.display()))?;
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|err| format!("http.https_key_file {}: {err}", key.display()))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|err| err.to_string())?;

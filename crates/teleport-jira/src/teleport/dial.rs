@@ -136,7 +136,7 @@ pub(crate) async fn discover_cluster_name(addr: &str) -> Result<String, Teleport
             error_chain(&err)
         ))
     };
-    let client = reqwest::Client::builder()
+    let client = crate::http_common::client_builder()
         .timeout(CONNECT_TIMEOUT)
         .build()
         .map_err(unavailable)?;

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::crypto::aws_lc_rs;
+use rustls::crypto::ring;
 use rustls::sign::{CertifiedKey, SigningKey};
 use rustls_pki_types::pem::{PemObject, SectionKind};
 use rustls_pki_types::{
@@ -241,7 +241,7 @@ fn parse_private_key(block: &str) -> Result<Arc<dyn SigningKey>, IdentityError> 
     ];
     candidates
         .iter()
-        .find_map(|key| aws_lc_rs::sign::any_supported_type(key).ok())
+        .find_map(|key| ring::sign::any_supported_type(key).ok())
         .ok_or(IdentityError::UnreadableKey)
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use rustls::client::ResolvesClientCert;
-use rustls::crypto::aws_lc_rs;
+use rustls::crypto::ring;
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore};
 
@@ -34,7 +34,7 @@ pub(crate) fn client_config(
         credentials.chain.clone(),
         credentials.key.clone(),
     ));
-    let mut config = ClientConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+    let mut config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_client_cert_resolver(Arc::new(AlwaysPresent(certified)));

@@ -37,7 +37,12 @@ mod chaos;
 // The operator guide: its snippets load, its keys exist, its commands run.
 mod docs;
 // The demo's board in a real headless Chromium: ask for access, approve the card, see it approved.
+// (The demo is in binaries built with the `demo` feature, as the test command builds them.)
+#[cfg(feature = "demo")]
 mod board_browser;
+// `teleport-jira demo`: the walk-through and the board it keeps running.
+#[cfg(feature = "demo")]
+mod demo;
 // The alert rules and dashboard in deploy/monitoring/ and the scrape, checked by promtool.
 mod monitoring;
 

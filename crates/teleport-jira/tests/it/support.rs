@@ -619,3 +619,12 @@ pub fn run_binary(args: &[&str]) -> (std::process::ExitStatus, String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// Sends `signal` (as `kill` takes it, e.g. `-HUP`) to the process `pid`.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}

@@ -338,8 +338,8 @@ fn contains_all(items: &BTreeSet<String>, wanted: &BTreeSet<String>) -> bool {
     !wanted.is_empty() && wanted.iter().all(|item| items.contains(item))
 }
 
-fn regex(pattern: &str) -> Result<regex::Regex, EvalError> {
-    regex::Regex::new(pattern)
+fn regex(pattern: &str) -> Result<regex_lite::Regex, EvalError> {
+    regex_lite::Regex::new(pattern)
         .map_err(|err| EvalError(format!("bad regular expression {pattern:?}: {err}")))
 }
 
