@@ -186,7 +186,9 @@ impl JiraClient {
         loop {
             // The slot is held only while the call is on the wire, never while waiting to retry.
             let permit = self.governor.acquire(priority).await;
-            let (result, answer) = self.send_once(call, build()).await;
+            // Boxed while on the wire: a request in flight is over a kilobyte, and every future
+            // that calls Jira would otherwise keep that room for its whole life.
+            let (result, answer) = Box::pin(self.send_once(call, build())).await;
             permit.answered(answer);
             let err = match result {
                 Err(err)

@@ -157,19 +157,20 @@ impl PluginDataStore {
     pub async fn keep_renewed(&self, id: &str) -> std::convert::Infallible {
         loop {
             tokio::time::sleep(self.lease_ttl / 3).await;
-            let renewed = self
-                .modify(id, |current| {
-                    let current = current.filter(|c| self.holds_lease(Some(c)))?;
-                    let lease = current.lease.clone().map(|lease| Lease {
-                        since: now(),
-                        ..lease
-                    });
-                    Some(PluginData {
-                        lease,
-                        ..current.clone()
-                    })
+            // Boxed while it runs: the renewal sleeps beside every step's work, and its read and
+            // compare-and-swap would otherwise keep their room in the step all along.
+            let renewed = Box::pin(self.modify(id, |current| {
+                let current = current.filter(|c| self.holds_lease(Some(c)))?;
+                let lease = current.lease.clone().map(|lease| Lease {
+                    since: now(),
+                    ..lease
+                });
+                Some(PluginData {
+                    lease,
+                    ..current.clone()
                 })
-                .await;
+            }))
+            .await;
             match renewed {
                 Ok(change) if change.wrote => {}
                 Ok(_) => tracing::warn!(

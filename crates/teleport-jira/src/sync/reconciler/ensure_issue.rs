@@ -27,7 +27,9 @@ enum Lookup {
 }
 
 impl Reconciler {
-    /// Makes sure the pending request has its issue, and that plugin data names it.
+    /// Makes sure the pending request has its issue, and that plugin data names it. The rare paths
+    /// (routing by rules, the first look at the project, the look-up after an unknown outcome,
+    /// closing duplicates) are boxed, so the common creation does not carry their room.
     pub(super) async fn ensure_issue(
         &self,
         id: &str,
@@ -56,24 +58,23 @@ impl Reconciler {
             // A brand-new record: no issue can exist yet.
             Some(leased) => self.create_first_issue(id, request, leased).await,
             // A record without an issue: an earlier creation may have happened; look first.
-            None => self
-                .with_lease(
-                    id,
-                    seen.as_ref(),
-                    LeaseEnd::ExpireOnFailure,
-                    |current| current.issue.is_none().then(|| current.clone()),
-                    |leased, before| {
-                        // Issues an earlier holder may have created are numbered after the
-                        // newest issue it knew of; a record without a lease (the Go plugin's)
-                        // can only be searched for.
-                        let after_issue = before
-                            .and_then(|b| b.lease)
-                            .and_then(|lease| lease.after_issue);
-                        self.create_issue(id, request, Lookup::First { after_issue }, Some(leased))
-                    },
-                )
-                .await?
-                .ok_or(StepError::Busy),
+            None => Box::pin(self.with_lease(
+                id,
+                seen.as_ref(),
+                LeaseEnd::ExpireOnFailure,
+                |current| current.issue.is_none().then(|| current.clone()),
+                |leased, before| {
+                    // Issues an earlier holder may have created are numbered after the
+                    // newest issue it knew of; a record without a lease (the Go plugin's)
+                    // can only be searched for.
+                    let after_issue = before
+                        .and_then(|b| b.lease)
+                        .and_then(|lease| lease.after_issue);
+                    self.create_issue(id, request, Lookup::First { after_issue }, Some(leased))
+                },
+            ))
+            .await?
+            .ok_or(StepError::Busy),
         };
         match outcome {
             Ok(data) => Ok(data),
@@ -97,12 +98,12 @@ impl Reconciler {
     ) -> Result<Change, StepError> {
         let mut fresh = request_data(request);
         if data.is_none() {
-            fresh.route = self.route_new_request(request).await?;
+            fresh.route = Box::pin(self.route_new_request(request)).await?;
         }
         let suppressed = fresh.is_suppressed();
         let project = self.placement(Some(&fresh)).project;
         if !suppressed && self.latest_issue(&project).is_none() {
-            self.learn_latest_issue(&project).await;
+            Box::pin(self.learn_latest_issue(&project)).await;
         }
         self.data
             .modify_from(id, Some(data.cloned()), |current| match current {
@@ -162,13 +163,13 @@ impl Reconciler {
         let placement = self.placement(written.as_ref());
         let existing = match lookup {
             Lookup::First { after_issue } => {
-                recovery::find_issues(
+                Box::pin(recovery::find_issues(
                     &self.jira,
                     &self.known_issues,
                     &placement.project,
                     id,
                     after_issue,
-                )
+                ))
                 .await?
             }
             Lookup::Skip => Vec::new(),
@@ -177,12 +178,12 @@ impl Reconciler {
             Some((kept, duplicates)) => {
                 tracing::info!(jira_issue_key = %kept.key, "Found the issue an earlier attempt created");
                 for duplicate in duplicates {
-                    recovery::close_duplicate(
+                    Box::pin(recovery::close_duplicate(
                         &self.jira,
                         duplicate,
                         &kept.key,
                         &self.settings.statuses.expired,
-                    )
+                    ))
                     .await?;
                 }
                 IssueRef {
@@ -218,13 +219,13 @@ impl Reconciler {
         }
         if let Some(kept) = stored.issue.as_ref().filter(|kept| kept.id != issue.id) {
             // Only possible if a lease expired under a very slow step; the board still converges.
-            if let Some(duplicate) = self.jira.issue_if_exists(&issue.id).await? {
-                recovery::close_duplicate(
+            if let Some(duplicate) = Box::pin(self.jira.issue_if_exists(&issue.id)).await? {
+                Box::pin(recovery::close_duplicate(
                     &self.jira,
                     &duplicate,
                     &kept.key,
                     &self.settings.statuses.expired,
-                )
+                ))
                 .await?;
             }
         }
