@@ -141,25 +141,33 @@ impl Engine {
     }
 
     /// Lists every request and asks for a step for each, and for those that vanished meanwhile
-    /// (including, through their open issues, those deleted before this process started).
+    /// (including, through their open issues, those deleted before this process started). The
+    /// listing goes into the cache page by page, so thousands of requests are never held decoded
+    /// at once.
     pub async fn catch_up(self: &Arc<Self>) {
-        match self.reconciler.list_requests().await {
-            Ok(requests) => {
-                let ids = self.store.replace_all(requests);
-                tracing::info!(
-                    requests = ids.len(),
-                    "Reconciling every access request after (re)connecting"
-                );
-                for id in ids {
-                    self.enqueue(&id);
+        let mut listed = HashSet::new();
+        let visited = self
+            .reconciler
+            .visit_requests(|request| {
+                if let Some(id) = self.store.put(request) {
+                    listed.insert(id);
                 }
-                // Requests deleted while nobody watched are in no listing; their open issues are.
-                self.spawn_sweep();
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "Failed to list access requests; the periodic scan will retry")
-            }
+            })
+            .await;
+        if let Err(err) = visited {
+            tracing::error!(error = %err, "Failed to list access requests; the periodic scan will retry");
+            return;
         }
+        let vanished = self.store.keep_only(&listed);
+        tracing::info!(
+            requests = listed.len(),
+            "Reconciling every access request after (re)connecting"
+        );
+        for id in listed.iter().chain(&vanished) {
+            self.enqueue(id);
+        }
+        // Requests deleted while nobody watched are in no listing; their open issues are.
+        self.spawn_sweep();
     }
 
     /// Asks for a step for every pending request, so a decision in Jira whose webhook was lost is

@@ -6,7 +6,7 @@
 //! strings, and a map holding 10,000 of them reserved 20 MB for its table alone; the wire form is
 //! a few hundred bytes, and decoding one takes microseconds against a step's round trips.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use prost::Message;
@@ -61,20 +61,18 @@ impl RequestStore {
         self.lock().get(id)?.decode(id)
     }
 
-    /// Replaces everything with a fresh listing; returns the ids of the listing and of requests that
-    /// disappeared since the last one (they were deleted or expired meanwhile).
-    pub fn replace_all(&self, requests: Vec<AccessRequestV3>) -> Vec<String> {
-        let mut fresh = HashMap::with_capacity(requests.len());
-        for request in requests {
-            if let Some(id) = id_of(&request) {
-                fresh.insert(id, Stored::of(&request));
+    /// Forgets every request not in `listed` (a fresh listing, already put); returns their ids:
+    /// they were deleted or expired since the last listing.
+    pub fn keep_only(&self, listed: &HashSet<String>) -> Vec<String> {
+        let mut vanished = Vec::new();
+        self.lock().retain(|id, _| {
+            let keep = listed.contains(id);
+            if !keep {
+                vanished.push(id.clone());
             }
-        }
-        let mut store = self.lock();
-        let mut ids: Vec<String> = fresh.keys().cloned().collect();
-        ids.extend(store.keys().filter(|id| !fresh.contains_key(*id)).cloned());
-        *store = fresh;
-        ids
+            keep
+        });
+        vanished
     }
 
     pub fn pending_ids(&self) -> Vec<String> {
@@ -153,12 +151,12 @@ mod tests {
     }
 
     #[test]
-    fn a_listing_replaces_the_store_and_names_the_requests_that_vanished() {
+    fn keeping_only_a_listing_names_the_requests_that_vanished() {
         let store = RequestStore::default();
         store.put(request("gone", RequestState::Pending, ""));
-        let mut ids = store.replace_all(vec![request("new", RequestState::Pending, "")]);
-        ids.sort();
-        assert_eq!(ids, vec!["gone".to_owned(), "new".to_owned()]);
+        store.put(request("new", RequestState::Pending, ""));
+        let listed = HashSet::from(["new".to_owned()]);
+        assert_eq!(store.keep_only(&listed), vec!["gone".to_owned()]);
         assert_eq!(store.get("gone"), None);
         assert!(store.get("new").is_some());
     }

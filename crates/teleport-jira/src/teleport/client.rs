@@ -195,14 +195,27 @@ impl TeleportClient {
             .await
     }
 
-    /// Every access request matching `filter`, following pagination. Servers older than
-    /// `ListAccessRequests` answer Unimplemented; then the streaming `GetAccessRequestsV2` is used.
+    /// Every access request matching `filter`, following pagination.
     pub async fn list_access_requests(
         &self,
         filter: AccessRequestFilter,
     ) -> Result<Vec<AccessRequestV3>, TeleportError> {
         let mut requests = Vec::new();
+        self.visit_access_requests(filter, |request| requests.push(request))
+            .await?;
+        Ok(requests)
+    }
+
+    /// Hands every access request matching `filter` to `visit` as its page arrives, so a listing
+    /// of thousands is never held whole. Servers older than `ListAccessRequests` answer
+    /// Unimplemented; then the streaming `GetAccessRequestsV2` is used.
+    pub async fn visit_access_requests(
+        &self,
+        filter: AccessRequestFilter,
+        mut visit: impl FnMut(AccessRequestV3) + Send,
+    ) -> Result<(), TeleportError> {
         let mut start_key = String::new();
+        let mut visited_any = false;
         loop {
             let page = ListAccessRequestsRequest {
                 filter: Some(filter.clone()),
@@ -218,14 +231,15 @@ impl TeleportClient {
                 .await
             {
                 Ok(page) => {
-                    requests.extend(page.access_requests);
+                    visited_any |= !page.access_requests.is_empty();
+                    page.access_requests.into_iter().for_each(&mut visit);
                     if page.next_key.is_empty() {
-                        return Ok(requests);
+                        return Ok(());
                     }
                     start_key = page.next_key;
                 }
-                Err(TeleportError::NotImplemented(_)) if requests.is_empty() => {
-                    return self.stream_access_requests(filter).await;
+                Err(TeleportError::NotImplemented(_)) if !visited_any => {
+                    return self.stream_access_requests(filter, visit).await;
                 }
                 Err(err) => return Err(err),
             }
@@ -235,18 +249,18 @@ impl TeleportClient {
     async fn stream_access_requests(
         &self,
         filter: AccessRequestFilter,
-    ) -> Result<Vec<AccessRequestV3>, TeleportError> {
+        mut visit: impl FnMut(AccessRequestV3) + Send,
+    ) -> Result<(), TeleportError> {
         let mut stream = self
             .unary(
                 "get_access_requests_v2",
                 self.rpc().get_access_requests_v2(filter),
             )
             .await?;
-        let mut requests = Vec::new();
         while let Some(request) = stream.message().await? {
-            requests.push(request);
+            visit(request);
         }
-        Ok(requests)
+        Ok(())
     }
 
     /// The access request with this id, or `None` when Teleport has no such request (deleted or expired).

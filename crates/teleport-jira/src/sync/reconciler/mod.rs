@@ -173,9 +173,14 @@ impl Reconciler {
         &self.metrics
     }
 
-    /// Every access request Teleport has now.
-    pub async fn list_requests(&self) -> Result<Vec<AccessRequestV3>, TeleportError> {
-        self.teleport.list_access_requests(Default::default()).await
+    /// Hands every access request Teleport has now to `visit`, page by page.
+    pub async fn visit_requests(
+        &self,
+        visit: impl FnMut(AccessRequestV3) + Send,
+    ) -> Result<(), TeleportError> {
+        self.teleport
+            .visit_access_requests(Default::default(), visit)
+            .await
     }
 
     /// Brings request `id` and its issue one step closer to agreement.
