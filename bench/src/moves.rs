@@ -11,7 +11,7 @@ use teleport_proto::types::RequestState;
 
 use crate::exactly_once::Ticket;
 use crate::plugin::Plugin;
-use crate::probe::{self, POLL, Patience, StateWatch};
+use crate::probe::{POLL, Patience, StateWatch};
 use crate::sandbox::{REVIEWER_ACCOUNT, Sandbox};
 
 /// When each card was moved and its request seen approved, in the order of the tickets.
@@ -32,26 +32,10 @@ pub async fn approve_all(
     timeout: Duration,
 ) -> Result<Moves> {
     let ids: Vec<String> = tickets.iter().map(|t| t.request_id.clone()).collect();
-    match in_flight {
-        Some(window) => keep_in_flight(sandbox, plugin, tickets, &ids, window, timeout).await,
-        None => {
-            let start = Instant::now();
-            let mut moved_at = Vec::with_capacity(tickets.len());
-            for ticket in tickets {
-                move_card(sandbox, ticket)?;
-                moved_at.push(Instant::now());
-            }
-            let issued_in = start.elapsed();
-            let seen_at =
-                probe::wait_for_states(sandbox, plugin, &ids, RequestState::Approved, timeout)
-                    .await?;
-            Ok(Moves {
-                moved_at,
-                seen_at,
-                issued_in,
-            })
-        }
-    }
+    // All at once is a window as wide as the board. Either way the audit log is watched from
+    // before the first move: approvals that land while later cards are still being moved count.
+    let window = in_flight.unwrap_or(tickets.len());
+    keep_in_flight(sandbox, plugin, tickets, &ids, window, timeout).await
 }
 
 /// Keeps `window` moves awaiting their approval until every card was moved and approved.

@@ -133,29 +133,6 @@ fn look_for_issues(
     }
 }
 
-/// Waits until every request in `ids` was set to `state` (FakeTeleport's audit log of accepted
-/// `SetAccessRequestState` calls); returns when each was seen, in the order of `ids`.
-pub async fn wait_for_states(
-    sandbox: &Sandbox,
-    plugin: &mut Plugin,
-    ids: &[String],
-    state: RequestState,
-    timeout: Duration,
-) -> Result<Vec<Instant>> {
-    let mut patience = Patience::new(timeout);
-    let mut watch = StateWatch::new(sandbox, ids, state);
-    loop {
-        if watch.poll(sandbox) > 0 {
-            patience.progressed();
-        }
-        if watch.remaining() == 0 {
-            return watch.finish();
-        }
-        watch.check(plugin, &patience)?;
-        tokio::time::sleep(POLL).await;
-    }
-}
-
 /// Watches FakeTeleport's audit log for requests set to a state, cheaply (see the module doc).
 pub struct StateWatch<'a> {
     index: HashMap<&'a str, usize>,
