@@ -31,6 +31,11 @@ pub use delivery::{BadDelivery, Delivery, parse_delivery};
 
 /// How long a webhook reply waits for the reconcile step it triggered.
 const REPLY_WAIT: Duration = Duration::from_secs(5);
+/// Replies that wait for their step at once. Past this (Jira delivering a board's worth of moves
+/// at once), a webhook is answered as soon as its step is queued: every delivery is taken in at
+/// once, none is held (with its connection and body) behind thousands of steps until Jira's
+/// delivery times out; a refusal found by a step nobody waits for is still logged by the step.
+const MAX_WAITING_REPLIES: usize = 64;
 /// A client gets this long for the whole exchange.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Requests handled at once; more wait their turn instead of exhausting the process.
@@ -48,6 +53,7 @@ pub struct WebhookState {
     secret: SharedSecret,
     seen: Arc<Mutex<Deliveries>>,
     metrics: Arc<Metrics>,
+    waiting_replies: Arc<tokio::sync::Semaphore>,
 }
 
 impl WebhookState {
@@ -73,6 +79,7 @@ impl WebhookState {
             secret: Arc::new(arc_swap::ArcSwapOption::new(secret.map(Arc::new))),
             seen: Arc::default(),
             metrics,
+            waiting_replies: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING_REPLIES)),
         }
     }
 }
@@ -144,11 +151,14 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
     signal(&state, &issue_id, delivery.as_deref()).await
 }
 
-/// Asks for a step for the issue's request and waits (a bounded time) for it to end.
+/// Asks for a step for the issue's request and waits (a bounded time, and only while few other
+/// replies wait) for it to end.
 async fn signal(state: &WebhookState, issue_id: &str, delivery: Option<&str>) -> Response {
     match state.engine.signal_issue(issue_id).await {
         Ok(Some(done)) => {
-            let _ = tokio::time::timeout(REPLY_WAIT, done).await;
+            if let Ok(_waiting) = state.waiting_replies.try_acquire() {
+                let _ = tokio::time::timeout(REPLY_WAIT, done).await;
+            }
             // The step found the issue tied to another request than its record says.
             if let Some(message) = state.engine.take_refusal(issue_id) {
                 return refuse(state, issue_id, delivery, &message);
