@@ -22,9 +22,15 @@ use crate::backoff::Backoff;
 use crate::lock::lock;
 
 /// Calls in flight at first. While Jira announces no rate limit and never pushed back, the limit
-/// doubles every round trip (TCP's slow start) up to the ceiling, so a burst into a healthy Jira
-/// reaches full speed within a few round trips; a limited one never sees a larger first wave.
+/// grows by [`SLOW_START_GROWTH`] per answer up to the ceiling (TCP's slow start, faster), so a
+/// burst into a healthy Jira reaches full speed within two round trips; a limited one never sees
+/// a larger first wave.
 const INITIAL_LIMIT: f64 = 16.0;
+/// Growth per answer in slow start: the limit quadruples every round trip. Slow start ends at the
+/// first answer that announces a rate limit and at the first push-back, so only a Jira that
+/// showed no limit sees the larger waves; doubling took two round trips more to reach the ceiling
+/// (a 1,000-request burst at 100 ms: 0.85 s).
+const SLOW_START_GROWTH: f64 = 3.0;
 /// The pace grows by at least this share of itself per second while Jira answers.
 const GROWTH_SHARE: f64 = 0.05;
 /// The slowest the learned pace goes: Jira always gets a call now and then to say it recovered.
@@ -104,8 +110,8 @@ struct State {
     /// Calls allowed in flight now (fractional so that additive increase is smooth).
     limit: f64,
     /// Until Jira announces a rate limit, pushes back or says it is near its limit, or the ceiling
-    /// is reached: the limit grows by one per answer, doubling every round trip; after, by one per
-    /// round trip.
+    /// is reached: the limit grows by [`SLOW_START_GROWTH`] per answer; after, by one per round
+    /// trip.
     slow_start: bool,
     in_flight: usize,
     /// Waiting calls per priority.
@@ -285,7 +291,7 @@ impl Permit<'_> {
                 limited,
             } => {
                 if limited {
-                    // A Jira that announces a rate limit gets no doubling: its pace is learned
+                    // A Jira that announces a rate limit gets no slow start: its pace is learned
                     // from a first wave no larger than the initial limit.
                     state.end_slow_start();
                 }
@@ -345,7 +351,7 @@ impl State {
         self.pause_backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
         self.answered_since_decrease += 1;
         if near_limit {
-            // The first warning ends the doubling, back where it began.
+            // The first warning ends slow start, back where it began.
             self.end_slow_start();
         }
         if near_limit && self.may_decrease(now) {
@@ -370,7 +376,7 @@ impl State {
         // and, at full pace, one more call per second each second (a twentieth more when that
         // is more, so a pace cut far down comes back within a minute).
         let growth = if self.slow_start {
-            1.0
+            SLOW_START_GROWTH
         } else {
             1.0 / self.limit
         };
@@ -709,11 +715,15 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_limit_starts_small_and_doubles_while_jira_keeps_up() {
+    async fn the_limit_starts_small_and_quadruples_while_jira_keeps_up() {
         let governor = Governor::new(256, None);
         assert_eq!(governor.limit(), 16);
         answer_some(&governor, 16).await;
-        assert_eq!(governor.limit(), 32, "one round trip's answers double it");
+        assert_eq!(
+            governor.limit(),
+            64,
+            "one round trip's answers quadruple it"
+        );
         answer_some(&governor, 500).await;
         assert_eq!(governor.limit(), 256, "up to the ceiling");
         let permit = governor.acquire(Priority::Decision).await;
@@ -733,7 +743,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_jira_that_announces_a_rate_limit_gets_no_doubling() {
+    async fn a_jira_that_announces_a_rate_limit_gets_no_slow_start() {
         let governor = Governor::new(256, None);
         for _ in 0..16 {
             governor
