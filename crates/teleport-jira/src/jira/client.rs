@@ -98,6 +98,18 @@ pub struct JiraClient {
     metrics: Arc<Metrics>,
 }
 
+tokio::task_local! {
+    /// Set while a periodic scan's step runs (see [`as_scan`]).
+    static SCANNING: ();
+}
+
+/// Runs `work` (a step a periodic scan asked for) with its Jira calls at [`Priority::Scan`]. A
+/// task-local rather than a parameter: the step reaches Jira through many layers, and only the
+/// governor cares who asked.
+pub async fn as_scan<F: std::future::Future>(work: F) -> F::Output {
+    SCANNING.scope((), work).await
+}
+
 impl JiraClient {
     pub fn new(options: JiraClientOptions) -> Result<Self, JiraError> {
         let http = crate::http_common::client_builder()
@@ -134,11 +146,16 @@ impl JiraClient {
     }
 
     fn priority_of(&self, call: &'static str) -> Priority {
-        self.priority.unwrap_or(match call {
+        let priority = self.priority.unwrap_or(match call {
             "create_issue" => Priority::Create,
             "search" => Priority::Background,
             _ => Priority::Decision,
-        })
+        });
+        // A scan's step waits behind everything but the creation of a missing issue.
+        match SCANNING.try_with(|_| ()) {
+            Ok(()) if priority != Priority::Create => Priority::Scan,
+            _ => priority,
+        }
     }
 
     /// Uses `token` from now on (a rotated API token or personal access token).
@@ -803,5 +820,20 @@ mod tests {
         let client = client_of(oversized_server(head, 40).await);
         let err = client.project("PROJ").await.unwrap_err();
         assert!(err.to_string().contains("larger than"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_scans_calls_wait_behind_every_other_call_except_creating_a_missing_issue() {
+        let client = client_of("http://127.0.0.1:9".to_owned());
+        assert_eq!(client.priority_of("get_issue"), Priority::Decision);
+        let in_scan = as_scan(async {
+            [
+                client.priority_of("get_issue"),
+                client.in_background().priority_of("get_issue"),
+                client.priority_of("create_issue"),
+            ]
+        })
+        .await;
+        assert_eq!(in_scan, [Priority::Scan, Priority::Scan, Priority::Create]);
     }
 }

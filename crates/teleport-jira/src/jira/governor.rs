@@ -63,8 +63,10 @@ pub enum Priority {
     Create = 0,
     /// Reading and writing the issue of a request being decided or resolved.
     Decision = 1,
-    /// Repair look-ups, sweeps and scans: nobody waits on them.
+    /// Repair look-ups and sweeps: a request may be stuck until they answer.
     Background = 2,
+    /// A periodic scan's re-reads of requests nothing announced a change for.
+    Scan = 3,
 }
 
 impl Priority {
@@ -73,6 +75,7 @@ impl Priority {
             Self::Create => None,
             Self::Decision => Some(Self::Create),
             Self::Background => Some(Self::Decision),
+            Self::Scan => Some(Self::Background),
         }
     }
 }
@@ -115,7 +118,7 @@ struct State {
     slow_start: bool,
     in_flight: usize,
     /// Waiting calls per priority.
-    waiting: [usize; 3],
+    waiting: [usize; 4],
     paused_until: Option<Instant>,
     pause_backoff: Backoff,
     /// Call starts per second; `None` until Jira first pushes back (or unless configured).
@@ -150,7 +153,7 @@ impl Governor {
                 limit: INITIAL_LIMIT.min(ceiling as f64),
                 slow_start: true,
                 in_flight: 0,
-                waiting: [0; 3],
+                waiting: [0; 4],
                 paused_until: None,
                 pause_backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(30)),
                 rate: rate_cap,
@@ -167,19 +170,22 @@ impl Governor {
     }
 
     /// Waits until a call of `priority` may start: no pause in force, room in flight, no waiting
-    /// call of a higher priority, and its slot in the pace reached.
+    /// call of a higher priority, and its slot in the pace reached. The slot is taken when it
+    /// comes, not reserved ahead: a pause set meanwhile holds every call, and a more urgent call
+    /// that arrives meanwhile goes first.
     pub async fn acquire(&self, priority: Priority) -> Permit<'_> {
         let mut waiting = Waiting::new(self, priority);
-        let start = loop {
+        loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             waiting.age();
             let verdict = lock(&self.state).try_start(waiting.priority, Instant::now());
             match verdict {
-                Ok(start) => break start,
+                Ok(()) => break,
                 Err(look_again) => {
-                    // Look again when a pause ends or this call is promoted, if not woken first.
+                    // Look again when a pause or the pace allows, or this call is promoted, if
+                    // not woken first.
                     let until = [look_again, waiting.next_promotion()]
                         .into_iter()
                         .flatten()
@@ -193,16 +199,14 @@ impl Governor {
                     }
                 }
             }
-        };
+        }
         waiting.started();
-        // Held from here: a caller that gives up while waiting for its slot frees it.
-        let mut permit = Permit {
+        // The others waiting look again: the next slot in the pace may be theirs.
+        self.changed.notify_waiters();
+        Permit {
             governor: self,
-            started: start,
-        };
-        tokio::time::sleep_until(start).await;
-        permit.started = Instant::now();
-        permit
+            started: Instant::now(),
+        }
     }
 
     /// The current pause, if one is in force (for logs and tests).
@@ -317,9 +321,9 @@ impl State {
         (self.limit.floor() as usize).clamp(1, self.ceiling)
     }
 
-    /// `Ok(when)` takes a slot starting at `when`; `Err(Some(t))` asks to look again at `t` (a
-    /// pause ends), `Err(None)` when something changes.
-    fn try_start(&mut self, priority: Priority, now: Instant) -> Result<Instant, Option<Instant>> {
+    /// `Ok(())` takes a slot now; `Err(Some(t))` asks to look again at `t` (a pause ends or the
+    /// pace allows the next start), `Err(None)` when something changes.
+    fn try_start(&mut self, priority: Priority, now: Instant) -> Result<(), Option<Instant>> {
         if let Some(until) = self.paused_until {
             if now < until {
                 return Err(Some(until));
@@ -330,13 +334,21 @@ impl State {
         if higher_waiting || self.in_flight >= self.allowed_in_flight() {
             return Err(None);
         }
+        if self.next_start > now {
+            return Err(Some(self.next_start));
+        }
         self.waiting[priority as usize] -= 1;
         self.in_flight += 1;
-        let start = self.next_start.max(now);
         if let Some(rate) = self.rate {
-            self.next_start = start + Duration::from_secs_f64(1.0 / rate);
+            // From the slot this start took, so a waiter woken a little late does not slow the
+            // pace; but never more than one slot back, so a quiet spell is not paid out as a burst.
+            let interval = Duration::from_secs_f64(1.0 / rate);
+            let slot = now
+                .checked_sub(interval)
+                .map_or(now, |one_back| self.next_start.max(one_back));
+            self.next_start = slot + interval;
         }
-        Ok(start)
+        Ok(())
     }
 
     fn on_answer(&mut self, now: Instant, latency: Duration, near_limit: bool) {
@@ -613,6 +625,55 @@ mod tests {
             task.await.expect("task");
         }
         assert_eq!(*lock(&order), [Priority::Create, Priority::Background]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_create_that_comes_while_decisions_wait_for_the_pace_takes_the_next_slot() {
+        // Room in flight for all, but a pace of 10 calls a second: the decisions queue for
+        // their slots, and a create that comes later must not queue behind them.
+        let governor = std::sync::Arc::new(Governor::new(16, Some(10.0)));
+        let order = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for priority in [Priority::Decision; 5]
+            .into_iter()
+            .chain([Priority::Create])
+        {
+            let (governor, order) = (governor.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let permit = governor.acquire(priority).await;
+                lock(&order).push(priority);
+                permit.answered(Answer::Answered {
+                    near_limit: false,
+                    limited: false,
+                });
+            }));
+            tokio::task::yield_now().await;
+        }
+        for task in tasks {
+            task.await.expect("task");
+        }
+        let create_at = lock(&order)
+            .iter()
+            .position(|p| *p == Priority::Create)
+            .expect("the create ran");
+        assert!(create_at <= 1, "the create went {create_at}th: {order:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_set_while_calls_wait_for_the_pace_holds_them_all() {
+        let governor = std::sync::Arc::new(Governor::new(16, Some(10.0)));
+        let first = governor.acquire(Priority::Decision).await;
+        let begin = Instant::now();
+        let waiter = {
+            let governor = governor.clone();
+            tokio::spawn(async move { drop(governor.acquire(Priority::Decision).await) })
+        };
+        tokio::task::yield_now().await;
+        first.answered(Answer::PushedBack {
+            retry_after: Some(Duration::from_secs(2)),
+        });
+        waiter.await.expect("task");
+        assert!(begin.elapsed() >= Duration::from_secs(2));
     }
 
     #[test]

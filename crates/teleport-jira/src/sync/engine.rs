@@ -11,7 +11,7 @@ use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use super::error::StepError;
-use super::queue::{self, WorkQueue};
+use super::queue::{self, Lane, WorkQueue};
 use super::reconciler::{OwnerError, Reconciler, run_on_call_checks};
 use super::store::RequestStore;
 use crate::backoff::Backoff;
@@ -63,10 +63,10 @@ impl Engine {
             ready,
             parallelism,
             shutdown.clone(),
-            move |id| {
+            move |id, lane| {
                 let engine = worker.clone();
                 let shutdown = shutdown.clone();
-                async move { engine.run_step(id, shutdown).await }
+                async move { engine.run_step(id, lane, shutdown).await }
             },
         ));
         (engine, driver)
@@ -82,10 +82,14 @@ impl Engine {
 
     /// Asks for a step for request `id`; resolves when a step that started after the call ended.
     pub fn enqueue(&self, id: &str) -> tokio::sync::oneshot::Receiver<()> {
+        self.enqueue_in(id, Lane::Now)
+    }
+
+    fn enqueue_in(&self, id: &str, lane: Lane) -> tokio::sync::oneshot::Receiver<()> {
         lock(&self.signalled)
             .entry(id.to_owned())
             .or_insert_with(Instant::now);
-        self.queue.enqueue(id)
+        self.queue.enqueue_in(id, lane)
     }
 
     /// Sets the gauges that are read rather than counted; called before each scrape.
@@ -186,8 +190,9 @@ impl Engine {
             );
             return;
         }
+        // In the scan lane: creations, decisions and retries go first, in the queue and in Jira.
         for id in pending {
-            self.enqueue(&id);
+            self.enqueue_in(&id, Lane::Scan);
         }
         self.spawn_sweep();
     }
@@ -237,7 +242,7 @@ impl Engine {
         self.reconciler.take_refusal(issue_id)
     }
 
-    async fn run_step(self: Arc<Self>, id: String, shutdown: CancellationToken) {
+    async fn run_step(self: Arc<Self>, id: String, lane: Lane, shutdown: CancellationToken) {
         let span = tracing::info_span!(
             "reconcile",
             request_id = %id,
@@ -246,7 +251,10 @@ impl Engine {
         let step = async {
             tracing::debug!("Step started");
             super::faults::before_step(&id);
-            self.reconciler.step(&id).await
+            match lane {
+                Lane::Now => self.reconciler.step(&id).await,
+                Lane::Scan => crate::jira::client::as_scan(self.reconciler.step(&id)).await,
+            }
         };
         // A panic is caught here, at the step's edge: the request's slot in the queue is freed and
         // the step retried like any failure, instead of jamming every later signal for it.
