@@ -21,6 +21,8 @@ use tokio::time::Instant;
 use crate::backoff::Backoff;
 use crate::lock::lock;
 
+mod turns;
+
 /// Calls in flight at first. While Jira announces no rate limit and never pushed back, the limit
 /// grows by [`SLOW_START_GROWTH`] per answer up to the ceiling (TCP's slow start, faster), so a
 /// burst into a healthy Jira reaches full speed within two round trips; a limited one never sees
@@ -104,8 +106,8 @@ impl std::fmt::Debug for Governor {
 
 pub struct Governor {
     state: Mutex<State>,
-    /// Woken whenever a call ends or a pause is set, so waiters look again.
-    changed: Notify,
+    /// Where the calls of each priority wait for their turn (see [`turns`]).
+    turns: [Notify; 4],
 }
 
 struct State {
@@ -120,6 +122,14 @@ struct State {
     /// Waiting calls per priority.
     waiting: [usize; 4],
     paused_until: Option<Instant>,
+    /// The waiter that sleeps until a pause ends or the pace allows the next start; the others
+    /// wait to be woken.
+    timekeeper: Option<u64>,
+    /// Waiters counted so far, which numbers them.
+    waiters_seen: u64,
+    /// How often a waiter looked at the state (tests count wake-ups with it).
+    #[cfg(test)]
+    looks: usize,
     pause_backoff: Backoff,
     /// Call starts per second; `None` until Jira first pushes back (or unless configured).
     rate: Option<f64>,
@@ -155,6 +165,10 @@ impl Governor {
                 in_flight: 0,
                 waiting: [0; 4],
                 paused_until: None,
+                timekeeper: None,
+                waiters_seen: 0,
+                #[cfg(test)]
+                looks: 0,
                 pause_backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(30)),
                 rate: rate_cap,
                 rate_cap,
@@ -165,47 +179,7 @@ impl Governor {
                 usual: None,
                 recent: None,
             }),
-            changed: Notify::new(),
-        }
-    }
-
-    /// Waits until a call of `priority` may start: no pause in force, room in flight, no waiting
-    /// call of a higher priority, and its slot in the pace reached. The slot is taken when it
-    /// comes, not reserved ahead: a pause set meanwhile holds every call, and a more urgent call
-    /// that arrives meanwhile goes first.
-    pub async fn acquire(&self, priority: Priority) -> Permit<'_> {
-        let mut waiting = Waiting::new(self, priority);
-        loop {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            waiting.age();
-            let verdict = lock(&self.state).try_start(waiting.priority, Instant::now());
-            match verdict {
-                Ok(()) => break,
-                Err(look_again) => {
-                    // Look again when a pause or the pace allows, or this call is promoted, if
-                    // not woken first.
-                    let until = [look_again, waiting.next_promotion()]
-                        .into_iter()
-                        .flatten()
-                        .min();
-                    match until {
-                        Some(until) => tokio::select! {
-                            () = tokio::time::sleep_until(until) => {}
-                            () = &mut notified => {}
-                        },
-                        None => notified.await,
-                    }
-                }
-            }
-        }
-        waiting.started();
-        // The others waiting look again: the next slot in the pace may be theirs.
-        self.changed.notify_waiters();
-        Permit {
-            governor: self,
-            started: Instant::now(),
+            turns: Default::default(),
         }
     }
 
@@ -223,63 +197,6 @@ impl Governor {
     /// The calls allowed in flight now.
     pub fn limit(&self) -> usize {
         lock(&self.state).allowed_in_flight()
-    }
-}
-
-/// A call counted as waiting; a caller that gives up before its turn is no longer counted.
-struct Waiting<'a> {
-    governor: &'a Governor,
-    /// The priority it waits at now: one step higher for every [`AGING`] waited.
-    priority: Priority,
-    since: Instant,
-    done: bool,
-}
-
-impl<'a> Waiting<'a> {
-    fn new(governor: &'a Governor, priority: Priority) -> Self {
-        lock(&governor.state).waiting[priority as usize] += 1;
-        Self {
-            governor,
-            priority,
-            since: Instant::now(),
-            done: false,
-        }
-    }
-
-    /// Moves up one priority for every [`AGING`] waited, so a steady stream of higher-priority
-    /// calls never starves a repair for good.
-    fn age(&mut self) {
-        let Some(promoted) = self.priority.higher() else {
-            return;
-        };
-        if self.next_promotion().is_some_and(|at| Instant::now() < at) {
-            return;
-        }
-        let mut state = lock(&self.governor.state);
-        state.waiting[self.priority as usize] -= 1;
-        state.waiting[promoted as usize] += 1;
-        self.priority = promoted;
-        self.since = Instant::now();
-    }
-
-    /// When the call moves up a priority; `None` at the top.
-    fn next_promotion(&self) -> Option<Instant> {
-        self.priority.higher().map(|_| self.since + AGING)
-    }
-
-    /// The call took its slot (which counted it out of the waiting).
-    fn started(mut self) {
-        self.done = true;
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            lock(&self.governor.state).waiting[self.priority as usize] -= 1;
-            // A lower priority may go now.
-            self.governor.changed.notify_waiters();
-        }
     }
 }
 
@@ -309,33 +226,34 @@ impl Permit<'_> {
     }
 }
 
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        lock(&self.governor.state).in_flight -= 1;
-        self.governor.changed.notify_waiters();
-    }
-}
-
 impl State {
     fn allowed_in_flight(&self) -> usize {
         (self.limit.floor() as usize).clamp(1, self.ceiling)
     }
 
-    /// `Ok(())` takes a slot now; `Err(Some(t))` asks to look again at `t` (a pause ends or the
-    /// pace allows the next start), `Err(None)` when something changes.
-    fn try_start(&mut self, priority: Priority, now: Instant) -> Result<(), Option<Instant>> {
-        if let Some(until) = self.paused_until {
-            if now < until {
-                return Err(Some(until));
-            }
-            self.paused_until = None;
+    /// `Ok(())` takes a slot now for waiter `id`; `Err(Some(t))` asks it to look again at `t`
+    /// (it keeps the time until a pause ends or the pace allows the next start), `Err(None)` to
+    /// wait until woken.
+    fn try_start(
+        &mut self,
+        id: u64,
+        priority: Priority,
+        now: Instant,
+    ) -> Result<(), Option<Instant>> {
+        #[cfg(test)]
+        {
+            self.looks += 1;
         }
-        let higher_waiting = self.waiting[..priority as usize].iter().any(|&n| n > 0);
-        if higher_waiting || self.in_flight >= self.allowed_in_flight() {
+        if let Some(until) = self.blocked_until(now) {
+            let keeper = *self.timekeeper.get_or_insert(id);
+            return Err((keeper == id).then_some(until));
+        }
+        let higher_waiting: usize = self.waiting[..priority as usize].iter().sum();
+        // Under a pace the next slot goes to the highest priority; otherwise room is kept for
+        // every waiting call of a higher one.
+        let paced_behind = higher_waiting > 0 && self.rate.is_some();
+        if paced_behind || self.in_flight + higher_waiting >= self.allowed_in_flight() {
             return Err(None);
-        }
-        if self.next_start > now {
-            return Err(Some(self.next_start));
         }
         self.waiting[priority as usize] -= 1;
         self.in_flight += 1;
@@ -487,338 +405,4 @@ impl State {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn a_configured_rate_spaces_call_starts_evenly() {
-        let governor = Governor::new(16, Some(10.0));
-        let begin = Instant::now();
-        for _ in 0..5 {
-            governor
-                .acquire(Priority::Decision)
-                .await
-                .answered(Answer::Answered {
-                    near_limit: false,
-                    limited: false,
-                });
-        }
-        assert_eq!(begin.elapsed(), Duration::from_millis(400));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn retry_after_pauses_every_call_of_the_process() {
-        let governor = Governor::new(16, None);
-        governor
-            .acquire(Priority::Create)
-            .await
-            .answered(Answer::PushedBack {
-                retry_after: Some(Duration::from_secs(3)),
-            });
-        let begin = Instant::now();
-        let _other = governor.acquire(Priority::Background).await;
-        assert_eq!(begin.elapsed(), Duration::from_secs(3));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn push_back_without_retry_after_backs_off_and_sets_a_pace() {
-        let governor = Governor::new(16, None);
-        for _ in 0..20 {
-            governor
-                .acquire(Priority::Decision)
-                .await
-                .answered(Answer::Answered {
-                    near_limit: false,
-                    limited: false,
-                });
-        }
-        assert_eq!(governor.rate(), None, "no pace before Jira pushes back");
-        let permit = governor.acquire(Priority::Decision).await;
-        answer_while_a_call_waits(&governor, permit, Answer::PushedBack { retry_after: None });
-        let pause = governor.paused_for().expect("a pause");
-        assert!(pause >= Duration::from_millis(250), "{pause:?}");
-        let rate = governor.rate().expect("a pace");
-        assert!((17.0..=19.0).contains(&rate), "{rate}");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_wave_of_refusals_without_retry_after_backs_off_once_not_once_per_call() {
-        let governor = Governor::new(16, None);
-        let wave: Vec<_> = {
-            let mut permits = Vec::new();
-            for _ in 0..16 {
-                permits.push(governor.acquire(Priority::Create).await);
-            }
-            permits
-        };
-        for permit in wave {
-            permit.answered(Answer::PushedBack { retry_after: None });
-        }
-        // One step of the back-off (250 ms to 750 ms), not sixteen (which reach its 30 s cap).
-        let pause = governor.paused_for().expect("a pause");
-        assert!(pause <= Duration::from_millis(750), "{pause:?}");
-    }
-
-    /// Ends `permit` with `answer` while a call waits for its turn: the governor is the
-    /// bottleneck, so push-back says the pace is too fast.
-    fn answer_while_a_call_waits(governor: &Governor, permit: Permit<'_>, answer: Answer) {
-        let background = Priority::Background as usize;
-        lock(&governor.state).waiting[background] += 1;
-        permit.answered(answer);
-        lock(&governor.state).waiting[background] -= 1;
-    }
-
-    async fn answer_some(governor: &Governor, count: usize) {
-        for _ in 0..count {
-            governor
-                .acquire(Priority::Decision)
-                .await
-                .answered(Answer::Answered {
-                    near_limit: false,
-                    limited: false,
-                });
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn push_back_from_calls_already_in_flight_cuts_the_pace_once() {
-        let governor = Governor::new(16, Some(100.0));
-        answer_some(&governor, MIN_EVIDENCE).await;
-        let first = governor.acquire(Priority::Decision).await;
-        let second = governor.acquire(Priority::Decision).await;
-        answer_while_a_call_waits(&governor, first, Answer::PushedBack { retry_after: None });
-        let after_one = governor.rate();
-        assert!(after_one < Some(100.0), "{after_one:?}");
-        answer_while_a_call_waits(&governor, second, Answer::PushedBack { retry_after: None });
-        assert_eq!(governor.rate(), after_one);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_refusal_while_no_call_waits_only_pauses() {
-        let governor = Governor::new(16, Some(20.0));
-        answer_some(&governor, MIN_EVIDENCE).await;
-        governor
-            .acquire(Priority::Decision)
-            .await
-            .answered(Answer::PushedBack { retry_after: None });
-        assert!(governor.paused_for().is_some());
-        assert_eq!(governor.rate(), Some(20.0));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn waiting_creates_go_before_waiting_scans() {
-        let governor = std::sync::Arc::new(Governor::new(1, None));
-        let busy = governor.acquire(Priority::Decision).await;
-        let order = std::sync::Arc::new(Mutex::new(Vec::new()));
-        let mut tasks = Vec::new();
-        for priority in [Priority::Background, Priority::Create] {
-            let (governor, order) = (governor.clone(), order.clone());
-            tasks.push(tokio::spawn(async move {
-                let permit = governor.acquire(priority).await;
-                lock(&order).push(priority);
-                drop(permit);
-            }));
-            tokio::task::yield_now().await;
-        }
-        drop(busy);
-        for task in tasks {
-            task.await.expect("task");
-        }
-        assert_eq!(*lock(&order), [Priority::Create, Priority::Background]);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_create_that_comes_while_decisions_wait_for_the_pace_takes_the_next_slot() {
-        // Room in flight for all, but a pace of 10 calls a second: the decisions queue for
-        // their slots, and a create that comes later must not queue behind them.
-        let governor = std::sync::Arc::new(Governor::new(16, Some(10.0)));
-        let order = std::sync::Arc::new(Mutex::new(Vec::new()));
-        let mut tasks = Vec::new();
-        for priority in [Priority::Decision; 5]
-            .into_iter()
-            .chain([Priority::Create])
-        {
-            let (governor, order) = (governor.clone(), order.clone());
-            tasks.push(tokio::spawn(async move {
-                let permit = governor.acquire(priority).await;
-                lock(&order).push(priority);
-                permit.answered(Answer::Answered {
-                    near_limit: false,
-                    limited: false,
-                });
-            }));
-            tokio::task::yield_now().await;
-        }
-        for task in tasks {
-            task.await.expect("task");
-        }
-        let create_at = lock(&order)
-            .iter()
-            .position(|p| *p == Priority::Create)
-            .expect("the create ran");
-        assert!(create_at <= 1, "the create went {create_at}th: {order:?}");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_pause_set_while_calls_wait_for_the_pace_holds_them_all() {
-        let governor = std::sync::Arc::new(Governor::new(16, Some(10.0)));
-        let first = governor.acquire(Priority::Decision).await;
-        let begin = Instant::now();
-        let waiter = {
-            let governor = governor.clone();
-            tokio::spawn(async move { drop(governor.acquire(Priority::Decision).await) })
-        };
-        tokio::task::yield_now().await;
-        first.answered(Answer::PushedBack {
-            retry_after: Some(Duration::from_secs(2)),
-        });
-        waiter.await.expect("task");
-        assert!(begin.elapsed() >= Duration::from_secs(2));
-    }
-
-    #[test]
-    fn a_lasting_rise_in_latency_becomes_the_usual_and_stops_shrinking_the_limit() {
-        let governor = Governor::new(16, None);
-        let mut state = lock(&governor.state);
-        for _ in 0..100 {
-            assert!(!state.latency_climbed(Duration::from_millis(5)));
-        }
-        let climbs: Vec<bool> = (0..2000)
-            .map(|_| state.latency_climbed(Duration::from_millis(200)))
-            .collect();
-        assert!(
-            climbs[..10].iter().any(|&climbed| climbed),
-            "a sudden climb is seen"
-        );
-        assert!(
-            !climbs[1900..].iter().any(|&climbed| climbed),
-            "a new normal is not a climb"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_scan_waiting_behind_a_stream_of_decisions_gets_its_turn() {
-        let governor = std::sync::Arc::new(Governor::new(1, Some(10.0)));
-        let busy = governor.acquire(Priority::Decision).await;
-        // Decisions keep arriving, one always waiting.
-        let stream = {
-            let governor = governor.clone();
-            tokio::spawn(async move {
-                loop {
-                    drop(governor.acquire(Priority::Decision).await);
-                }
-            })
-        };
-        tokio::task::yield_now().await;
-        let scan = {
-            let governor = governor.clone();
-            tokio::spawn(async move { drop(governor.acquire(Priority::Background).await) })
-        };
-        drop(busy);
-        tokio::time::timeout(Duration::from_secs(10), scan)
-            .await
-            .expect("the scan got its turn")
-            .expect("task");
-        stream.abort();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_create_waiting_for_room_sleeps_instead_of_spinning() {
-        let governor = std::sync::Arc::new(Governor::new(1, None));
-        let busy = governor.acquire(Priority::Decision).await;
-        let waiter = {
-            let governor = governor.clone();
-            tokio::spawn(async move { drop(governor.acquire(Priority::Create).await) })
-        };
-        // A spinning waiter never lets paused time move on: this sleep would not return.
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        assert!(!waiter.is_finished());
-        drop(busy);
-        waiter.await.expect("task");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn refusals_right_after_pauses_do_not_cut_the_pace() {
-        let governor = Governor::new(16, Some(20.0));
-        answer_some(&governor, MIN_EVIDENCE).await;
-        for _ in 0..6 {
-            let permit = governor.acquire(Priority::Decision).await;
-            let refusal = Answer::PushedBack {
-                retry_after: Some(Duration::from_secs(1)),
-            };
-            answer_while_a_call_waits(&governor, permit, refusal);
-        }
-        let rate = governor.rate().expect("a pace");
-        assert!(rate >= 10.0, "one cut at most, to half at most: {rate}");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_limit_in_flight_shrinks_on_push_back_and_grows_back() {
-        let governor = Governor::new(16, None);
-        answer_some(&governor, MIN_EVIDENCE).await;
-        assert_eq!(governor.limit(), 16);
-        let permit = governor.acquire(Priority::Decision).await;
-        let refusal = Answer::PushedBack {
-            retry_after: Some(Duration::ZERO),
-        };
-        answer_while_a_call_waits(&governor, permit, refusal);
-        assert_eq!(governor.limit(), 14);
-        for _ in 0..200 {
-            governor
-                .acquire(Priority::Decision)
-                .await
-                .answered(Answer::Answered {
-                    near_limit: false,
-                    limited: false,
-                });
-        }
-        assert_eq!(governor.limit(), 16);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_limit_starts_small_and_quadruples_while_jira_keeps_up() {
-        let governor = Governor::new(256, None);
-        assert_eq!(governor.limit(), 16);
-        answer_some(&governor, 16).await;
-        assert_eq!(
-            governor.limit(),
-            64,
-            "one round trip's answers quadruple it"
-        );
-        answer_some(&governor, 500).await;
-        assert_eq!(governor.limit(), 256, "up to the ceiling");
-        let permit = governor.acquire(Priority::Decision).await;
-        answer_while_a_call_waits(
-            &governor,
-            permit,
-            Answer::PushedBack {
-                retry_after: Some(Duration::ZERO),
-            },
-        );
-        let cut = governor.limit();
-        answer_some(&governor, 10).await;
-        assert!(
-            governor.limit() <= cut + 1,
-            "after push-back it grows by one per round trip"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_jira_that_announces_a_rate_limit_gets_no_slow_start() {
-        let governor = Governor::new(256, None);
-        for _ in 0..16 {
-            governor
-                .acquire(Priority::Create)
-                .await
-                .answered(Answer::Answered {
-                    near_limit: false,
-                    limited: true,
-                });
-        }
-        assert_eq!(
-            governor.limit(),
-            16,
-            "one per round trip at most: {governor:?}"
-        );
-    }
-}
+mod tests;
