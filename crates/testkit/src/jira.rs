@@ -80,6 +80,11 @@ pub use webhook::sign_webhook_body;
 use api::Shared;
 use fields::FieldEdit;
 use rate_limit::Limiter;
+
+/// Streams one HTTP/2 connection carries at once, as a front end caps them: the least RFC 9113
+/// asks servers to allow (hyper's own default, 200, is kinder than a front end need be). Calls
+/// past it queue in the connection until a client opens another.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 100;
 use store::{Limits, Store, StoreConfig};
 use webhook::{Dispatcher, OutgoingEvent, RetryPolicy};
 
@@ -275,9 +280,13 @@ impl FakeJira {
                 .await?;
                 let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
                     .acceptor(NoDelayAcceptor::new());
-                let server = axum_server::from_tcp(listener)?
+                let mut server = axum_server::from_tcp(listener)?
                     .acceptor(acceptor)
                     .handle(handle.clone());
+                server
+                    .http_builder()
+                    .http2()
+                    .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
                 tokio::spawn(server.serve(app))
             }
             None => {

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::connections::{Connections, MakeClient};
 use super::error::JiraError;
 use super::governor::{Answer, Governor, Priority};
 use super::same_name;
@@ -88,7 +89,7 @@ pub struct JiraClientOptions {
 
 #[derive(Clone, Debug)]
 pub struct JiraClient {
-    http: reqwest::Client,
+    connections: Arc<Connections>,
     base_url: String,
     /// Shared by every clone, so a rotated token reaches them all.
     auth: Arc<arc_swap::ArcSwap<JiraAuth>>,
@@ -112,14 +113,16 @@ pub async fn as_scan<F: std::future::Future>(work: F) -> F::Output {
 
 impl JiraClient {
     pub fn new(options: JiraClientOptions) -> Result<Self, JiraError> {
-        let http = crate::http_common::client_builder()
-            .timeout(REQUEST_TIMEOUT)
-            .pool_max_idle_per_host(100)
-            .user_agent(concat!("teleport-jira/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|err| JiraError::Other(format!("building the Jira HTTP client: {err}")))?;
+        let make: MakeClient = Arc::new(|| {
+            crate::http_common::client_builder()
+                .timeout(REQUEST_TIMEOUT)
+                .pool_max_idle_per_host(100)
+                .user_agent(concat!("teleport-jira/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|err| JiraError::Other(format!("building the Jira HTTP client: {err}")))
+        });
         Ok(Self {
-            http,
+            connections: Arc::new(Connections::new(options.max_concurrent_calls, make)?),
             base_url: options.base_url.trim_end_matches('/').to_owned(),
             auth: Arc::new(arc_swap::ArcSwap::from_pointee(options.auth)),
             governor: Arc::new(Governor::new(
@@ -178,7 +181,8 @@ impl JiraClient {
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let builder = self
-            .http
+            .connections
+            .first()
             .request(method, format!("{}/rest/api/2/{path}", self.base_url))
             .header(reqwest::header::ACCEPT, "application/json");
         match &**self.auth.load() {
@@ -255,7 +259,13 @@ impl JiraClient {
     }
 
     async fn attempt(&self, request: RequestBuilder) -> Result<reqwest::Response, JiraError> {
-        let response = request.send().await.map_err(|err| send_error(&err))?;
+        let request = request.build().map_err(|err| send_error(&err))?;
+        let connection = self.connections.pick();
+        let response = connection
+            .client
+            .execute(request)
+            .await
+            .map_err(|err| send_error(&err))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);

@@ -2,6 +2,7 @@
 //! writes, and how a decision made in Jira is read back (who, and why).
 
 pub mod client;
+pub mod connections;
 pub mod decision;
 pub mod error;
 pub mod governor;
