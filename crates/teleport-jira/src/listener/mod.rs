@@ -1,6 +1,7 @@
 //! The HTTP(S) listeners: bind (a bind failure is a start-up error), serve until shutdown with
 //! limits that keep slow clients from holding connections, and drain gracefully.
 
+mod kept_alive;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -10,6 +11,8 @@ use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use kept_alive::CountingAcceptor;
 
 /// A client gets this long to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -88,12 +91,14 @@ pub async fn serve(
     match tls {
         Some(tls) => {
             let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(no_delay);
-            let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor);
+            let mut server =
+                axum_server::from_tcp(listener)?.acceptor(CountingAcceptor::new(acceptor));
             slow_client_limits(server.http_builder());
             server.handle(handle).serve(service).await
         }
         None => {
-            let mut server = axum_server::from_tcp(listener)?.acceptor(no_delay);
+            let mut server =
+                axum_server::from_tcp(listener)?.acceptor(CountingAcceptor::new(no_delay));
             slow_client_limits(server.http_builder());
             server.handle(handle).serve(service).await
         }
