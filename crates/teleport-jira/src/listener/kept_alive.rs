@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
-use axum::http::{HeaderValue, Response, header};
+use axum::http::{HeaderValue, Request, Response, Version, header};
 use axum_server::accept::Accept;
 use futures_util::future::BoxFuture;
 
@@ -80,9 +80,9 @@ pub struct Counted<S> {
     open: Arc<OpenConnection>,
 }
 
-impl<S, R, B> tower::Service<R> for Counted<S>
+impl<S, In, B> tower::Service<Request<In>> for Counted<S>
 where
-    S: tower::Service<R, Response = Response<B>>,
+    S: tower::Service<Request<In>, Response = Response<B>>,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     B: Send + 'static,
@@ -95,12 +95,14 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: R) -> Self::Future {
+    fn call(&mut self, request: Request<In>) -> Self::Future {
         let open = Arc::clone(&self.open);
+        // HTTP/2 has no `Connection` header: its connections carry many calls at once.
+        let one_at_a_time = request.version() < Version::HTTP_2;
         let reply = self.inner.call(request);
         Box::pin(async move {
             let mut reply = reply.await?;
-            if open.crowded() {
+            if one_at_a_time && open.crowded() {
                 reply
                     .headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
