@@ -332,20 +332,18 @@ async fn a_jira_that_announces_a_rate_limit_gets_no_slow_start() {
     );
 }
 
-/// Spawns `count` calls of `priority` that each take their turn, note it and end after a round
-/// trip of 100 ms.
+/// Spawns `count` calls of `priority` that each take their turn and end after a round trip of
+/// 100 ms.
 fn spawn_waiters(
     governor: &std::sync::Arc<Governor>,
     priority: Priority,
     count: usize,
-    started: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     (0..count)
         .map(|_| {
-            let (governor, started) = (governor.clone(), started.clone());
+            let governor = governor.clone();
             tokio::spawn(async move {
                 let permit = governor.acquire(priority).await;
-                started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 drop(permit);
             })
@@ -353,12 +351,23 @@ fn spawn_waiters(
         .collect()
 }
 
+/// A governor whose first call Jira answered with `Retry-After: 2`.
+async fn paused_for_two_seconds() -> std::sync::Arc<Governor> {
+    let governor = std::sync::Arc::new(Governor::new(16, None));
+    governor
+        .acquire(Priority::Create)
+        .await
+        .answered(Answer::PushedBack {
+            retry_after: Some(Duration::from_secs(2)),
+        });
+    governor
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_call_that_ends_wakes_one_waiter_not_all_of_them() {
     let governor = std::sync::Arc::new(Governor::new(1, None));
     let busy = governor.acquire(Priority::Create).await;
-    let started = std::sync::Arc::default();
-    let waiters = spawn_waiters(&governor, Priority::Create, 200, &started);
+    let waiters = spawn_waiters(&governor, Priority::Create, 200);
     tokio::task::yield_now().await;
     let looks_before = lock(&governor.state).looks;
     drop(busy);
@@ -373,15 +382,8 @@ async fn a_call_that_ends_wakes_one_waiter_not_all_of_them() {
 
 #[tokio::test(start_paused = true)]
 async fn waiters_that_find_a_pause_all_start_when_it_ends_without_waiting_for_a_call_to_end() {
-    let governor = std::sync::Arc::new(Governor::new(16, None));
-    governor
-        .acquire(Priority::Create)
-        .await
-        .answered(Answer::PushedBack {
-            retry_after: Some(Duration::from_secs(2)),
-        });
-    let started = std::sync::Arc::default();
-    let waiters = spawn_waiters(&governor, Priority::Decision, 10, &started);
+    let governor = paused_for_two_seconds().await;
+    let waiters = spawn_waiters(&governor, Priority::Decision, 10);
     let begin = Instant::now();
     for waiter in waiters {
         waiter.await.expect("task");
@@ -395,18 +397,11 @@ async fn waiters_that_find_a_pause_all_start_when_it_ends_without_waiting_for_a_
 
 #[tokio::test(start_paused = true)]
 async fn a_waiter_that_gives_up_while_it_keeps_the_time_hands_it_on() {
-    let governor = std::sync::Arc::new(Governor::new(16, None));
-    governor
-        .acquire(Priority::Create)
-        .await
-        .answered(Answer::PushedBack {
-            retry_after: Some(Duration::from_secs(2)),
-        });
-    let started = std::sync::Arc::default();
+    let governor = paused_for_two_seconds().await;
     // The first to look keeps the time; it gives up while the others wait to be woken.
-    let keeper = spawn_waiters(&governor, Priority::Create, 1, &started);
+    let keeper = spawn_waiters(&governor, Priority::Create, 1);
     tokio::task::yield_now().await;
-    let others = spawn_waiters(&governor, Priority::Create, 3, &started);
+    let others = spawn_waiters(&governor, Priority::Create, 3);
     tokio::task::yield_now().await;
     keeper[0].abort();
     for waiter in others {
