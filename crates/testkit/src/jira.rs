@@ -80,13 +80,13 @@ pub use webhook::sign_webhook_body;
 use api::Shared;
 use fields::FieldEdit;
 use rate_limit::Limiter;
+use store::{Limits, Store, StoreConfig};
+use webhook::{Dispatcher, OutgoingEvent, RetryPolicy};
 
 /// Streams one HTTP/2 connection carries at once, as a front end caps them: the least RFC 9113
 /// asks servers to allow (hyper's own default, 200, is kinder than a front end need be). Calls
 /// past it queue in the connection until a client opens another.
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 100;
-use store::{Limits, Store, StoreConfig};
-use webhook::{Dispatcher, OutgoingEvent, RetryPolicy};
 
 /// How to start a [`FakeJira`]. `Default` gives a Cloud site with project `PROJ`, issue types
 /// Task/Story/Bug, the Pending/Approved/Denied/Expired workflow and the plugin user

@@ -54,19 +54,19 @@ impl Governor {
         let mut state = lock(&self.state);
         let kept_time = state.timekeeper == Some(waiting.id);
         let verdict = state.try_start(waiting.id, waiting.priority, now);
-        let wakes = match verdict {
+        let hand_on = match verdict {
             // The next slot in the pace needs its timekeeper; after a pause, the room the
             // timekeeper found is everyone's.
-            Ok(()) if kept_time || state.blocked_until(now).is_some() => {
-                state.timekeeper = None;
-                state.whom_to_wake(now)
-            }
+            Ok(()) => kept_time || state.blocked_until(now).is_some(),
             // The timekeeper found no room (or a higher priority waiting): it hands the watch on.
-            Err(None) if kept_time => {
-                state.timekeeper = None;
-                state.whom_to_wake(now)
-            }
-            _ => Wakes::default(),
+            Err(None) => kept_time,
+            Err(Some(_)) => false,
+        };
+        let wakes = if hand_on {
+            state.timekeeper = None;
+            state.whom_to_wake(now)
+        } else {
+            Wakes::default()
         };
         drop(state);
         self.wake(wakes);
