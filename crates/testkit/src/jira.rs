@@ -68,7 +68,7 @@ use axum_server::accept::NoDelayAcceptor;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-pub use faults::Faults;
+pub use faults::{Faults, HeldReply};
 pub use model::{
     ChangeItemSnapshot, CommentSnapshot, Delivery, Deployment, FakeJiraError, HistorySnapshot,
     IssueSnapshot, JiraUser, Permission, ProjectSpec, RecordedCall, StatusCategory, StatusSpec,

@@ -324,6 +324,60 @@ async fn a_card_moved_after_teleport_decided_goes_back_to_teleports_decision() {
     assert_eq!(comments, 1, "the resolution comment is not repeated");
 }
 
+/// The race behind a once-flaky run: a step reads the resolved card, the card is moved before
+/// the step ends, and the step must not mark the request settled on what it read, or the rerun
+/// the move's webhook asked for would skip it and the card would stay where it was moved.
+#[tokio::test]
+async fn a_card_moved_while_a_step_reads_it_still_goes_back_to_teleports_decision() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    let request = sandbox.create_request(REASON);
+    let issue = sandbox.issue_of(&request).await;
+    sandbox
+        .teleport
+        .set_state_as("admin", &request, RequestState::Denied, "not now", "")
+        .unwrap();
+    sandbox.wait_for_status(&issue.id, "Denied").await;
+    sandbox.wait_for_comment(&issue.id, "not now").await;
+
+    // A step reads the card (still Denied) and is held there.
+    let held = sandbox
+        .jira
+        .faults()
+        .hold_next_reply("GET", &format!("/issue/{}", issue.id));
+    sandbox
+        .jira
+        .set_labels_as(&issue.id, RANDOM_USER, &["touched"])
+        .unwrap();
+    let reached = tokio::time::timeout(WAIT, held.reached()).await;
+    assert!(
+        reached.is_ok(),
+        "no step read the card; plugin log:\n{}",
+        sandbox.log()
+    );
+
+    // The card moves, and the plugin has taken the move's webhook (its reply waits a bounded
+    // time for the step, which is held) before the held read returns.
+    let moves_delivered = || {
+        sandbox
+            .jira
+            .deliveries()
+            .iter()
+            .filter(|d| d.event.ends_with("issue_generic") && d.status_code.is_some())
+            .count()
+    };
+    let before = moves_delivered();
+    sandbox
+        .jira
+        .transition_as(&issue.id, "Approved", JIRA_REVIEWER)
+        .unwrap();
+    assert!(eventually(|| async { moves_delivered() > before }).await);
+    held.release();
+
+    sandbox.wait_for_status(&issue.id, "Denied").await;
+    assert_eq!(sandbox.state_of(&request), Some(RequestState::Denied));
+}
+
 #[tokio::test]
 async fn members_of_an_approver_group_decide_and_others_are_sent_back() {
     let mut sandbox = Sandbox::new().await;

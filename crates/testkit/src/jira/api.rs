@@ -116,6 +116,7 @@ async fn handle(
                 tokio::time::sleep(latency).await;
             }
             let mut answer = answer(&shared, &path, &req);
+            shared.faults.hold_reply(method.as_str(), &path).await;
             if let Admission::Admitted { limit, remaining } = admission {
                 mark_admitted(answer.response.headers_mut(), limit, remaining);
             }

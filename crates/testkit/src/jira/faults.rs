@@ -4,7 +4,7 @@
 //! chaos run can be replayed.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
+use tokio::sync::Notify;
 
 use super::errors::json_response;
 use super::rate_limit::too_many_requests;
@@ -43,6 +44,35 @@ struct Knobs {
     webhook_drop_rate: f64,
     webhook_duplicate_rate: f64,
     search_lag: Duration,
+    holds: Vec<Hold>,
+}
+
+#[derive(Debug)]
+struct Hold {
+    method: String,
+    path_suffix: String,
+    reply: Arc<HeldReply>,
+}
+
+/// One reply held back: the call was carried out (its answer is what Jira held at that moment),
+/// and the answer leaves only when the test releases it. For races a test must order exactly,
+/// such as a card moved while a caller is reading it.
+#[derive(Debug, Default)]
+pub struct HeldReply {
+    reached: Notify,
+    released: Notify,
+}
+
+impl HeldReply {
+    /// Resolves once a call was caught and is being held.
+    pub async fn reached(&self) {
+        self.reached.notified().await;
+    }
+
+    /// Lets the held answer go (or the next call caught, when none is held yet).
+    pub fn release(&self) {
+        self.released.notify_one();
+    }
 }
 
 /// Runtime fault injection. Obtain it with `FakeJira::faults()`.
@@ -130,11 +160,27 @@ impl Faults {
         self.knobs().search_lag = lag;
     }
 
-    /// Removes queued failures and resets latency and webhook rates (not the search lag).
+    /// Holds the answer of the next `method` call whose path ends with `path_suffix` (the query
+    /// aside) until [`HeldReply::release`].
+    pub fn hold_next_reply(&self, method: &str, path_suffix: &str) -> Arc<HeldReply> {
+        let reply = Arc::new(HeldReply::default());
+        self.knobs().holds.push(Hold {
+            method: method.to_owned(),
+            path_suffix: path_suffix.to_owned(),
+            reply: Arc::clone(&reply),
+        });
+        reply
+    }
+
+    /// Removes queued failures and held replies (letting any held answer go), and resets latency
+    /// and webhook rates (not the search lag).
     pub fn clear(&self) {
         let mut knobs = self.knobs();
         knobs.latency = Duration::ZERO;
         knobs.queue.clear();
+        for hold in knobs.holds.drain(..) {
+            hold.reply.release();
+        }
         knobs.webhook_drop_rate = 0.0;
         knobs.webhook_duplicate_rate = 0.0;
     }
@@ -172,6 +218,23 @@ impl Faults {
             knobs.queue.remove(pos);
         }
         Some(fault)
+    }
+
+    /// Waits out the hold armed for this call, if any, after it was served.
+    pub(crate) async fn hold_reply(&self, method: &str, path: &str) {
+        let reply = {
+            let mut knobs = self.knobs();
+            let Some(pos) = knobs
+                .holds
+                .iter()
+                .position(|hold| hold.method == method && path.ends_with(&hold.path_suffix))
+            else {
+                return;
+            };
+            knobs.holds.remove(pos).reply
+        };
+        reply.reached.notify_one();
+        reply.released.notified().await;
     }
 
     /// Rolls the dice for one webhook: (dropped, duplicated).

@@ -190,9 +190,14 @@ impl Reconciler {
     /// also carry the room of resolving one (26 KB a step before, 15 KB now, and a burst keeps
     /// hundreds of steps in flight).
     pub async fn step(&self, id: &str) -> Result<(), StepError> {
-        if self.settled.contains(id) {
+        // Held to the step's end: a settle is only taken from a step nothing happened during.
+        let Some(_looking) = self.settled.begin(id) else {
             return Ok(());
-        }
+        };
+        self.step_unsettled(id).await
+    }
+
+    async fn step_unsettled(&self, id: &str) -> Result<(), StepError> {
         // A decision applied from Jira changes the request; the second round mirrors that change.
         for _ in 0..2 {
             let data = self.data.load(id).await?;
@@ -329,6 +334,8 @@ impl Reconciler {
         self.awaited.take(id);
     }
 
+    /// The running step saw the issue final; ignored when the request was unsettled since the
+    /// step began (what it saw may be stale, and the rerun asked for must look again).
     fn settle(&self, id: &str) {
         self.settled.insert(id);
     }
