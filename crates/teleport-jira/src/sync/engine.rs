@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
+use teleport_proto::types::RequestState;
 use tokio_util::sync::CancellationToken;
 
 use super::error::StepError;
@@ -124,7 +125,10 @@ impl Engine {
                         state: state_name(state),
                     })
                     .inc();
-                if let Some(id) = self.store.put(*request) {
+                if let Some((id, new)) = self.store.put_noting_new(*request) {
+                    if new && state == RequestState::Pending as i32 {
+                        self.reconciler.note_new_request(&id);
+                    }
                     self.enqueue(&id);
                 }
             }
@@ -350,7 +354,6 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// The label for a request state in metrics.
 fn state_name(state: i32) -> &'static str {
-    use teleport_proto::types::RequestState;
     match RequestState::try_from(state) {
         Ok(RequestState::None) => "none",
         Ok(RequestState::Pending) => "pending",

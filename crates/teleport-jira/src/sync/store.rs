@@ -48,9 +48,18 @@ pub struct RequestStore {
 impl RequestStore {
     /// Stores a request; returns its id, or `None` for a request without one.
     pub fn put(&self, request: AccessRequestV3) -> Option<String> {
+        self.put_noting_new(request).map(|(id, _)| id)
+    }
+
+    /// Stores a request; returns its id and whether the store did not have it before, or `None`
+    /// for a request without an id.
+    pub fn put_noting_new(&self, request: AccessRequestV3) -> Option<(String, bool)> {
         let id = id_of(&request)?;
-        self.lock().insert(id.clone(), Stored::of(&request));
-        Some(id)
+        let new = self
+            .lock()
+            .insert(id.clone(), Stored::of(&request))
+            .is_none();
+        Some((id, new))
     }
 
     pub fn remove(&self, id: &str) {
@@ -136,6 +145,15 @@ mod tests {
         assert_eq!(store.put(original.clone()).as_deref(), Some("r1"));
         assert_eq!(store.get("r1"), Some(original));
         assert_eq!(store.get("r2"), None);
+    }
+
+    #[test]
+    fn a_put_tells_a_request_first_seen_from_an_update() {
+        let store = RequestStore::default();
+        let first = store.put_noting_new(request("r1", RequestState::Pending, "a"));
+        assert_eq!(first, Some(("r1".to_owned(), true)));
+        let update = store.put_noting_new(request("r1", RequestState::Approved, "a"));
+        assert_eq!(update, Some(("r1".to_owned(), false)));
     }
 
     #[test]

@@ -227,6 +227,30 @@ async fn two_replicas_create_one_issue_and_resolve_once() {
     }
 }
 
+/// The watch's first word of a pending request means nothing recorded it yet: the record is
+/// written with a compare-and-swap expecting none, not read first. (Two replicas, above, prove a
+/// wrong guess costs only a read: one of them guesses wrong for every request.)
+#[tokio::test]
+async fn a_new_request_gets_its_record_and_issue_without_reading_its_plugin_data() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin().await;
+    let ids: Vec<String> = (0..5).map(|_| sandbox.create_request(REASON)).collect();
+    for id in &ids {
+        let issue = sandbox.issue_of(id).await;
+        assert_eq!(issue.status, "Pending");
+        let recorded = eventually(|| async {
+            sandbox
+                .teleport
+                .plugin_data(id, "jira")
+                .is_some_and(|data| data.get("issue_id") == Some(&issue.id))
+        })
+        .await;
+        assert!(recorded, "the record of {id} names {}", issue.id);
+    }
+    assert_eq!(sandbox.teleport.calls("GetPluginData"), 0);
+    assert_eq!(sandbox.jira.created_issue_count(), ids.len());
+}
+
 #[tokio::test]
 async fn sigterm_stops_intake_and_exits_cleanly() {
     let mut sandbox = Sandbox::new().await;

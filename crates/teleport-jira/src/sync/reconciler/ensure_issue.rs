@@ -26,6 +26,20 @@ enum Lookup {
     First { after_issue: Option<u64> },
 }
 
+/// A pending request's record once [`Reconciler::ensure_issue`] made sure of its issue.
+pub(super) struct Ensured {
+    pub data: PluginData,
+    /// Whether the issue was there before this step. One this step made, adopted after a lost
+    /// creation, or waited for while another process made it is still in its first status.
+    pub found: bool,
+}
+
+impl Ensured {
+    fn found(data: PluginData) -> Self {
+        Self { data, found: true }
+    }
+}
+
 impl Reconciler {
     /// Makes sure the pending request has its issue, and that plugin data names it. The rare paths
     /// (routing by rules, the first look at the project, the look-up after an unknown outcome,
@@ -35,21 +49,24 @@ impl Reconciler {
         id: &str,
         request: &AccessRequestV3,
         data: Option<PluginData>,
-    ) -> Result<PluginData, StepError> {
+    ) -> Result<Ensured, StepError> {
         let data = match data {
-            Some(data) if data.issue.is_some() || data.is_suppressed() => return Ok(data),
+            Some(data) if data.issue.is_some() || data.is_suppressed() => {
+                return Ok(Ensured::found(data));
+            }
             other => other,
         };
         let created = self.record_new(id, request, data.as_ref()).await?;
         let seen = created.after.clone();
         let leased = match created.after {
+            // Recorded already (by another process, or before the step's guess of no record).
             Some(data) if data.issue.is_some() || data.is_suppressed() => {
                 if data.is_suppressed() {
                     tracing::info!(
                         "No Jira issue for this request: an Access Monitoring Rule said none"
                     );
                 }
-                return Ok(data);
+                return Ok(Ensured::found(data));
             }
             after if created.wrote => after,
             _ => None,
@@ -76,14 +93,15 @@ impl Reconciler {
             .await?
             .ok_or(StepError::Busy),
         };
-        match outcome {
-            Ok(data) => Ok(data),
+        let data = match outcome {
+            Ok(data) => data,
             Err(StepError::Busy) => match self.data.load(id).await? {
-                Some(data) if data.issue.is_some() => Ok(data),
-                _ => Err(StepError::Busy),
+                Some(data) if data.issue.is_some() => data,
+                _ => return Err(StepError::Busy),
             },
-            Err(err) => Err(err),
-        }
+            Err(err) => return Err(err),
+        };
+        Ok(Ensured { data, found: false })
     }
 
     /// Writes the record of a request seen for the first time (nothing when `data` shows one

@@ -14,12 +14,12 @@
 
 mod approver_groups;
 mod audit;
-mod awaited;
 mod decision;
 mod ensure_issue;
 mod issue_numbers;
 mod issue_owners;
 mod lease;
+mod marks;
 mod oncall;
 mod owner;
 mod people_on_ticket;
@@ -51,9 +51,9 @@ use crate::plugin_data::{PluginData, Resolution};
 use crate::rules::{LiveRules, RuleFilter};
 use crate::teleport::{TeleportClient, TeleportError};
 use approver_groups::Memberships;
-use awaited::Awaited;
 use issue_numbers::IssueNumbers;
 use issue_owners::IssueOwners;
+use marks::Marks;
 use oncall::OnCall;
 pub use oncall::{OnCallSettings, run_on_call_checks};
 pub use owner::OwnerError;
@@ -99,7 +99,15 @@ pub struct Reconciler {
     /// Whether new issues carry the request label (off once Jira refused the field).
     label_issues: AtomicBool,
     settled: Settled,
-    awaited: Awaited,
+    /// Requests whose issue another process was creating when this one last looked (the step
+    /// found their lease taken and no issue yet). When the issue then appears it is in its first
+    /// status, so the first step that finds it does not read it back for a decision; a webhook
+    /// about the issue, or the scan, reads it as usual.
+    awaited: Marks,
+    /// Pending requests this process saw created (the watch's first word of them): nothing can
+    /// have recorded them yet in the common case, so their first step starts from "no record"
+    /// instead of reading it; the compare-and-swap that writes the record checks that guess.
+    unrecorded: Marks,
     /// The approver groups of recent movers.
     memberships: Memberships,
     /// The Access Monitoring Rules in force (none unless the watch delivers them).
@@ -137,7 +145,8 @@ impl Reconciler {
             known_issues: KnownIssues::default(),
             label_issues: AtomicBool::new(true),
             settled: Settled::default(),
-            awaited: Awaited::default(),
+            awaited: Marks::default(),
+            unrecorded: Marks::default(),
             memberships: Memberships::default(),
             rules: LiveRules::new(&settings.rules),
             refused_targets: routing::RefusedTargets::default(),
@@ -198,16 +207,19 @@ impl Reconciler {
     }
 
     async fn step_unsettled(&self, id: &str) -> Result<(), StepError> {
+        let mut guess_unrecorded = self.unrecorded.take(id);
         // A decision applied from Jira changes the request; the second round mirrors that change.
         for _ in 0..2 {
-            let data = self.data.load(id).await?;
+            let (data, request) = self
+                .record_and_request(id, std::mem::take(&mut guess_unrecorded))
+                .await?;
             if let Some(issue) = data.as_ref().and_then(|d| d.issue.as_ref()) {
                 // Every later line of this step is about that issue too.
                 tracing::Span::current().record("jira_issue_key", issue.key.as_str());
                 self.note_issue_key(&issue.key);
                 self.owners.note(id, &issue.id);
             }
-            let Some(request) = self.request(id).await? else {
+            let Some(request) = request else {
                 return match data.filter(|d| d.issue.is_some()) {
                     Some(data) => Box::pin(self.resolve(id, data, Resolution::Expired, "")).await,
                     None => Ok(()),
@@ -239,6 +251,29 @@ impl Reconciler {
         Ok(())
     }
 
+    /// The request's record (its plugin data) and the request. With `guess_unrecorded`, a request
+    /// still pending is taken to have no record, unread: a pending step acts on that only through
+    /// the compare-and-swap that writes a new record, which reads the record when there is one.
+    /// A request no longer pending has its record read, as any step that may end in nothing.
+    async fn record_and_request(
+        &self,
+        id: &str,
+        guess_unrecorded: bool,
+    ) -> Result<(Option<PluginData>, Option<AccessRequestV3>), StepError> {
+        if guess_unrecorded {
+            let request = self.request(id).await?;
+            let pending = request
+                .as_ref()
+                .and_then(|request| request.spec.as_ref())
+                .is_some_and(|spec| spec.state == RequestState::Pending as i32);
+            if pending {
+                return Ok((None, request));
+            }
+        }
+        let data = self.data.load(id).await?;
+        Ok((data, self.request(id).await?))
+    }
+
     /// A pending request: its issue, its reviews as comments, then a decision on the board if
     /// there is one. Returns whether the request may have changed.
     async fn step_pending(
@@ -247,14 +282,14 @@ impl Reconciler {
         request: &AccessRequestV3,
         data: Option<PluginData>,
     ) -> Result<bool, StepError> {
-        let had_issue = data.as_ref().is_some_and(|d| d.issue.is_some());
-        let data = match self.ensure_issue(id, request, data).await {
+        let ensured = match self.ensure_issue(id, request, data).await {
             Err(StepError::Busy) => {
                 self.awaited.insert(id);
                 return Err(StepError::Busy);
             }
             other => other?,
         };
+        let (data, had_issue) = (ensured.data, ensured.found);
         self.offer_on_call(id, request, &data);
         if data.issue.is_none() {
             // A rule kept the request off the board: nothing more to do, now or later.
@@ -325,6 +360,12 @@ impl Reconciler {
         self.jira.transition(&issue.id, &transition.id).await?;
         self.metrics.issue_moved(&transition.to.name);
         Ok(())
+    }
+
+    /// The watch announced pending request `id` for the first time: its first step guesses it
+    /// has no record yet.
+    pub fn note_new_request(&self, id: &str) {
+        self.unrecorded.insert(id);
     }
 
     /// Something happened to the request's issue: look at it again even if it was settled, so a
