@@ -18,6 +18,14 @@ use crate::sync::cas::Change;
 use crate::sync::error::StepError;
 use crate::sync::recovery::{self, request_label};
 
+/// What a record without an issue needs after [`Reconciler::record_new`].
+enum Next {
+    /// This step wrote the record, with its lease: create the issue.
+    Create(PluginData),
+    /// A record was there (as last seen): an issue may exist; look for it under the lease.
+    LookFirst(Option<PluginData>),
+}
+
 /// Whether to look for an existing issue before creating one.
 enum Lookup {
     /// The record is brand new: no issue can exist.
@@ -50,32 +58,35 @@ impl Reconciler {
         request: &AccessRequestV3,
         data: Option<PluginData>,
     ) -> Result<Ensured, StepError> {
-        let data = match data {
-            Some(data) if data.issue.is_some() || data.is_suppressed() => {
-                return Ok(Ensured::found(data));
-            }
-            other => other,
-        };
-        let created = self.record_new(id, request, data.as_ref()).await?;
-        let seen = created.after.clone();
-        let leased = match created.after {
-            // Recorded already (by another process, or before the step's guess of no record).
-            Some(data) if data.issue.is_some() || data.is_suppressed() => {
-                if data.is_suppressed() {
-                    tracing::info!(
-                        "No Jira issue for this request: an Access Monitoring Rule said none"
-                    );
+        // Only what the next phase needs lives on across its await: every copy of the record a
+        // step keeps in flight is 400 bytes, times the steps in flight.
+        let next = {
+            let data = match data {
+                Some(data) if data.issue.is_some() || data.is_suppressed() => {
+                    return Ok(Ensured::found(data));
                 }
-                return Ok(Ensured::found(data));
+                other => other,
+            };
+            let created = self.record_new(id, request, data).await?;
+            match created.after {
+                // Recorded already (by another process, or before the step's guess of no record).
+                Some(data) if data.issue.is_some() || data.is_suppressed() => {
+                    if data.is_suppressed() {
+                        tracing::info!(
+                            "No Jira issue for this request: an Access Monitoring Rule said none"
+                        );
+                    }
+                    return Ok(Ensured::found(data));
+                }
+                Some(leased) if created.wrote => Next::Create(leased),
+                seen => Next::LookFirst(seen),
             }
-            after if created.wrote => after,
-            _ => None,
         };
-        let outcome = match leased {
+        let outcome = match next {
             // A brand-new record: no issue can exist yet.
-            Some(leased) => self.create_first_issue(id, request, leased).await,
+            Next::Create(leased) => self.create_first_issue(id, request, leased).await,
             // A record without an issue: an earlier creation may have happened; look first.
-            None => Box::pin(self.with_lease(
+            Next::LookFirst(seen) => Box::pin(self.with_lease(
                 id,
                 seen.as_ref(),
                 LeaseEnd::ExpireOnFailure,
@@ -112,7 +123,7 @@ impl Reconciler {
         &self,
         id: &str,
         request: &AccessRequestV3,
-        data: Option<&PluginData>,
+        data: Option<PluginData>,
     ) -> Result<Change, StepError> {
         let mut fresh = request_data(request);
         if data.is_none() {
@@ -124,7 +135,7 @@ impl Reconciler {
             Box::pin(self.learn_latest_issue(&project)).await;
         }
         self.data
-            .modify_from(id, Some(data.cloned()), |current| match current {
+            .modify_from(id, Some(data), |current| match current {
                 None => Some(PluginData {
                     lease: (!suppressed).then(|| self.data.new_lease(self.latest_issue(&project))),
                     ..fresh.clone()
