@@ -5,6 +5,8 @@
 //! lacks is compared (or deleted) explicitly.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,7 +68,19 @@ impl PluginDataStore {
     /// compare-and-swap checks the guess, so a right one saves a round trip and a stale one only
     /// costs the read that would have happened anyway. A guess is never trusted to mean "nothing
     /// to do"; that is confirmed by a read.
-    pub async fn modify_from(
+    ///
+    /// Boxed: a compare-and-swap takes a Teleport round trip, but its room (2.7 KB) would
+    /// otherwise stay inlined in every phase that calls it, through that phase's Jira calls too.
+    pub fn modify_from(
+        &self,
+        id: &str,
+        guess: Option<Option<PluginData>>,
+        change: impl Fn(Option<&PluginData>) -> Option<PluginData>,
+    ) -> Pin<Box<impl Future<Output = Result<Change, StepError>>>> {
+        Box::pin(self.compare_and_swap(id, guess, change))
+    }
+
+    async fn compare_and_swap(
         &self,
         id: &str,
         guess: Option<Option<PluginData>>,
