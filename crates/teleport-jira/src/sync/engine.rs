@@ -321,6 +321,20 @@ impl Engine {
             return wait;
         }
         let mut retries = self.retry_lock();
+        if matches!(err, StepError::Busy) {
+            // A holder at work releases within its Jira calls (a webhook for the request asks
+            // for a step at once anyway); a dead one is only told by its lease going unrenewed
+            // for a time-to-live. Looking every second meant a read of plugin data per second
+            // per request while another replica worked through a paced burst.
+            let first = Duration::from_secs(1);
+            let watch_cap = (self.reconciler.lease_ttl() / 3).max(first);
+            let delay = retries
+                .entry(id.to_owned())
+                .or_insert_with(|| Backoff::new(first, watch_cap))
+                .next_delay();
+            // The request may carry the back-off of an earlier failure, with a longer cap.
+            return delay.min(watch_cap);
+        }
         let backoff = retries
             .entry(id.to_owned())
             .or_insert_with(|| Backoff::new(Duration::from_millis(500), Duration::from_secs(300)));

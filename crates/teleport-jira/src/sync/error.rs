@@ -40,7 +40,6 @@ impl StepError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Jira(err) => err.retry_after(),
-            Self::Busy => Some(Duration::from_secs(1)),
             _ => None,
         }
     }

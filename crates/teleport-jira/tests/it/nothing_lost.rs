@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use teleport_proto::types::RequestState;
@@ -249,6 +250,30 @@ async fn a_new_request_gets_its_record_and_issue_without_reading_its_plugin_data
     }
     assert_eq!(sandbox.teleport.calls("GetPluginData"), 0);
     assert_eq!(sandbox.jira.created_issue_count(), ids.len());
+}
+
+/// A process that died holding a request's lease is waited out for the lease's time-to-live
+/// (watched with a back-off, not a read every second), then its work is taken over once.
+#[tokio::test]
+async fn a_lease_left_by_a_dead_process_is_taken_over_after_its_time_to_live() {
+    let mut sandbox = Sandbox::with(SandboxOptions {
+        extra_config: "\n[reconcile]\nlease_ttl = \"3s\"\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let id = sandbox.create_request(REASON);
+    let dead_holder = HashMap::from([("lease".to_owned(), "0123456789abcdef 1 0".to_owned())]);
+    sandbox.teleport.set_plugin_data(&id, "jira", dead_holder);
+    let started = std::time::Instant::now();
+    sandbox.start_plugin().await;
+
+    let issue = sandbox.issue_of(&id).await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "the lease was respected for its time-to-live"
+    );
+    assert_eq!(issue.status, "Pending");
+    assert_eq!(sandbox.jira.created_issue_count(), 1);
 }
 
 #[tokio::test]

@@ -174,6 +174,11 @@ impl Reconciler {
     }
 
     /// The requests last seen, shared with whoever feeds them in.
+    /// How long another process's claim on a request is respected.
+    pub fn lease_ttl(&self) -> Duration {
+        self.data.lease_ttl
+    }
+
     pub fn store(&self) -> &Arc<RequestStore> {
         &self.store
     }
