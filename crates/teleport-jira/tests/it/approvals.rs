@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use teleport_proto::types::RequestState;
-use testkit::jira::{JiraUser, Permission};
+use testkit::jira::{IssueSnapshot, JiraUser, Permission};
 use testkit::teleport::UserSpec;
 
 use crate::support::*;
@@ -297,8 +297,8 @@ async fn review_mode_refuses_jira_users_without_a_teleport_mapping() {
     assert_eq!(sandbox.state_of(&id), Some(RequestState::Pending));
 }
 
-#[tokio::test]
-async fn a_card_moved_after_teleport_decided_goes_back_to_teleports_decision() {
+/// A running plugin, and a request denied in Teleport whose card shows it.
+async fn denied_in_teleport() -> (Sandbox, String, IssueSnapshot) {
     let mut sandbox = Sandbox::new().await;
     sandbox.start_plugin().await;
     let request = sandbox.create_request(REASON);
@@ -308,6 +308,12 @@ async fn a_card_moved_after_teleport_decided_goes_back_to_teleports_decision() {
         .set_state_as("admin", &request, RequestState::Denied, "not now", "")
         .unwrap();
     sandbox.wait_for_status(&issue.id, "Denied").await;
+    (sandbox, request, issue)
+}
+
+#[tokio::test]
+async fn a_card_moved_after_teleport_decided_goes_back_to_teleports_decision() {
+    let (sandbox, request, issue) = denied_in_teleport().await;
 
     sandbox
         .jira
@@ -329,15 +335,7 @@ async fn a_card_moved_after_teleport_decided_goes_back_to_teleports_decision() {
 /// the move's webhook asked for would skip it and the card would stay where it was moved.
 #[tokio::test]
 async fn a_card_moved_while_a_step_reads_it_still_goes_back_to_teleports_decision() {
-    let mut sandbox = Sandbox::new().await;
-    sandbox.start_plugin().await;
-    let request = sandbox.create_request(REASON);
-    let issue = sandbox.issue_of(&request).await;
-    sandbox
-        .teleport
-        .set_state_as("admin", &request, RequestState::Denied, "not now", "")
-        .unwrap();
-    sandbox.wait_for_status(&issue.id, "Denied").await;
+    let (sandbox, request, issue) = denied_in_teleport().await;
     sandbox.wait_for_comment(&issue.id, "not now").await;
 
     // A step reads the card (still Denied) and is held there.

@@ -173,12 +173,12 @@ impl Reconciler {
         self
     }
 
-    /// The requests last seen, shared with whoever feeds them in.
     /// How long another process's claim on a request is respected.
     pub fn lease_ttl(&self) -> Duration {
         self.data.lease_ttl
     }
 
+    /// The requests last seen, shared with whoever feeds them in.
     pub fn store(&self) -> &Arc<RequestStore> {
         &self.store
     }
