@@ -291,7 +291,10 @@ impl Reconciler {
     ) -> Result<bool, StepError> {
         let ensured = match self.ensure_issue(id, request, data).await {
             Err(StepError::Busy) => {
-                self.awaited.insert(id);
+                // Unless a webhook came meanwhile: its rerun must read the card it announced.
+                if self.settled.undisturbed(id) {
+                    self.awaited.insert(id);
+                }
                 return Err(StepError::Busy);
             }
             other => other?,

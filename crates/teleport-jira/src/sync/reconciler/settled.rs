@@ -44,6 +44,12 @@ impl Settled {
         sets.looking.remove(id);
     }
 
+    /// Whether nothing happened to the issue of `id` since its running step began: only then
+    /// may the step leave a hint drawn from what it read.
+    pub(super) fn undisturbed(&self, id: &str) -> bool {
+        lock(&self.0).looking.contains(id)
+    }
+
     /// The running step saw the issue in its final state: settles `id` unless the request was
     /// unsettled since the step began.
     pub(super) fn insert(&self, id: &str) {
@@ -85,6 +91,7 @@ mod tests {
         let settled = Settled::default();
         {
             let _looking = settled.begin("r1");
+            assert!(settled.undisturbed("r1"));
             settled.insert("r1");
         }
         assert!(settled.contains("r1"));
@@ -98,6 +105,7 @@ mod tests {
         assert!(looking.is_some());
         // A webhook: the card moved after the step read it.
         settled.remove("r1");
+        assert!(!settled.undisturbed("r1"));
         settled.insert("r1");
         drop(looking);
         assert!(!settled.contains("r1"));
