@@ -81,16 +81,22 @@ impl Engine {
         tokio::spawn(async move { reconciler.learn_latest_issue(&project).await });
     }
 
-    /// Asks for a step for request `id`; resolves when a step that started after the call ended.
-    pub fn enqueue(&self, id: &str) -> tokio::sync::oneshot::Receiver<()> {
-        self.enqueue_in(id, Lane::Now)
+    /// Asks for a step for request `id`.
+    pub fn enqueue(&self, id: &str) {
+        self.note_signal(id);
+        self.queue.signal_in(id, Lane::Now);
     }
 
-    fn enqueue_in(&self, id: &str, lane: Lane) -> tokio::sync::oneshot::Receiver<()> {
+    /// Asks for a step for request `id`; resolves when a step that started after the call ended.
+    pub fn enqueue_waiting(&self, id: &str) -> tokio::sync::oneshot::Receiver<()> {
+        self.note_signal(id);
+        self.queue.enqueue_in(id, Lane::Now)
+    }
+
+    fn note_signal(&self, id: &str) {
         lock(&self.signalled)
             .entry(id.to_owned())
             .or_insert_with(Instant::now);
-        self.queue.enqueue_in(id, lane)
     }
 
     /// Sets the gauges that are read rather than counted; called before each scrape.
@@ -196,7 +202,8 @@ impl Engine {
         }
         // In the scan lane: creations, decisions and retries go first, in the queue and in Jira.
         for id in pending {
-            self.enqueue_in(&id, Lane::Scan);
+            self.note_signal(&id);
+            self.queue.signal_in(&id, Lane::Scan);
         }
         self.spawn_sweep();
     }
@@ -238,7 +245,7 @@ impl Engine {
             return Ok(None);
         };
         self.reconciler.unsettle(&request_id);
-        Ok(Some(self.enqueue(&request_id)))
+        Ok(Some(self.enqueue_waiting(&request_id)))
     }
 
     /// Why the step a webhook for issue `issue_id` started refused that issue, if it did.

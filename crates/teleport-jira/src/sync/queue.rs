@@ -78,6 +78,17 @@ impl WorkQueue {
     /// waiting moves it to the more urgent lane.
     pub fn enqueue_in(&self, id: &str, lane: Lane) -> oneshot::Receiver<()> {
         let (done, receiver) = oneshot::channel();
+        self.ask(id, lane, Some(done));
+        receiver
+    }
+
+    /// [`WorkQueue::enqueue_in`] for a caller that does not wait: no channel is made, and a
+    /// request waiting for its step holds no allocation for it (a burst queues thousands).
+    pub fn signal_in(&self, id: &str, lane: Lane) {
+        self.ask(id, lane, None);
+    }
+
+    fn ask(&self, id: &str, lane: Lane, done: Option<oneshot::Sender<()>>) {
         let mut slots = self.lock();
         match slots.get_mut(id) {
             Some(slot) if slot.running => {
@@ -87,10 +98,10 @@ impl WorkQueue {
                     lane
                 };
                 slot.rerun = true;
-                slot.next_waiters.push(done);
+                slot.next_waiters.extend(done);
             }
             Some(slot) => {
-                slot.waiters.push(done);
+                slot.waiters.extend(done);
                 if lane < slot.lane {
                     slot.lane = lane;
                     self.deliver(id, lane);
@@ -104,14 +115,20 @@ impl WorkQueue {
                         lane,
                         rerun: false,
                         rerun_lane: lane,
-                        waiters: vec![done],
+                        waiters: done.into_iter().collect(),
                         next_waiters: Vec::new(),
                     },
                 );
                 self.deliver(id, lane);
             }
         }
-        receiver
+    }
+
+    #[cfg(test)]
+    fn slot_allocations(&self, id: &str) -> Option<usize> {
+        let slots = self.lock();
+        let slot = slots.get(id)?;
+        Some(slot.waiters.capacity() + slot.next_waiters.capacity())
     }
 
     /// Number of requests waiting or running.
@@ -432,6 +449,35 @@ mod tests {
             wait.await.unwrap();
         }
         assert_eq!(peak.load(Ordering::SeqCst), SCAN_PARALLELISM);
+        shutdown.cancel();
+        driver.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_signal_nobody_waits_for_holds_no_waiter_and_still_gets_its_step() {
+        let (queue, ready) = WorkQueue::new();
+        queue.signal_in("a", Lane::Now);
+        queue.signal_in("a", Lane::Scan);
+        assert_eq!(queue.slot_allocations("a"), Some(0));
+        let waited = queue.enqueue_in("a", Lane::Now);
+        assert_eq!(queue.len(), 1);
+        let steps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let shutdown = CancellationToken::new();
+        let counted = steps.clone();
+        let driver = tokio::spawn(drive(
+            queue.clone(),
+            ready,
+            4,
+            shutdown.clone(),
+            move |_, _| {
+                let counted = counted.clone();
+                async move {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            },
+        ));
+        waited.await.unwrap();
+        assert_eq!(steps.load(std::sync::atomic::Ordering::SeqCst), 1);
         shutdown.cancel();
         driver.await.unwrap();
     }
