@@ -168,25 +168,33 @@ impl PluginDataStore {
     }
 
     /// Renews this process's lease every third of its time-to-live, for as long as it is polled.
-    pub async fn keep_renewed(&self, id: &str) -> std::convert::Infallible {
+    /// `written` is the data as this process stored it with the lease: each renewal starts from
+    /// what was last stored instead of reading it (work that wrote meanwhile only costs the read).
+    pub async fn keep_renewed(
+        &self,
+        id: &str,
+        written: Option<Box<PluginData>>,
+    ) -> std::convert::Infallible {
+        // Boxed: the renewal sleeps beside every step's work for as long as it runs.
+        let mut last_stored = written;
         loop {
             tokio::time::sleep(self.lease_ttl / 3).await;
-            // Boxed while it runs: the renewal sleeps beside every step's work, and its read and
-            // compare-and-swap would otherwise keep their room in the step all along.
-            let renewed = Box::pin(self.modify(id, |current| {
-                let current = current.filter(|c| self.holds_lease(Some(c)))?;
-                let lease = current.lease.clone().map(|lease| Lease {
-                    since: now(),
-                    ..lease
-                });
-                Some(PluginData {
-                    lease,
-                    ..current.clone()
+            let guess = last_stored.take().map(|data| Some(*data));
+            let renewed = self
+                .modify_from(id, guess, |current| {
+                    let current = current.filter(|c| self.holds_lease(Some(c)))?;
+                    let lease = current.lease.clone().map(|lease| Lease {
+                        since: now(),
+                        ..lease
+                    });
+                    Some(PluginData {
+                        lease,
+                        ..current.clone()
+                    })
                 })
-            }))
-            .await;
+                .await;
             match renewed {
-                Ok(change) if change.wrote => {}
+                Ok(change) if change.wrote => last_stored = change.after.map(Box::new),
                 Ok(_) => tracing::warn!(
                     "Lost the request's lease to another process while working on it"
                 ),

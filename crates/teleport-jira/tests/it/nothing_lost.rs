@@ -276,6 +276,36 @@ async fn a_lease_left_by_a_dead_process_is_taken_over_after_its_time_to_live() {
     assert_eq!(sandbox.jira.created_issue_count(), 1);
 }
 
+/// A lease held through a long Jira call is renewed from what this process stored, without
+/// reading the record each time, and the work under it still ends as usual.
+#[tokio::test]
+async fn a_lease_held_through_a_slow_creation_is_renewed_without_reads() {
+    let mut sandbox = Sandbox::with(SandboxOptions {
+        extra_config: "\n[reconcile]\nlease_ttl = \"3s\"\n".into(),
+        ..Default::default()
+    })
+    .await;
+    sandbox.start_plugin().await;
+    let held = sandbox.jira.faults().hold_next_reply("POST", "/issue");
+    let id = sandbox.create_request(REASON);
+    let reached = tokio::time::timeout(WAIT, held.reached()).await;
+    assert!(reached.is_ok(), "the creation reached Jira");
+
+    // The record with the lease, then two renewals, each a write.
+    let renewed = eventually(|| async { sandbox.teleport.calls("UpdatePluginData") >= 3 }).await;
+    assert!(
+        renewed,
+        "the lease was renewed; plugin log:\n{}",
+        sandbox.log()
+    );
+    assert_eq!(sandbox.teleport.calls("GetPluginData"), 0);
+    held.release();
+
+    let issue = sandbox.issue_of(&id).await;
+    assert_eq!(issue.status, "Pending");
+    assert_eq!(sandbox.jira.created_issue_count(), 1);
+}
+
 #[tokio::test]
 async fn sigterm_stops_intake_and_exits_cleanly() {
     let mut sandbox = Sandbox::new().await;
