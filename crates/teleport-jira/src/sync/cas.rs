@@ -175,7 +175,7 @@ impl PluginDataStore {
         id: &str,
         written: Option<Box<PluginData>>,
     ) -> std::convert::Infallible {
-        // Boxed: the renewal sleeps beside every step's work for as long as it runs.
+        // In a box, not inline: this future sleeps beside every step's work while it runs.
         let mut last_stored = written;
         loop {
             tokio::time::sleep(self.lease_ttl / 3).await;
