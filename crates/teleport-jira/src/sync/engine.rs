@@ -83,8 +83,13 @@ impl Engine {
 
     /// Asks for a step for request `id`.
     pub fn enqueue(&self, id: &str) {
+        self.signal_in(id, Lane::Now);
+    }
+
+    /// Asks for a step for request `id` in `lane`, for nobody who waits.
+    fn signal_in(&self, id: &str, lane: Lane) {
         self.note_signal(id);
-        self.queue.signal_in(id, Lane::Now);
+        self.queue.signal_in(id, lane);
     }
 
     /// Asks for a step for request `id`; resolves when a step that started after the call ended.
@@ -202,8 +207,7 @@ impl Engine {
         }
         // In the scan lane: creations, decisions and retries go first, in the queue and in Jira.
         for id in pending {
-            self.note_signal(&id);
-            self.queue.signal_in(&id, Lane::Scan);
+            self.signal_in(&id, Lane::Scan);
         }
         self.spawn_sweep();
     }

@@ -242,12 +242,13 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
-    #[tokio::test]
-    async fn a_burst_for_one_request_runs_one_step() {
-        let (queue, ready) = WorkQueue::new();
+    /// Drives `queue` with four workers whose steps only count themselves.
+    fn drive_counting(
+        queue: &Arc<WorkQueue>,
+        ready: Ready,
+        shutdown: &CancellationToken,
+    ) -> (tokio::task::JoinHandle<()>, Arc<AtomicUsize>) {
         let runs = Arc::new(AtomicUsize::new(0));
-        let waits: Vec<_> = (0..10).map(|_| queue.enqueue("a")).collect();
-        let shutdown = CancellationToken::new();
         let counter = runs.clone();
         let driver = tokio::spawn(drive(
             queue.clone(),
@@ -261,6 +262,15 @@ mod tests {
                 }
             },
         ));
+        (driver, runs)
+    }
+
+    #[tokio::test]
+    async fn a_burst_for_one_request_runs_one_step() {
+        let (queue, ready) = WorkQueue::new();
+        let waits: Vec<_> = (0..10).map(|_| queue.enqueue("a")).collect();
+        let shutdown = CancellationToken::new();
+        let (driver, runs) = drive_counting(&queue, ready, &shutdown);
         for wait in waits {
             wait.await.unwrap();
         }
@@ -461,23 +471,10 @@ mod tests {
         assert_eq!(queue.slot_allocations("a"), Some(0));
         let waited = queue.enqueue_in("a", Lane::Now);
         assert_eq!(queue.len(), 1);
-        let steps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let shutdown = CancellationToken::new();
-        let counted = steps.clone();
-        let driver = tokio::spawn(drive(
-            queue.clone(),
-            ready,
-            4,
-            shutdown.clone(),
-            move |_, _| {
-                let counted = counted.clone();
-                async move {
-                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                }
-            },
-        ));
+        let (driver, runs) = drive_counting(&queue, ready, &shutdown);
         waited.await.unwrap();
-        assert_eq!(steps.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
         shutdown.cancel();
         driver.await.unwrap();
     }

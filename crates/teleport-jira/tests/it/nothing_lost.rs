@@ -19,6 +19,14 @@ fn fast_scan() -> SandboxOptions {
     }
 }
 
+/// A lease time-to-live of 3 s, so a lease's renewals and expiry happen within a test.
+fn short_lease() -> SandboxOptions {
+    SandboxOptions {
+        extra_config: "\n[reconcile]\nlease_ttl = \"3s\"\n".into(),
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
 async fn failed_issue_creation_is_retried_until_jira_recovers() {
     let mut sandbox = Sandbox::new().await;
@@ -256,11 +264,7 @@ async fn a_new_request_gets_its_record_and_issue_without_reading_its_plugin_data
 /// (watched with a back-off, not a read every second), then its work is taken over once.
 #[tokio::test]
 async fn a_lease_left_by_a_dead_process_is_taken_over_after_its_time_to_live() {
-    let mut sandbox = Sandbox::with(SandboxOptions {
-        extra_config: "\n[reconcile]\nlease_ttl = \"3s\"\n".into(),
-        ..Default::default()
-    })
-    .await;
+    let mut sandbox = Sandbox::with(short_lease()).await;
     let id = sandbox.create_request(REASON);
     let dead_holder = HashMap::from([("lease".to_owned(), "0123456789abcdef 1 0".to_owned())]);
     sandbox.teleport.set_plugin_data(&id, "jira", dead_holder);
@@ -280,11 +284,7 @@ async fn a_lease_left_by_a_dead_process_is_taken_over_after_its_time_to_live() {
 /// reading the record each time, and the work under it still ends as usual.
 #[tokio::test]
 async fn a_lease_held_through_a_slow_creation_is_renewed_without_reads() {
-    let mut sandbox = Sandbox::with(SandboxOptions {
-        extra_config: "\n[reconcile]\nlease_ttl = \"3s\"\n".into(),
-        ..Default::default()
-    })
-    .await;
+    let mut sandbox = Sandbox::with(short_lease()).await;
     sandbox.start_plugin().await;
     let held = sandbox.jira.faults().hold_next_reply("POST", "/issue");
     let id = sandbox.create_request(REASON);
