@@ -242,7 +242,7 @@ async fn two_replicas_create_one_issue_and_resolve_once() {
 #[tokio::test]
 async fn a_new_request_gets_its_record_and_issue_without_reading_its_plugin_data() {
     let mut sandbox = Sandbox::new().await;
-    sandbox.start_plugin().await;
+    sandbox.start_plugin_caught_up().await;
     let ids: Vec<String> = (0..5).map(|_| sandbox.create_request(REASON)).collect();
     for id in &ids {
         let issue = sandbox.issue_of(id).await;
@@ -285,7 +285,7 @@ async fn a_lease_left_by_a_dead_process_is_taken_over_after_its_time_to_live() {
 #[tokio::test]
 async fn a_lease_held_through_a_slow_creation_is_renewed_without_reads() {
     let mut sandbox = Sandbox::with(short_lease()).await;
-    sandbox.start_plugin().await;
+    sandbox.start_plugin_caught_up().await;
     let held = sandbox.jira.faults().hold_next_reply("POST", "/issue");
     let id = sandbox.create_request(REASON);
     let reached = tokio::time::timeout(WAIT, held.reached()).await;
@@ -298,7 +298,12 @@ async fn a_lease_held_through_a_slow_creation_is_renewed_without_reads() {
         "the lease was renewed; plugin log:\n{}",
         sandbox.log()
     );
-    assert_eq!(sandbox.teleport.calls("GetPluginData"), 0);
+    assert_eq!(
+        sandbox.teleport.calls("GetPluginData"),
+        0,
+        "plugin log:\n{}",
+        sandbox.log()
+    );
     held.release();
 
     let issue = sandbox.issue_of(&id).await;

@@ -260,6 +260,24 @@ severity = "debug"
         }
     }
 
+    /// Starts the plugin and waits, past "Plugin is ready", until it has listed the cluster's
+    /// requests once: "ready" means the watch is open, and the listing that follows may still
+    /// pick up a request created right after it. A request created after this call reaches the
+    /// plugin through the watch only, as a new request.
+    pub async fn start_plugin_caught_up(&mut self) {
+        self.start_plugin().await;
+        let caught_up = eventually(|| async {
+            self.log()
+                .contains("Reconciling every access request after (re)connecting")
+        })
+        .await;
+        assert!(
+            caught_up,
+            "the plugin never listed the requests; its log:\n{}",
+            self.log()
+        );
+    }
+
     /// Starts another replica of the plugin against the same cluster and board, with its own
     /// webhook port (Jira keeps delivering to the first one), and waits until it is ready.
     pub async fn start_replica(&self) -> Plugin {
