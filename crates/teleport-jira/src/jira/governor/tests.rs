@@ -285,18 +285,43 @@ async fn the_limit_in_flight_shrinks_on_push_back_and_grows_back() {
     assert_eq!(governor.limit(), 16);
 }
 
+/// Spawns `count` calls that each take their turn and get `answer` after a round trip of 100 ms.
+fn spawn_answered_calls(
+    governor: &std::sync::Arc<Governor>,
+    count: usize,
+    answer: Answer,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..count)
+        .map(|_| {
+            let governor = governor.clone();
+            tokio::spawn(async move {
+                let permit = governor.acquire(Priority::Create).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                permit.answered(answer);
+            })
+        })
+        .collect()
+}
+
+const KEPT_UP: Answer = Answer::Answered {
+    near_limit: false,
+    limited: false,
+};
+
 #[tokio::test(start_paused = true)]
-async fn the_limit_starts_small_and_quadruples_while_jira_keeps_up() {
-    let governor = Governor::new(256, None);
+async fn a_burst_into_a_jira_that_keeps_up_reaches_the_ceiling_after_one_round_trip() {
+    let governor = std::sync::Arc::new(Governor::new(256, None));
     assert_eq!(governor.limit(), 16);
-    answer_some(&governor, 16).await;
+    let calls = spawn_answered_calls(&governor, 1000, KEPT_UP);
+    tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(
         governor.limit(),
-        64,
-        "one round trip's answers quadruple it"
+        256,
+        "the first wave's 16 answers take it to the ceiling"
     );
-    answer_some(&governor, 500).await;
-    assert_eq!(governor.limit(), 256, "up to the ceiling");
+    for call in calls {
+        call.await.expect("task");
+    }
     let permit = governor.acquire(Priority::Decision).await;
     answer_while_a_call_waits(
         &governor,
@@ -311,6 +336,14 @@ async fn the_limit_starts_small_and_quadruples_while_jira_keeps_up() {
         governor.limit() <= cut + 1,
         "after push-back it grows by one per round trip"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_of_a_quiet_spell_do_not_make_the_first_wave_larger() {
+    let governor = Governor::new(256, None);
+    // The start-up checks: a few calls, one at a time.
+    answer_some(&governor, 5).await;
+    assert_eq!(governor.limit(), 16, "{governor:?}");
 }
 
 #[tokio::test(start_paused = true)]
