@@ -15,6 +15,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         // The server stubs are what the test harness's fake Auth Service implements.
         .build_server(true)
+        // Small messages: see src/codec.rs.
+        .codec_path("crate::codec::CompactCodec")
         .compile_fds(descriptors)?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())

@@ -8,6 +8,8 @@
 
 #![allow(missing_docs, clippy::all, clippy::pedantic, unreachable_pub)]
 
+pub mod codec;
+
 /// Teleport's `wrappers` package (label values).
 pub mod wrappers {
     tonic::include_proto!("wrappers");
