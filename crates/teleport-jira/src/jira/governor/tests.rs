@@ -285,24 +285,6 @@ async fn the_limit_in_flight_shrinks_on_push_back_and_grows_back() {
     assert_eq!(governor.limit(), 16);
 }
 
-/// Spawns `count` calls that each take their turn and get `answer` after a round trip of 100 ms.
-fn spawn_answered_calls(
-    governor: &std::sync::Arc<Governor>,
-    count: usize,
-    answer: Answer,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    (0..count)
-        .map(|_| {
-            let governor = governor.clone();
-            tokio::spawn(async move {
-                let permit = governor.acquire(Priority::Create).await;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                permit.answered(answer);
-            })
-        })
-        .collect()
-}
-
 const KEPT_UP: Answer = Answer::Answered {
     near_limit: false,
     limited: false,
@@ -312,7 +294,7 @@ const KEPT_UP: Answer = Answer::Answered {
 async fn a_burst_into_a_jira_that_keeps_up_reaches_the_ceiling_after_one_round_trip() {
     let governor = std::sync::Arc::new(Governor::new(256, None));
     assert_eq!(governor.limit(), 16);
-    let calls = spawn_answered_calls(&governor, 1000, KEPT_UP);
+    let calls = spawn_calls(&governor, Priority::Create, 1000, Some(KEPT_UP));
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(
         governor.limit(),
@@ -372,13 +354,26 @@ fn spawn_waiters(
     priority: Priority,
     count: usize,
 ) -> Vec<tokio::task::JoinHandle<()>> {
+    spawn_calls(governor, priority, count, None)
+}
+
+/// [`spawn_waiters`] whose calls end with `answer`, when there is one.
+fn spawn_calls(
+    governor: &std::sync::Arc<Governor>,
+    priority: Priority,
+    count: usize,
+    answer: Option<Answer>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     (0..count)
         .map(|_| {
             let governor = governor.clone();
             tokio::spawn(async move {
                 let permit = governor.acquire(priority).await;
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                drop(permit);
+                match answer {
+                    Some(answer) => permit.answered(answer),
+                    None => drop(permit),
+                }
             })
         })
         .collect()
