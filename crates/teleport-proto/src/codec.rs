@@ -4,8 +4,7 @@
 //! messages a plugin exchanges are a few hundred bytes (a plugin-data update, a watch event), and
 //! a burst keeps hundreds of calls in flight, so most of those 8 KiB were never written: a 10,000
 //! request burst peaked with over a megabyte of them. Starting at 1 KiB, a buffer grows only for
-//! the rare large message (a page of listed requests), and its allocation stays within the
-//! allocator's per-thread cache instead of taking the shared heap's lock.
+//! the rare large message (a page of listed requests).
 
 use std::marker::PhantomData;
 
