@@ -173,10 +173,10 @@ impl PluginDataStore {
     pub async fn keep_renewed(
         &self,
         id: &str,
-        written: Option<Box<PluginData>>,
+        written: Box<PluginData>,
     ) -> std::convert::Infallible {
         // In a box, not inline: this future sleeps beside every step's work while it runs.
-        let mut last_stored = written;
+        let mut last_stored = Some(written);
         loop {
             tokio::time::sleep(self.lease_ttl / 3).await;
             let guess = last_stored.take().map(|data| Some(*data));

@@ -157,7 +157,7 @@ impl Reconciler {
         let record = leased.clone();
         let result = tokio::select! {
             result = self.create_issue(id, request, Lookup::Skip, Some(leased)) => result,
-            never = self.data.keep_renewed(id, Some(Box::new(record.clone()))) => match never {},
+            never = self.data.keep_renewed(id, Box::new(record.clone())) => match never {},
         };
         match &result {
             Ok(_) => {}

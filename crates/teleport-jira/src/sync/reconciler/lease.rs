@@ -85,7 +85,7 @@ impl Reconciler {
         let taken_as = leased.clone();
         let result = tokio::select! {
             result = work(leased, taken.before) => result,
-            never = self.data.keep_renewed(id, Some(Box::new(taken_as.clone()))) => match never {},
+            never = self.data.keep_renewed(id, Box::new(taken_as.clone())) => match never {},
         };
         match result {
             Err(err) if end == LeaseEnd::ExpireOnFailure => {

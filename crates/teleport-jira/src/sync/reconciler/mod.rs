@@ -267,18 +267,22 @@ impl Reconciler {
         id: &str,
         guess_unrecorded: bool,
     ) -> Result<(Option<PluginData>, Option<AccessRequestV3>), StepError> {
-        if guess_unrecorded {
-            let request = self.request(id).await?;
-            let pending = request
-                .as_ref()
-                .and_then(|request| request.spec.as_ref())
-                .is_some_and(|spec| spec.state == RequestState::Pending as i32);
-            if pending {
-                return Ok((None, request));
-            }
+        if !guess_unrecorded {
+            let data = self.data.load(id).await?;
+            return Ok((data, self.request(id).await?));
         }
-        let data = self.data.load(id).await?;
-        Ok((data, self.request(id).await?))
+        let request = self.request(id).await?;
+        let pending = request
+            .as_ref()
+            .and_then(|request| request.spec.as_ref())
+            .is_some_and(|spec| spec.state == RequestState::Pending as i32);
+        // A request resolved or gone stays so: the one read stands, only its record is read.
+        let data = if pending {
+            None
+        } else {
+            self.data.load(id).await?
+        };
+        Ok((data, request))
     }
 
     /// A pending request: its issue, its reviews as comments, then a decision on the board if
