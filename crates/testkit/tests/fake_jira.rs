@@ -448,6 +448,96 @@ async fn summary_of_255_characters_or_more_is_refused() {
     assert_eq!(jira.created_issue_count(), 2);
 }
 
+/// One element of a bulk create: the body `POST issue` takes.
+fn issue_update(summary: &str, request_id: &str) -> Value {
+    json!({
+        "fields": {
+            "issuetype": {"name": "Task"},
+            "project": {"key": "PROJ"},
+            "summary": summary,
+        },
+        "properties": [{"key": "teleportAccessRequestId", "value": request_id}],
+    })
+}
+
+#[tokio::test]
+async fn bulk_create_creates_each_valid_element_and_points_at_each_refused_one() {
+    let jira = start_default().await;
+    let api = Api::new(&jira);
+    let answer = api
+        .post(
+            "/rest/api/2/issue/bulk",
+            json!({"issueUpdates": [
+                issue_update("first", "req-1"),
+                issue_update(&"a".repeat(255), "req-2"),
+                issue_update("third", "req-3"),
+            ]}),
+        )
+        .await;
+    assert_eq!(answer.status, 201);
+    let keys: Vec<&str> = answer.body["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|issue| issue["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["PROJ-1", "PROJ-2"], "in the order of their elements");
+    let errors = answer.body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["failedElementNumber"], 1);
+    assert_eq!(errors[0]["status"], 400);
+    assert_eq!(
+        errors[0]["elementErrors"]["errors"]["summary"],
+        "Summary can't exceed 255 characters."
+    );
+    let third = api
+        .get("/rest/api/2/issue/PROJ-2?properties=teleportAccessRequestId")
+        .await;
+    assert_eq!(
+        third.body["properties"],
+        json!({"teleportAccessRequestId": "req-3"})
+    );
+    assert_eq!(jira.created_issue_count(), 2);
+}
+
+#[tokio::test]
+async fn bulk_create_that_creates_nothing_answers_400_with_the_same_body() {
+    let jira = start_default().await;
+    let api = Api::new(&jira);
+    let answer = api
+        .post(
+            "/rest/api/2/issue/bulk",
+            json!({"issueUpdates": [issue_update(&"a".repeat(300), "req-1")]}),
+        )
+        .await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.body["issues"], json!([]));
+    assert_eq!(answer.body["errors"][0]["failedElementNumber"], 0);
+    let too_many: Vec<Value> = (0..51)
+        .map(|i| issue_update("s", &format!("r{i}")))
+        .collect();
+    let refused = api
+        .post("/rest/api/2/issue/bulk", json!({"issueUpdates": too_many}))
+        .await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(jira.created_issue_count(), 0);
+}
+
+#[tokio::test]
+async fn a_jira_without_bulk_create_answers_405_and_creates_nothing() {
+    let jira = start_default().await;
+    jira.faults().set_bulk_create(false);
+    let api = Api::new(&jira);
+    let answer = api
+        .post(
+            "/rest/api/2/issue/bulk",
+            json!({"issueUpdates": [issue_update("first", "req-1")]}),
+        )
+        .await;
+    assert_eq!(answer.status, 405);
+    assert_eq!(jira.created_issue_count(), 0);
+}
+
 #[tokio::test]
 async fn create_validation_reports_every_bad_field_with_jiras_messages() {
     let jira = start_default().await;

@@ -187,6 +187,62 @@ pub(crate) fn create_issue(
     })))
 }
 
+/// The most issues one `POST issue/bulk` creates.
+pub(crate) const BULK_CREATE_MAX: usize = 50;
+
+/// `POST issue/bulk`: each element of `issueUpdates` is validated and created as `POST issue`
+/// would, one after the other; not transactional. 201 with the issues created (in the order of
+/// their elements) and an error per failed element, which `failedElementNumber` points at; 400
+/// with the same body when none was created.
+pub(crate) fn create_issues(
+    store: &mut Store,
+    user: usize,
+    req: &Req<'_>,
+    events: &mut Vec<OutgoingEvent>,
+) -> Result<Reply, ApiError> {
+    let body = req.json()?;
+    let Some(updates) = body.get("issueUpdates").and_then(Value::as_array) else {
+        return Err(ApiError::bad_request("Field 'issueUpdates' is required."));
+    };
+    if updates.is_empty() || updates.len() > BULK_CREATE_MAX {
+        return Err(ApiError::bad_request(format!(
+            "Bulk create takes 1 to {BULK_CREATE_MAX} issues; the request had {}.",
+            updates.len()
+        )));
+    }
+    let actor = store.users[user].account_id.clone();
+    let mut issues = Vec::new();
+    let mut errors = Vec::new();
+    for (index, update) in updates.iter().enumerate() {
+        match store.validate_create(user, update) {
+            Ok(new) => {
+                let idx = store.create_issue(user, new);
+                events.push(store.created_event(idx, &actor));
+                let issue = &store.issues[idx];
+                issues.push(json!({
+                    "id": issue.id.to_string(),
+                    "key": issue.key,
+                    "self": format!("{}/rest/api/2/issue/{}", store.base_url, issue.id),
+                }));
+            }
+            Err(err) => errors.push(json!({
+                "status": err.status().as_u16(),
+                "elementErrors": err.collection(),
+                "failedElementNumber": index,
+            })),
+        }
+    }
+    let status = if issues.is_empty() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(Reply::Json(
+        status,
+        json!({"issues": issues, "errors": errors}),
+    ))
+}
+
 /// `GET issue/{id}`; on v3 (`adf`), rich text comes as documents.
 pub(crate) fn get_issue(
     store: &Store,

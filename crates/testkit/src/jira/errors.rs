@@ -132,6 +132,16 @@ impl ApiError {
         }
     }
 
+    /// The error collection a bulk answer carries for one failed element.
+    pub(crate) fn collection(&self) -> Value {
+        match self {
+            ApiError::Jira {
+                messages, errors, ..
+            } => json!({"errorMessages": messages, "errors": errors}),
+            other => json!({"errorMessages": [other.status().to_string()], "errors": {}}),
+        }
+    }
+
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::Jira { status, .. } => *status,

@@ -45,6 +45,8 @@ struct Knobs {
     webhook_duplicate_rate: f64,
     search_lag: Duration,
     holds: Vec<Hold>,
+    /// `POST issue/bulk` answers 405 as on a Jira that has no such resource.
+    no_bulk_create: bool,
 }
 
 #[derive(Debug)]
@@ -201,6 +203,16 @@ impl Faults {
 
     pub(crate) fn search_lag(&self) -> Duration {
         self.knobs().search_lag
+    }
+
+    /// Without bulk creation, `POST issue/bulk` finds only `issue/{id}`, which has no POST: 405,
+    /// as an older Jira (or a proxy that lets only some paths through) answers.
+    pub fn set_bulk_create(&self, served: bool) {
+        self.knobs().no_bulk_create = !served;
+    }
+
+    pub(crate) fn bulk_create_served(&self) -> bool {
+        !self.knobs().no_bulk_create
     }
 
     /// Consumes the first queued fault that applies to `path`.

@@ -148,6 +148,12 @@ const ROUTES: &[Route] = &[
     route(Method::POST, &["issue"], |c| {
         endpoints::create_issue(c.store, user(c.caller)?, c.req, c.events)
     }),
+    route(Method::POST, &["issue", "bulk"], |c| {
+        if !c.store.faults.bulk_create_served() {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        endpoints::create_issues(c.store, user(c.caller)?, c.req, c.events)
+    }),
     route(Method::GET, &["issue", "{}"], |c| {
         let adf = c.version == "3";
         endpoints::get_issue(c.store, user(c.caller)?, c.args[0], c.req, adf)

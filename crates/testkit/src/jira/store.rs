@@ -154,7 +154,7 @@ pub(crate) struct Store {
     /// The site's "Allow users to watch issues" option.
     pub watching_enabled: bool,
     /// Owns the search lag, which tests may change at any time.
-    faults: Arc<Faults>,
+    pub(crate) faults: Arc<Faults>,
     next_issue_id: u64,
     next_comment_id: u64,
     next_history_id: u64,
