@@ -9,9 +9,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod bulk;
+
+use super::bulk_create::Creations;
 use super::connections::{Connections, MakeClient};
 use super::error::JiraError;
-use super::governor::{Answer, Governor, Priority};
+use super::governor::{Answer, Governor, Permit, Priority};
 use super::same_name;
 use super::types::{
     ChangelogPage, Comment, CommentPage, CreatedIssue, GroupRef, Issue, IssueInput,
@@ -97,6 +100,8 @@ pub struct JiraClient {
     /// Set for look-ups nobody waits on; otherwise each call's own priority.
     priority: Option<Priority>,
     metrics: Arc<Metrics>,
+    /// Creations waiting for a call to carry them (see [`super::bulk_create`]).
+    creations: Arc<Creations>,
 }
 
 tokio::task_local! {
@@ -132,6 +137,7 @@ impl JiraClient {
             )),
             priority: None,
             metrics: Arc::default(),
+            creations: Arc::default(),
         })
     }
 
@@ -151,7 +157,7 @@ impl JiraClient {
 
     fn priority_of(&self, call: &'static str) -> Priority {
         let priority = self.priority.unwrap_or(match call {
-            "create_issue" => Priority::Create,
+            "create_issue" | "create_issues" => Priority::Create,
             "search" => Priority::Background,
             _ => Priority::Decision,
         });
@@ -202,15 +208,31 @@ impl JiraClient {
         retry: Retry,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<reqwest::Response, JiraError> {
+        self.send_from(None, call, retry, None, build).await
+    }
+
+    /// [`JiraClient::send`], whose first attempt goes out on `first` when given (a slot already
+    /// granted), and which returns an answer with status `accepted` as a success.
+    async fn send_from(
+        &self,
+        mut first: Option<Permit<'_>>,
+        call: &'static str,
+        retry: Retry,
+        accepted: Option<u16>,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<reqwest::Response, JiraError> {
         let priority = self.priority_of(call);
         let mut delay = FIRST_RETRY_DELAY;
         let mut attempt = 1;
         loop {
             // The slot is held only while the call is on the wire, never while waiting to retry.
-            let permit = self.governor.acquire(priority).await;
+            let permit = match first.take() {
+                Some(permit) => permit,
+                None => self.governor.acquire(priority).await,
+            };
             // Boxed while on the wire: a request in flight is over a kilobyte, and every future
             // that calls Jira would otherwise keep that room for its whole life.
-            let (result, answer) = Box::pin(self.send_once(call, build())).await;
+            let (result, answer) = Box::pin(self.send_once(call, build(), accepted)).await;
             permit.answered(answer);
             let err = match result {
                 Err(err)
@@ -240,9 +262,10 @@ impl JiraClient {
         &self,
         call: &'static str,
         request: RequestBuilder,
+        accepted: Option<u16>,
     ) -> (Result<reqwest::Response, JiraError>, Answer) {
         let started = std::time::Instant::now();
-        let result = self.attempt(request).await;
+        let result = self.attempt(request, accepted).await;
         let outcome = match &result {
             Ok(_) => CallOutcome::Succeeded,
             Err(err) => CallOutcome::Failed {
@@ -259,7 +282,11 @@ impl JiraClient {
         (result, answer)
     }
 
-    async fn attempt(&self, request: RequestBuilder) -> Result<reqwest::Response, JiraError> {
+    async fn attempt(
+        &self,
+        request: RequestBuilder,
+        accepted: Option<u16>,
+    ) -> Result<reqwest::Response, JiraError> {
         let request = request.build().map_err(|err| send_error(&err))?;
         let connection = self.connections.pick();
         let response = connection
@@ -268,7 +295,7 @@ impl JiraClient {
             .await
             .map_err(|err| send_error(&err))?;
         let status = response.status();
-        if status.is_success() {
+        if status.is_success() || accepted == Some(status.as_u16()) {
             return Ok(response);
         }
         let retry_after = response
@@ -429,10 +456,35 @@ impl JiraClient {
     }
 
     pub async fn create_issue(&self, input: &IssueInput) -> Result<CreatedIssue, JiraError> {
-        self.json("create_issue", Retry::IfNotProcessed, || {
-            self.request(Method::POST, "issue").json(input)
-        })
-        .await
+        let body = serde_json::to_vec(input)
+            .map_err(|err| JiraError::Other(format!("encoding the issue: {err}")))?;
+        if self.priority_of("create_issue") == Priority::Create && self.creations.bulk_served() {
+            self.create_in_turn(body).await
+        } else {
+            self.create_one(None, body).await
+        }
+    }
+
+    /// `POST issue` with `body`, on `permit` when one was granted already.
+    async fn create_one(
+        &self,
+        permit: Option<Permit<'_>>,
+        body: Vec<u8>,
+    ) -> Result<CreatedIssue, JiraError> {
+        let response = self
+            .send_from(permit, "create_issue", Retry::IfNotProcessed, None, || {
+                self.json_request(Method::POST, "issue", body.clone())
+            })
+            .await?;
+        let bytes = read_capped(response, MAX_BODY).await?;
+        serde_json::from_slice(&bytes).map_err(|err| JiraError::Decode(err.to_string()))
+    }
+
+    /// A request with a JSON body already encoded.
+    fn json_request(&self, method: Method, path: &str, body: Vec<u8>) -> RequestBuilder {
+        self.request(method, path)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
     }
 
     /// The issue with its status, changelog, comments, available transitions and the request-id

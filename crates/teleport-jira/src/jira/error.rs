@@ -6,7 +6,7 @@ use thiserror::Error;
 
 use super::types::{ErrorBody, ErrorDetails};
 
-#[derive(Debug, Error)]
+#[derive(Clone, Debug, Error)]
 pub enum JiraError {
     /// Jira answered with an error status; `details` is Jira's explanation, as the Go plugin prints it.
     #[error("http error code={status}, errors=[{details}]")]

@@ -1,6 +1,7 @@
 //! Everything that talks to Jira: the REST client, its wire types and errors, the text the plugin
 //! writes, and how a decision made in Jira is read back (who, and why).
 
+pub mod bulk_create;
 pub mod client;
 pub mod connections;
 pub mod decision;

@@ -16,6 +16,8 @@ mod takeover;
 mod nothing_lost;
 // Jira's rate limit (with and without Retry-After) and a panicking step lose nothing.
 mod push_back;
+// A burst of new requests shares bulk creations; each request still gets exactly its own issue.
+mod bursts;
 // Renamed workflows, Data Center, hostile text, resource requests, labels and fields.
 mod jira_setups;
 // `teleport-jira check` against misconfigured fakes.
