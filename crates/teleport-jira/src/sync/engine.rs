@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::error::StepError;
 use super::queue::{self, Lane, WorkQueue};
 use super::reconciler::{OwnerError, Reconciler, run_on_call_checks};
-use super::store::RequestStore;
+use super::store::{RequestStore, Seen};
 use crate::backoff::Backoff;
 use crate::lock::lock;
 use crate::metrics::{Metrics, StateLabel, set_gauge};
@@ -35,6 +36,9 @@ pub struct Engine {
     sweeping: std::sync::atomic::AtomicBool,
     /// When each request waiting for a step was first signalled, for the reconcile lag.
     signalled: Mutex<HashMap<String, Instant>>,
+    /// Set once the first listing after start went through: later listings (after the watch
+    /// reconnected) step only what changed meanwhile.
+    listed_once: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -53,6 +57,7 @@ impl Engine {
             retry_pending: Mutex::default(),
             sweeping: std::sync::atomic::AtomicBool::new(false),
             signalled: Mutex::default(),
+            listed_once: std::sync::atomic::AtomicBool::new(false),
         });
         if let Some(offered) = engine.reconciler.take_on_call_queue() {
             let reconciler = engine.reconciler.clone();
@@ -163,12 +168,32 @@ impl Engine {
     /// (including, through their open issues, those deleted before this process started). The
     /// listing goes into the cache page by page, so thousands of requests are never held decoded
     /// at once.
+    ///
+    /// After a reconnect, only requests that changed while the watch was down (new, different
+    /// from the cached copy, or gone) get a step: Teleport replays nothing, but a request exactly
+    /// as last seen missed no event, and what happens in Jira comes by webhook and scan. Stepping
+    /// every request again would read each one's record and issue at once, a storm on both
+    /// services every time a busy watch falls behind. A request first seen after a reconnect is
+    /// taken as new, as the watch takes one: its record is written with a compare-and-swap that
+    /// finds any record another process wrote.
     pub async fn catch_up(self: &Arc<Self>) {
+        let first = !self.listed_once.load(Ordering::Relaxed);
         let mut listed = HashSet::new();
+        let mut to_step = Vec::new();
         let visited = self
             .reconciler
             .visit_requests(|request| {
-                if let Some(id) = self.store.put(request) {
+                let pending = request
+                    .spec
+                    .as_ref()
+                    .is_some_and(|spec| spec.state == RequestState::Pending as i32);
+                if let Some((id, seen)) = self.store.put_noting_change(request) {
+                    if !first && seen == Seen::New && pending {
+                        self.reconciler.note_new_request(&id);
+                    }
+                    if first || seen != Seen::Unchanged {
+                        to_step.push(id.clone());
+                    }
                     listed.insert(id);
                 }
             })
@@ -177,12 +202,21 @@ impl Engine {
             tracing::error!(error = %err, "Failed to list access requests; the periodic scan will retry");
             return;
         }
+        self.listed_once.store(true, Ordering::Relaxed);
         let vanished = self.store.keep_only(&listed);
-        tracing::info!(
-            requests = listed.len(),
-            "Reconciling every access request after (re)connecting"
-        );
-        for id in listed.iter().chain(&vanished) {
+        if first {
+            tracing::info!(
+                requests = listed.len(),
+                "Reconciling every access request after (re)connecting"
+            );
+        } else {
+            tracing::info!(
+                requests = listed.len(),
+                changed = to_step.len() + vanished.len(),
+                "Reconciling the access requests that changed while the watch was down"
+            );
+        }
+        for id in to_step.iter().chain(&vanished) {
             self.enqueue(id);
         }
         // Requests deleted while nobody watched are in no listing; their open issues are.

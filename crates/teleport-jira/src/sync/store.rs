@@ -12,6 +12,17 @@ use std::sync::Mutex;
 use prost::Message;
 use teleport_proto::types::{AccessRequestV3, RequestState};
 
+/// How a request put in the store compares with the copy it had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// The store did not have it.
+    New,
+    /// The store had it, in another form: something changed in Teleport.
+    Changed,
+    /// The store had exactly this.
+    Unchanged,
+}
+
 /// One request as stored.
 struct Stored {
     /// Its `RequestState` number, for the counts and the scan without decoding.
@@ -54,12 +65,23 @@ impl RequestStore {
     /// Stores a request; returns its id and whether the store did not have it before, or `None`
     /// for a request without an id.
     pub fn put_noting_new(&self, request: AccessRequestV3) -> Option<(String, bool)> {
+        self.put_noting_change(request)
+            .map(|(id, seen)| (id, seen == Seen::New))
+    }
+
+    /// Stores a request; returns its id and how it compares with the copy the store had, or
+    /// `None` for a request without an id.
+    pub fn put_noting_change(&self, request: AccessRequestV3) -> Option<(String, Seen)> {
         let id = id_of(&request)?;
-        let new = self
-            .lock()
-            .insert(id.clone(), Stored::of(&request))
-            .is_none();
-        Some((id, new))
+        let stored = Stored::of(&request);
+        let mut requests = self.lock();
+        let seen = match requests.get(&id) {
+            None => Seen::New,
+            Some(before) if before.wire == stored.wire => Seen::Unchanged,
+            Some(_) => Seen::Changed,
+        };
+        requests.insert(id.clone(), stored);
+        Some((id, seen))
     }
 
     pub fn remove(&self, id: &str) {
@@ -145,6 +167,25 @@ mod tests {
         assert_eq!(store.put(original.clone()).as_deref(), Some("r1"));
         assert_eq!(store.get("r1"), Some(original));
         assert_eq!(store.get("r2"), None);
+    }
+
+    #[test]
+    fn a_put_tells_a_changed_request_from_one_seen_exactly_so_before() {
+        let store = RequestStore::default();
+        let pending = request("r1", RequestState::Pending, "a");
+        assert_eq!(
+            store.put_noting_change(pending.clone()),
+            Some(("r1".to_owned(), Seen::New))
+        );
+        assert_eq!(
+            store.put_noting_change(pending),
+            Some(("r1".to_owned(), Seen::Unchanged))
+        );
+        let approved = request("r1", RequestState::Approved, "a");
+        assert_eq!(
+            store.put_noting_change(approved),
+            Some(("r1".to_owned(), Seen::Changed))
+        );
     }
 
     #[test]

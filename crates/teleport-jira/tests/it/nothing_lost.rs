@@ -202,6 +202,77 @@ async fn request_created_while_the_watch_was_down_gets_its_issue() {
 }
 
 #[tokio::test]
+async fn after_the_watch_reconnects_only_requests_that_changed_meanwhile_are_looked_at() {
+    let mut sandbox = Sandbox::new().await;
+    sandbox.start_plugin_caught_up().await;
+    let unchanged: Vec<String> = (0..5).map(|_| sandbox.create_request(REASON)).collect();
+    let denied = sandbox.create_request(REASON);
+    for id in unchanged.iter().chain([&denied]) {
+        sandbox.issue_of(id).await;
+    }
+    let reads = sandbox.teleport.calls("GetPluginData");
+    let issue_reads = jira_issue_reads(&sandbox);
+
+    sandbox.teleport.set_refuse_connections(true);
+    sandbox.teleport.drop_watch_streams();
+    sandbox
+        .teleport
+        .set_state_as("admin", &denied, RequestState::Denied, "outage", "")
+        .unwrap();
+    let created = sandbox.create_request(REASON);
+    sandbox.teleport.set_refuse_connections(false);
+
+    let relisted = eventually(|| async {
+        sandbox
+            .log()
+            .contains("Reconciling the access requests that changed while the watch was down")
+    })
+    .await;
+    assert!(relisted, "{}", sandbox.log());
+    let denied_issue = sandbox.issue_of(&denied).await;
+    sandbox.wait_for_status(&denied_issue.id, "Denied").await;
+    sandbox.issue_of(&created).await;
+    let log = sandbox.log();
+    assert!(
+        log.contains("changed=2"),
+        "the denied and the new request only:\n{log}"
+    );
+    // Only the denied request's step reads records (a step that may end in nothing reads before
+    // it writes, two reads here); the unchanged ones and the new one cost none, and no unchanged
+    // card was read.
+    assert!(
+        sandbox.teleport.calls("GetPluginData") <= reads + 2,
+        "{} reads before, {} after",
+        reads,
+        sandbox.teleport.calls("GetPluginData")
+    );
+    for id in &unchanged {
+        let issue = sandbox.recorded_issue_id(id).unwrap();
+        assert_eq!(
+            jira_issue_reads(&sandbox).get(&issue),
+            issue_reads.get(&issue),
+            "issue {issue} of an unchanged request was read again"
+        );
+    }
+}
+
+/// `GET issue/{id}` calls so far, per issue id.
+fn jira_issue_reads(sandbox: &Sandbox) -> HashMap<String, usize> {
+    let mut reads = HashMap::new();
+    for call in sandbox.jira.all_calls() {
+        if call.method != "GET" {
+            continue;
+        }
+        if let Some(issue) = call.path.strip_prefix("/rest/api/2/issue/")
+            && !issue.contains('/')
+        {
+            *reads.entry(issue.to_owned()).or_insert(0) += 1;
+        }
+    }
+    reads
+}
+
+#[tokio::test]
 async fn two_replicas_create_one_issue_and_resolve_once() {
     let mut sandbox = Sandbox::new().await;
     sandbox.start_plugin().await;
