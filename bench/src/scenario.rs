@@ -168,12 +168,16 @@ pub struct Phase {
 
 impl Phase {
     /// N × (Jira calls per request before the last milestone) × latency / concurrency: the time
-    /// the fake's latency alone forces at the configured concurrency; under a rate limit R, at
-    /// least the admitted calls / R.
+    /// the fake's latency alone forces at the configured concurrency, and at least one latency
+    /// when there were calls (creations sharing bulk calls make few calls, each a round trip);
+    /// under a rate limit R, at least the admitted calls / R.
     pub fn ideal(&self) -> Duration {
-        let by_latency = self
-            .latency
-            .mul_f64(self.calls.total as f64 / self.concurrency.max(1) as f64);
+        let waves = self.calls.total as f64 / self.concurrency.max(1) as f64;
+        let by_latency = if self.calls.total > 0 {
+            self.latency.mul_f64(waves.max(1.0))
+        } else {
+            Duration::ZERO
+        };
         let admitted = self.calls.total - self.calls.rate_limited;
         let by_limit = self.jira_limit.map_or(Duration::ZERO, |limit| {
             Duration::from_secs_f64(limit.floor_secs(admitted))

@@ -403,7 +403,7 @@ fn tuning_keys_have_defaults_and_are_validated() {
     let (config, warnings) = parse(MINIMAL).unwrap();
     assert!(warnings.is_empty());
     assert_eq!(config.reconcile.scan_interval, Duration::from_secs(300));
-    assert_eq!(config.reconcile.workers, 256);
+    assert_eq!(config.reconcile.workers, 384);
     assert_eq!(config.jira.max_concurrent_calls, 256);
     assert_eq!(config.jira.max_calls_per_second, None);
 

@@ -21,9 +21,9 @@ use crate::sync::recovery::{self, request_label};
 /// What a record without an issue needs after [`Reconciler::record_new`].
 enum Next {
     /// This step wrote the record, with its lease: create the issue.
-    Create(PluginData),
+    Create(Box<PluginData>),
     /// A record was there (as last seen): an issue may exist; look for it under the lease.
-    LookFirst(Option<PluginData>),
+    LookFirst(Option<Box<PluginData>>),
 }
 
 /// Whether to look for an existing issue before creating one.
@@ -56,16 +56,16 @@ impl Reconciler {
         &self,
         id: &str,
         request: &AccessRequestV3,
-        data: Option<PluginData>,
+        data: Option<Box<PluginData>>,
     ) -> Result<Ensured, StepError> {
-        // Only what the next phase needs lives on across its await: every copy of the record a
-        // step keeps in flight is 400 bytes, times the steps in flight.
+        // Only what the next phase needs lives on across its await, and the record in a box:
+        // every copy of it a step keeps in flight is 400 bytes, times the steps in flight.
         let next = {
             let data = match data {
                 Some(data) if data.issue.is_some() || data.is_suppressed() => {
-                    return Ok(Ensured::found(data));
+                    return Ok(Ensured::found(*data));
                 }
-                other => other,
+                other => other.map(|data| *data),
             };
             let created = self.record_new(id, request, data).await?;
             match created.after {
@@ -78,8 +78,8 @@ impl Reconciler {
                     }
                     return Ok(Ensured::found(data));
                 }
-                Some(leased) if created.wrote => Next::Create(leased),
-                seen => Next::LookFirst(seen),
+                Some(leased) if created.wrote => Next::Create(Box::new(leased)),
+                seen => Next::LookFirst(seen.map(Box::new)),
             }
         };
         let outcome = match next {
@@ -88,7 +88,7 @@ impl Reconciler {
             // A record without an issue: an earlier creation may have happened; look first.
             Next::LookFirst(seen) => Box::pin(self.with_lease(
                 id,
-                seen.as_ref(),
+                seen.as_deref(),
                 LeaseEnd::ExpireOnFailure,
                 |current| current.issue.is_none().then(|| current.clone()),
                 |leased, before| {
@@ -98,7 +98,8 @@ impl Reconciler {
                     let after_issue = before
                         .and_then(|b| b.lease)
                         .and_then(|lease| lease.after_issue);
-                    self.create_issue(id, request, Lookup::First { after_issue }, Some(leased))
+                    let leased = Some(Box::new(leased));
+                    self.create_issue(id, request, Lookup::First { after_issue }, leased)
                 },
             ))
             .await?
@@ -152,12 +153,12 @@ impl Reconciler {
         &self,
         id: &str,
         request: &AccessRequestV3,
-        leased: PluginData,
+        leased: Box<PluginData>,
     ) -> Result<PluginData, StepError> {
         let record = leased.clone();
         let result = tokio::select! {
             result = self.create_issue(id, request, Lookup::Skip, Some(leased)) => result,
-            never = self.data.keep_renewed(id, Box::new(record.clone())) => match never {},
+            never = self.data.keep_renewed(id, record.clone()) => match never {},
         };
         match &result {
             Ok(_) => {}
@@ -187,9 +188,9 @@ impl Reconciler {
         id: &str,
         request: &AccessRequestV3,
         lookup: Lookup,
-        written: Option<PluginData>,
+        written: Option<Box<PluginData>>,
     ) -> Result<PluginData, StepError> {
-        let placement = self.placement(written.as_ref());
+        let placement = self.placement(written.as_deref());
         let existing = match lookup {
             Lookup::First { after_issue } => {
                 Box::pin(recovery::find_issues(
@@ -232,7 +233,7 @@ impl Reconciler {
         self.note_issue_key(&issue.key);
         let recorded = self
             .data
-            .modify_from(id, written.map(Some), |current| {
+            .modify_from(id, written.map(|written| Some(*written)), |current| {
                 let mut next = current.cloned().unwrap_or_else(|| request_data(request));
                 if next.issue.is_some() {
                     return None;
