@@ -267,7 +267,12 @@ impl JiraClient {
         let started = std::time::Instant::now();
         let result = self.attempt(request, accepted).await;
         let outcome = match &result {
-            Ok(_) => CallOutcome::Succeeded,
+            Ok(response) if response.status().is_success() => CallOutcome::Succeeded,
+            // An accepted error status (a bulk create that created nothing) still failed.
+            Ok(response) => CallOutcome::Failed {
+                code: response.status().as_u16().to_string(),
+                answered: true,
+            },
             Err(err) => CallOutcome::Failed {
                 code: match (err, err.status()) {
                     (_, Some(status)) => status.to_string(),

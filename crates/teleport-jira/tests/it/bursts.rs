@@ -25,25 +25,6 @@ async fn burst(sandbox: &mut Sandbox, count: usize) -> Vec<String> {
     ids
 }
 
-/// Exactly one issue per request, each recorded for the request its property names.
-fn assert_each_request_has_its_own_issue(sandbox: &Sandbox, ids: &[String]) {
-    assert_eq!(
-        sandbox.jira.created_issue_count(),
-        ids.len(),
-        "one issue per request; plugin log:\n{}",
-        sandbox.log()
-    );
-    for id in ids {
-        let issue_id = sandbox.recorded_issue_id(id).expect("recorded issue");
-        let issue = sandbox.jira.issue(&issue_id).unwrap();
-        assert_eq!(
-            issue.properties.get("teleportAccessRequestId"),
-            Some(&serde_json::json!(id)),
-            "request {id} recorded issue {issue_id}"
-        );
-    }
-}
-
 fn creations(sandbox: &Sandbox, path: &str) -> Vec<RecordedCall> {
     sandbox
         .jira

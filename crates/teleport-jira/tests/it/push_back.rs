@@ -35,20 +35,7 @@ async fn burst_of_requests(sandbox: &Sandbox) -> Vec<String> {
 /// label) was made: every refused creation was known not to have happened.
 fn assert_one_issue_each_without_look_ups(sandbox: &Sandbox, ids: &[String]) {
     let calls = sandbox.jira.call_log();
-    assert_eq!(
-        sandbox.jira.created_issue_count(),
-        ids.len(),
-        "one issue per request; plugin log:\n{}",
-        sandbox.log()
-    );
-    for id in ids {
-        let issue_id = sandbox.recorded_issue_id(id).expect("recorded issue");
-        let issue = sandbox.jira.issue(&issue_id).unwrap();
-        assert_eq!(
-            issue.properties.get("teleportAccessRequestId"),
-            Some(&serde_json::json!(id))
-        );
-    }
+    assert_each_request_has_its_own_issue(sandbox, ids);
     let look_ups = calls
         .iter()
         .filter(|call| call.raw_body.contains("teleport-access-request-"))

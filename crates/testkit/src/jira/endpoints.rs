@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::adf;
 use super::errors::{ApiError, Reply};
+use super::fields::NewIssue;
 use super::model::{Deployment, Permission};
 use super::render::{FieldSelection, IssueView, PropertySelection, jira_time};
 use super::req::{Req, non_negative};
@@ -176,15 +177,26 @@ pub(crate) fn create_issue(
 ) -> Result<Reply, ApiError> {
     let body = req.json()?;
     let new = store.validate_create(user, &body)?;
+    Ok(Reply::created(create_validated(store, user, new, events)))
+}
+
+/// Creates a validated issue, queues its `issue_created` event, and returns what Jira answers
+/// for it (id, key, self).
+fn create_validated(
+    store: &mut Store,
+    user: usize,
+    new: NewIssue,
+    events: &mut Vec<OutgoingEvent>,
+) -> Value {
     let idx = store.create_issue(user, new);
     let actor = store.users[user].account_id.clone();
     events.push(store.created_event(idx, &actor));
     let issue = &store.issues[idx];
-    Ok(Reply::created(json!({
+    json!({
         "id": issue.id.to_string(),
         "key": issue.key,
         "self": format!("{}/rest/api/2/issue/{}", store.base_url, issue.id),
-    })))
+    })
 }
 
 /// The most issues one `POST issue/bulk` creates.
@@ -210,21 +222,11 @@ pub(crate) fn create_issues(
             updates.len()
         )));
     }
-    let actor = store.users[user].account_id.clone();
     let mut issues = Vec::new();
     let mut errors = Vec::new();
     for (index, update) in updates.iter().enumerate() {
         match store.validate_create(user, update) {
-            Ok(new) => {
-                let idx = store.create_issue(user, new);
-                events.push(store.created_event(idx, &actor));
-                let issue = &store.issues[idx];
-                issues.push(json!({
-                    "id": issue.id.to_string(),
-                    "key": issue.key,
-                    "self": format!("{}/rest/api/2/issue/{}", store.base_url, issue.id),
-                }));
-            }
+            Ok(new) => issues.push(create_validated(store, user, new, events)),
             Err(err) => errors.push(json!({
                 "status": err.status().as_u16(),
                 "elementErrors": err.collection(),
