@@ -60,6 +60,8 @@ pub struct Creations {
     pub carriers: Semaphore,
     /// Set for good once Jira answered that it has no bulk create.
     unsupported: AtomicBool,
+    /// Set once a bulk call was answered as Jira answers one.
+    proven: AtomicBool,
 }
 
 impl Default for Creations {
@@ -68,6 +70,7 @@ impl Default for Creations {
             waiting: Mutex::default(),
             carriers: Semaphore::new(CARRIERS),
             unsupported: AtomicBool::new(false),
+            proven: AtomicBool::new(false),
         }
     }
 }
@@ -82,6 +85,18 @@ impl Creations {
     /// Whether creations may still share calls.
     pub fn bulk_served(&self) -> bool {
         !self.unsupported.load(Ordering::Relaxed)
+    }
+
+    /// Notes that a bulk call was answered as Jira answers one.
+    pub fn proven(&self) {
+        self.proven.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a bulk call was ever answered as Jira answers one. Until then, a bulk call that
+    /// fails (not pushed back) turns bulk off: whatever answers there may fail every bulk call
+    /// the same way, and each failure sends its creations to the slower look-up.
+    pub fn is_proven(&self) -> bool {
+        self.proven.load(Ordering::Relaxed)
     }
 
     /// Every creation is its own call from now on, because of `why` (logged once).

@@ -114,3 +114,36 @@ async fn issues_a_bulk_call_created_before_its_answer_was_lost_are_found_not_mad
         "the burst went through bulk calls"
     );
 }
+
+#[tokio::test]
+async fn a_bulk_create_that_fails_before_it_ever_worked_is_not_tried_again() {
+    let mut sandbox = Sandbox::new().await;
+    // Whatever answers POST issue/bulk there fails it (a proxy, a partial Jira): the creations
+    // it carried are looked for and made one by one, and no later burst tries bulk again.
+    sandbox
+        .jira
+        .faults()
+        .fail_next_matching("/issue/bulk", 1_000, 500);
+    let ids = burst(&mut sandbox, 30).await;
+    assert_each_request_has_its_own_issue(&sandbox, &ids);
+    let tried = || {
+        sandbox
+            .jira
+            .all_calls()
+            .into_iter()
+            .filter(|call| call.path == "/rest/api/2/issue/bulk")
+            .count()
+    };
+    let before = tried();
+    assert!((1..=16).contains(&before), "bulk tried {before} times");
+    let more: Vec<String> = (0..20).map(|_| sandbox.create_request(REASON)).collect();
+    for id in &more {
+        sandbox.issue_of(id).await;
+    }
+    assert_eq!(tried(), before, "bulk tried again after it failed");
+    assert!(
+        sandbox
+            .log()
+            .contains("The first bulk create (POST issue/bulk) failed")
+    );
+}

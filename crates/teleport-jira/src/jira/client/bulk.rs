@@ -130,7 +130,14 @@ impl JiraClient {
                     .stop_bulk("Jira has no bulk create (POST issue/bulk)");
                 return Err(Unanswered::OneByOne);
             }
-            Err(err) => return Err(Unanswered::Failed(err)),
+            Err(err) => {
+                if !self.creations.is_proven() && err.status() != Some(429) {
+                    self.creations.stop_bulk(&format!(
+                        "The first bulk create (POST issue/bulk) failed: {err}"
+                    ));
+                }
+                return Err(Unanswered::Failed(err));
+            }
         };
         let refused_whole = response.status().as_u16() == 400;
         let bytes = read_capped(response, MAX_BODY)
@@ -144,7 +151,10 @@ impl JiraClient {
                 .stop_bulk("POST issue/bulk answered with something else than Jira's bulk answer");
         }
         match outcomes {
-            Some(outcomes) => Ok(outcomes),
+            Some(outcomes) => {
+                self.creations.proven();
+                Ok(outcomes)
+            }
             None if refused_whole => Err(Unanswered::OneByOne),
             None => Err(Unanswered::Failed(JiraError::Decode(format!(
                 "the bulk create answer does not account for each of its {} issues once",
