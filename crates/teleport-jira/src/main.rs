@@ -171,7 +171,9 @@ fn start(path: &std::path::Path, debug: bool, insecure_no_tls: bool) -> ExitCode
     let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(forward_signals(shutdown.clone()));
-        app::run(config, app::RunOptions { fail_fast }, shutdown).await
+        // Boxed: on the main thread's stack, the whole daemon's future would take room that
+        // stays resident for the process's life.
+        Box::pin(app::run(config, app::RunOptions { fail_fast }, shutdown)).await
     });
     match result {
         Ok(()) => {
