@@ -1,8 +1,9 @@
-//! Issues created in bursts share calls. At most [`CARRIERS`] calls create issues at once; a
-//! creation that finds them all busy waits, and the next call takes along every creation waiting
-//! then, up to [`BULK_MAX`] in one `POST issue/bulk`. A creation alone is still one `POST issue`,
-//! the Go plugin's own call. On a Jira that has no bulk create (404 or 405), every creation is its
-//! own call from then on.
+//! Issues created in bursts share calls. A creation while no other is on the wire goes at once,
+//! as one `POST issue` (the Go plugin's own call). While others are, it waits up to [`LINGER`]
+//! for more to come, and at most [`CARRIERS`] calls create issues at once; the next call takes
+//! along every creation waiting then, up to [`BULK_MAX`] in one `POST issue/bulk`. On a Jira that
+//! has no bulk create (404 or 405), that answers it with something else than Jira's bulk answer,
+//! or that fails it before one ever worked, every creation is its own call from then on.
 //!
 //! So a burst of thousands of new requests costs Jira tens of calls instead of thousands: fewer
 //! round trips, far less of its rate limit, and a few calls' worth of buffers in the process
