@@ -10,14 +10,16 @@ use testkit::jira::RecordedCall;
 
 use crate::support::*;
 
-/// Jira's latency in these tests: long enough that creations wait for each other.
-const LATENCY: Duration = Duration::from_millis(50);
+/// Jira's latency during a burst: long enough that the 16 calls that may create issues at once
+/// are all on the wire before a loaded machine has prepared the burst's other creations, so
+/// these wait and share calls however slowly the plugin runs.
+const LATENCY: Duration = Duration::from_millis(400);
 
-/// Starts the plugin on a Jira that answers after [`LATENCY`], creates `count` requests at once
+/// Starts the plugin, then makes Jira answer after [`LATENCY`], creates `count` requests at once
 /// and waits until each has its issue.
 async fn burst(sandbox: &mut Sandbox, count: usize) -> Vec<String> {
-    sandbox.jira.faults().set_latency(LATENCY);
     sandbox.start_plugin_caught_up().await;
+    sandbox.jira.faults().set_latency(LATENCY);
     let ids: Vec<String> = (0..count).map(|_| sandbox.create_request(REASON)).collect();
     for id in &ids {
         sandbox.issue_of(id).await;
