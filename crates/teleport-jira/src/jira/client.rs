@@ -322,7 +322,18 @@ impl JiraClient {
         retry: Retry,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<T, JiraError> {
-        let response = self.send(call, retry, build).await?;
+        self.json_from(None, call, retry, build).await
+    }
+
+    /// [`JiraClient::json`], whose first attempt goes out on `first` when given.
+    async fn json_from<T: DeserializeOwned>(
+        &self,
+        first: Option<Permit<'_>>,
+        call: &'static str,
+        retry: Retry,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<T, JiraError> {
+        let response = self.send_from(first, call, retry, None, build).await?;
         let bytes = read_capped(response, MAX_BODY).await?;
         serde_json::from_slice(&bytes).map_err(|err| JiraError::Decode(err.to_string()))
     }
@@ -476,13 +487,10 @@ impl JiraClient {
         permit: Option<Permit<'_>>,
         body: Vec<u8>,
     ) -> Result<CreatedIssue, JiraError> {
-        let response = self
-            .send_from(permit, "create_issue", Retry::IfNotProcessed, None, || {
-                self.json_request(Method::POST, "issue", body.clone())
-            })
-            .await?;
-        let bytes = read_capped(response, MAX_BODY).await?;
-        serde_json::from_slice(&bytes).map_err(|err| JiraError::Decode(err.to_string()))
+        self.json_from(permit, "create_issue", Retry::IfNotProcessed, || {
+            self.json_request(Method::POST, "issue", body.clone())
+        })
+        .await
     }
 
     /// A request with a JSON body already encoded.

@@ -6,6 +6,7 @@
 //! strings, and a map holding 10,000 of them reserved 20 MB for its table alone; the wire form is
 //! a few hundred bytes, and decoding one takes microseconds against a step's round trips.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -74,13 +75,21 @@ impl RequestStore {
     pub fn put_noting_change(&self, request: AccessRequestV3) -> Option<(String, Seen)> {
         let id = id_of(&request)?;
         let stored = Stored::of(&request);
-        let mut requests = self.lock();
-        let seen = match requests.get(&id) {
-            None => Seen::New,
-            Some(before) if before.wire == stored.wire => Seen::Unchanged,
-            Some(_) => Seen::Changed,
+        // One look-up: every watch event comes through here.
+        let seen = match self.lock().entry(id.clone()) {
+            Entry::Vacant(slot) => {
+                slot.insert(stored);
+                Seen::New
+            }
+            Entry::Occupied(mut slot) => {
+                let before = slot.insert(stored);
+                if before.wire == slot.get().wire {
+                    Seen::Unchanged
+                } else {
+                    Seen::Changed
+                }
+            }
         };
-        requests.insert(id.clone(), stored);
         Some((id, seen))
     }
 

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use teleport_jira::jira::bulk_create::CARRIERS;
 use testkit::jira::RecordedCall;
 
 use crate::support::*;
@@ -79,14 +80,9 @@ async fn without_bulk_create_each_issue_is_created_once_on_its_own_call() {
     assert_each_request_has_its_own_issue(&sandbox, &ids);
     // Only the bulk calls already on the wire when the first 405 came back (at most the 16
     // calls that may create issues at once) were tried.
-    let tried: Vec<RecordedCall> = sandbox
-        .jira
-        .all_calls()
-        .into_iter()
-        .filter(|call| call.path == "/rest/api/2/issue/bulk")
-        .collect();
+    let tried = creations(&sandbox, "/rest/api/2/issue/bulk");
     assert!(
-        (1..=16).contains(&tried.len()),
+        (1..=CARRIERS).contains(&tried.len()),
         "bulk tried {} times",
         tried.len()
     );
@@ -128,16 +124,12 @@ async fn a_bulk_create_that_fails_before_it_ever_worked_is_not_tried_again() {
         .fail_next_matching("/issue/bulk", 1_000, 500);
     let ids = burst(&mut sandbox, 30).await;
     assert_each_request_has_its_own_issue(&sandbox, &ids);
-    let tried = || {
-        sandbox
-            .jira
-            .all_calls()
-            .into_iter()
-            .filter(|call| call.path == "/rest/api/2/issue/bulk")
-            .count()
-    };
+    let tried = || creations(&sandbox, "/rest/api/2/issue/bulk").len();
     let before = tried();
-    assert!((1..=16).contains(&before), "bulk tried {before} times");
+    assert!(
+        (1..=CARRIERS).contains(&before),
+        "bulk tried {before} times"
+    );
     let more: Vec<String> = (0..20).map(|_| sandbox.create_request(REASON)).collect();
     for id in &more {
         sandbox.issue_of(id).await;

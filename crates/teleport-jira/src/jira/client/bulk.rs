@@ -144,23 +144,22 @@ impl JiraClient {
             .await
             .map_err(Unanswered::Failed)?;
         let answer = serde_json::from_slice::<BulkAnswer>(&bytes).ok();
-        let outcomes = answer.and_then(|answer| bulk_create::outcomes(jobs.len(), answer));
-        if outcomes.is_none() {
+        let Some(outcomes) = answer.and_then(|answer| bulk_create::outcomes(jobs.len(), answer))
+        else {
             // Not Jira's bulk answer: whatever answers there, creations no longer go through it.
             self.creations
                 .stop_bulk("POST issue/bulk answered with something else than Jira's bulk answer");
-        }
-        match outcomes {
-            Some(outcomes) => {
-                self.creations.proven();
-                Ok(outcomes)
-            }
-            None if refused_whole => Err(Unanswered::OneByOne),
-            None => Err(Unanswered::Failed(JiraError::Decode(format!(
-                "the bulk create answer does not account for each of its {} issues once",
-                jobs.len()
-            )))),
-        }
+            return Err(if refused_whole {
+                Unanswered::OneByOne
+            } else {
+                Unanswered::Failed(JiraError::Decode(format!(
+                    "the bulk create answer does not account for each of its {} issues once",
+                    jobs.len()
+                )))
+            });
+        };
+        self.creations.proven();
+        Ok(outcomes)
     }
 }
 
